@@ -1,0 +1,78 @@
+#include "survival/concordance.h"
+
+#include <gsl/gsl_sort.h>
+#include <math.h>
+#include <stdlib.h>
+
+/* Fenwick tree of counts over 1..m. */
+static void fenwick_add(int64_t *tree, size_t m, size_t pos, int64_t v)
+{
+    for (; pos <= m; pos += pos & (~pos + 1)) tree[pos] += v;
+}
+
+static int64_t fenwick_prefix(const int64_t *tree, size_t pos)
+{
+    int64_t s = 0;
+    for (; pos > 0; pos -= pos & (~pos + 1)) s += tree[pos];
+    return s;
+}
+
+int lr_harrell_cindex(size_t n, const double *time, const int *event, const double *risk, lr_concordance *out,
+                      lr_err *err)
+{
+    *out = (lr_concordance){0, 0, 0, 0, NAN};
+    if (n < 2) return 0;
+    size_t *by_time = lr_malloc(n, sizeof *by_time, err);
+    size_t *by_risk = lr_malloc(n, sizeof *by_risk, err);
+    size_t *rank = lr_malloc(n, sizeof *rank, err);       /* 1-based dense rank of risk */
+    int64_t *tree = lr_calloc(n + 1, sizeof *tree, err);
+    int rc = -1;
+    if (!by_time || !by_risk || !rank || !tree) goto done;
+    gsl_sort_index(by_time, time, 1, n);
+    gsl_sort_index(by_risk, risk, 1, n);
+    size_t m = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (k == 0 || risk[by_risk[k]] != risk[by_risk[k - 1]]) m++;
+        rank[by_risk[k]] = m;
+    }
+    int64_t inserted = 0; /* subjects with time strictly greater than the current group (plus its censored) */
+    size_t hi = n;        /* process groups of equal time from the largest down */
+    while (hi > 0) {
+        size_t lo = hi - 1;
+        while (lo > 0 && time[by_time[lo - 1]] == time[by_time[hi - 1]]) lo--;
+        for (size_t k = lo; k < hi; k++) {
+            size_t i = by_time[k];
+            if (!event[i]) {
+                fenwick_add(tree, m, rank[i], 1);
+                inserted++;
+            }
+        }
+        for (size_t k = lo; k < hi; k++) {
+            size_t i = by_time[k];
+            if (!event[i]) continue;
+            int64_t below = fenwick_prefix(tree, rank[i] - 1);
+            int64_t upto = fenwick_prefix(tree, rank[i]);
+            out->concordant += below;              /* later subject with lower risk */
+            out->tied_risk += upto - below;
+            out->discordant += inserted - upto;
+        }
+        for (size_t k = lo; k < hi; k++) {
+            size_t i = by_time[k];
+            if (event[i]) {
+                fenwick_add(tree, m, rank[i], 1);
+                inserted++;
+            }
+        }
+        hi = lo;
+    }
+    out->comparable = out->concordant + out->discordant + out->tied_risk;
+    if (out->comparable > 0)
+        out->cindex = ((double)out->concordant + 0.5 * (double)out->tied_risk) / (double)out->comparable;
+    rc = 0;
+done:
+    free(by_time);
+    free(by_risk);
+    free(rank);
+    free(tree);
+    return rc;
+}

@@ -1,0 +1,19 @@
+/* Verb entry points and shared CLI helpers. Each verb parses its own options (getopt_long),
+ * prints its --help, and returns the process exit code: 0 ok, 1 runtime/input error, 2 usage error. */
+#ifndef LR_UTIL_CLI_H
+#define LR_UTIL_CLI_H
+
+#define LR_VERSION "0.1.0"
+
+int cmd_synth(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+
+/* Print "lesionrank VERB: message" to stderr and return 2 (usage error). */
+int lr_usage_error(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Print "lesionrank VERB: message" to stderr and return 1 (runtime error). */
+int lr_runtime_error(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Strict number parsing of option values: whole string must parse, in [lo, hi]. 0 ok, -1 bad. */
+int lr_parse_long(const char *s, long lo, long hi, long *out);
+int lr_parse_double(const char *s, double *out);
+
+#endif
