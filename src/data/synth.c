@@ -1,6 +1,7 @@
 /* Synthetic cohort generator. See docs/synthetic-cohort.md for the model; constants are here. */
 #include "data/synth.h"
 
+#include <gsl/gsl_cdf.h>
 #include <gsl/gsl_math.h>
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_sort.h>
@@ -30,18 +31,18 @@ static const double organ_log_volume_shift[N_SYNTH_ORGANS] = {-0.3, 0.0, 0.2, 0.
 #define ARM_EFFECT (-0.35)          /* log hazard ratio of arm 1 vs arm 0 */
 #define HAZARD_GAMMA 1.0            /* eta = gamma * log(sum_l s(v_l) exp(h_l)) + arm effect */
 #define WEIBULL_SHAPE 1.3
-#define BASE_MEDIAN_DAYS 520.0      /* median survival of a patient at eta = mean(eta) */
+#define BASE_MEDIAN_DAYS 725.0      /* median survival of a patient at eta = mean(eta) */
 #define ACCRUAL_DAYS 1000.0         /* patients enter uniformly over this many days ... */
-#define CUTOFF_DAYS 1750.0          /* ... and the analysis is at this day (administrative censoring) */
+#define EVENT_FRACTION (186.0 / 258.0) /* ... and the analysis waits for this fraction of deaths */
 #define DROPOUT_RATE (1.0 / 9000.0) /* per-day loss to follow-up */
-#define LESION_COUNT_MEDIAN 13.0    /* true lesions per patient: 1 + lognormal */
-#define LESION_COUNT_SDLOG 0.95
+#define LESION_COUNT_MEDIAN 12.8    /* true lesions per patient: 1 + lognormal */
+#define LESION_COUNT_SDLOG 0.96
 #define LESION_COUNT_MAX 80
 #define DETECT_V50_MM3 180.0        /* a reader finds a lesion of this volume half the time */
 #define DETECT_SLOPE 0.55           /* in ln(volume) */
 #define READER_VOLUME_JITTER 0.12   /* SD of ln(volume) between readers (boundary disagreement) */
 #define READER_DIAMETER_JITTER 0.06
-#define FOLLOWUP_PROB 0.896         /* a patient has a second scan */
+#define FOLLOWUP_PROB 0.896         /* fraction of patients with a second scan (exact, stratified) */
 #define GROWTH_MEAN (-0.05)
 #define GROWTH_PROLIFERATION 0.45
 #define GROWTH_ARM (-0.25)
@@ -116,13 +117,43 @@ typedef struct {
     int readers[4];
 } synth_patient;
 
-static int draw_patient(const lr_synth_params *prm, size_t p, synth_patient *sp, lr_err *err)
+/* Cohort-level strata (Latin hypercube over patients) for the lesion-count quantile and the follow-up
+ * scan, so that a 258-patient cohort matches the paper's quartiles and follow-up fraction for any seed. */
+typedef struct {
+    double count_u;   /* in (0, 1): quantile of this patient's true lesion count */
+    int has_followup;
+} patient_strata;
+
+static int draw_strata(const lr_synth_params *prm, patient_strata *st, lr_err *err)
+{
+    size_t P = prm->patients;
+    size_t *perm = lr_malloc(P, sizeof *perm, err);
+    gsl_rng *r = lr_rng_stream(prm->seed, "synth-strata", 0, 0, 0);
+    if (!perm || !r) {
+        free(perm);
+        if (r) gsl_rng_free(r);
+        return lr_fail(err, "out of memory (strata)");
+    }
+    for (size_t p = 0; p < P; p++) perm[p] = p;
+    gsl_ran_shuffle(r, perm, P, sizeof *perm);
+    for (size_t p = 0; p < P; p++) st[p].count_u = ((double)perm[p] + gsl_rng_uniform_pos(r)) / (double)P;
+    gsl_ran_shuffle(r, perm, P, sizeof *perm);
+    size_t with_fu = (size_t)lround(FOLLOWUP_PROB * (double)P);
+    for (size_t p = 0; p < P; p++) st[p].has_followup = perm[p] < with_fu;
+    free(perm);
+    gsl_rng_free(r);
+    return 0;
+}
+
+static int draw_patient(const lr_synth_params *prm, size_t p, const patient_strata *st, synth_patient *sp,
+                        lr_err *err)
 {
     gsl_rng *r = lr_rng_stream(prm->seed, "synth-patient", (int64_t)p, 0, 0);
     if (!r) return lr_fail(err, "out of memory (rng)");
     memset(sp, 0, sizeof *sp);
     sp->arm = (int)gsl_rng_uniform_int(r, 2);
-    double cnt = 1.0 + floor(LESION_COUNT_MEDIAN * exp(gsl_ran_gaussian(r, LESION_COUNT_SDLOG)) - 0.5);
+    double z = gsl_cdf_ugaussian_Pinv(st->count_u);
+    double cnt = 1.0 + floor(LESION_COUNT_MEDIAN * exp(LESION_COUNT_SDLOG * z) - 0.5);
     sp->n_true = (int)GSL_MIN(GSL_MAX(cnt, 1.0), (double)LESION_COUNT_MAX);
     sp->lesions = lr_calloc((size_t)sp->n_true, sizeof *sp->lesions, err);
     if (!sp->lesions) {
@@ -135,7 +166,7 @@ static int draw_patient(const lr_synth_params *prm, size_t p, synth_patient *sp,
         total += size_weight(sp->lesions[l].volume_mm3) * exp(sp->lesions[l].log_hazard);
     }
     sp->raw_eta = HAZARD_GAMMA * log(total) + ARM_EFFECT * sp->arm;
-    sp->has_followup = gsl_rng_uniform(r) < FOLLOWUP_PROB;
+    sp->has_followup = st->has_followup;
     sp->u_survival = gsl_rng_uniform_pos(r);
     sp->u_accrual = gsl_rng_uniform(r);
     sp->u_dropout = gsl_rng_uniform_pos(r);
@@ -149,16 +180,38 @@ static int draw_patient(const lr_synth_params *prm, size_t p, synth_patient *sp,
     return 0;
 }
 
-/* Survival from a Weibull proportional-hazards model; censoring administrative + dropout. */
-static void survival_time(const synth_patient *sp, double eta, double *time, int8_t *event)
+/* Latent survival time from a Weibull proportional-hazards model (days from entry). */
+static double latent_survival(const synth_patient *sp, double eta)
 {
     double scale = BASE_MEDIAN_DAYS / pow(log(2.0), 1.0 / WEIBULL_SHAPE);
-    double t = scale * pow(-log(sp->u_survival) * exp(-eta), 1.0 / WEIBULL_SHAPE);
-    double admin = CUTOFF_DAYS - ACCRUAL_DAYS * sp->u_accrual;
-    double dropout = -log(sp->u_dropout) / DROPOUT_RATE;
-    double cens = GSL_MIN(admin, dropout);
-    *event = t <= cens;
-    *time = GSL_MAX(1.0, round(GSL_MIN(t, cens)));
+    return scale * pow(-log(sp->u_survival) * exp(-eta), 1.0 / WEIBULL_SHAPE);
+}
+
+/* Event-driven analysis, as in a phase III trial: patients enter uniformly over ACCRUAL_DAYS, may be
+ * lost to follow-up (exponential dropout), and the analysis happens on the calendar day of the
+ * round(EVENT_FRACTION * P)-th observed death. Everyone alive then is censored. */
+static void event_driven_censoring(const synth_patient *sp, const double *eta, size_t P, double *time,
+                                   int8_t *event, double *scratch)
+{
+    size_t n_deaths = 0;
+    for (size_t p = 0; p < P; p++) {
+        double t = latent_survival(&sp[p], eta[p]);
+        double dropout = -log(sp[p].u_dropout) / DROPOUT_RATE;
+        if (t <= dropout) scratch[n_deaths++] = ACCRUAL_DAYS * sp[p].u_accrual + t;
+    }
+    size_t target = (size_t)lround(EVENT_FRACTION * (double)P);
+    double cutoff = HUGE_VAL;
+    if (target >= 1 && n_deaths >= target) {
+        gsl_sort(scratch, 1, n_deaths);
+        cutoff = scratch[target - 1];
+    }
+    for (size_t p = 0; p < P; p++) {
+        double entry = ACCRUAL_DAYS * sp[p].u_accrual;
+        double t = latent_survival(&sp[p], eta[p]);
+        double cens = GSL_MIN(cutoff - entry, -log(sp[p].u_dropout) / DROPOUT_RATE);
+        event[p] = t <= cens;
+        time[p] = GSL_MAX(1.0, round(GSL_MIN(t, cens)));
+    }
 }
 
 /* Which true lesions a reader finds: small lesions are missed more often; the largest is always found. */
@@ -185,7 +238,7 @@ static int grow(void **p, size_t *cap, size_t need, size_t el, lr_err *err)
     return 0;
 }
 
-static int ensure(lr_cohort *c, capacity *cap, size_t need_a, size_t need_l, lr_err *err)
+static int ensure(const lr_synth_params *prm, lr_cohort *c, capacity *cap, size_t need_a, size_t need_l, lr_err *err)
 {
     size_t ca = cap->cap_a, cl = cap->cap_l;
     size_t t;
@@ -202,7 +255,9 @@ static int ensure(lr_cohort *c, capacity *cap, size_t need_a, size_t need_l, lr_
         t = cl; LR_TRY(grow((void **)&c->volume_followup_mm3, &t, need_l, sizeof(double), err));
         t = cl; LR_TRY(grow((void **)&c->organ, &t, need_l, sizeof(int16_t), err));
         t = cl; LR_TRY(grow((void **)&c->truth_lesion_log_hazard, &t, need_l, sizeof(double), err));
-        t = cl; LR_TRY(grow((void **)&c->patch, &t, need_l, sizeof(float) * LR_PATCH * LR_PATCH, err));
+        if (!prm->skip_patches) {
+            t = cl; LR_TRY(grow((void **)&c->patch, &t, need_l, sizeof(float) * LR_PATCH * LR_PATCH, err));
+        }
         cap->cap_l = t;
     }
     return 0;
@@ -228,7 +283,7 @@ static int add_annotation(const lr_synth_params *prm, size_t p, const synth_pati
     for (int l = 1; l < sp->n_true; l++)
         if (sp->lesions[l].volume_mm3 > sp->lesions[largest].volume_mm3) largest = l;
     size_t a = c->n_annotations;
-    if (ensure(c, cap, a + 1, c->n_lesions + (size_t)sp->n_true, err)) {
+    if (ensure(prm, c, cap, a + 1, c->n_lesions + (size_t)sp->n_true, err)) {
         gsl_rng_free(r);
         return -1;
     }
@@ -255,7 +310,8 @@ static int add_annotation(const lr_synth_params *prm, size_t p, const synth_pati
         else c->volume_followup_mm3[row] = L->volume_mm3 * exp(L->growth_log_ratio + fj);
         c->truth_lesion_log_hazard[row] = L->log_hazard;
         double crop = 2.0 * c->diameter_mm[row];
-        lr_synth_render_patch(c->patch + row * LR_PATCH * LR_PATCH, L, crop, sx * crop, sy * crop,
+        if (!prm->skip_patches)
+            lr_synth_render_patch(c->patch + row * LR_PATCH * LR_PATCH, L, crop, sx * crop, sy * crop,
                               lr_stream_key(prm->seed, "synth-patch", (int64_t)p, l, sp->readers[reader_slot]));
     }
     c->ann_n_lesions[a] = n;
@@ -301,24 +357,32 @@ static int generate(const lr_synth_params *prm, lr_cohort *c, synth_patient **ou
     c->patch_size = LR_PATCH;
     c->has_truth = 1;
     synth_patient *sp = lr_calloc(P, sizeof *sp, err);
+    double *scratch = NULL;
+    patient_strata *strata = lr_calloc(P, sizeof *strata, err);
     capacity cap = {0, 0};
-    if (!sp || alloc_patients(c, P, err)) goto fail;
+    if (!sp || !strata || alloc_patients(c, P, err)) goto fail;
+    LR_TRY(draw_strata(prm, strata, err));
     double mean_eta = 0;
     for (size_t p = 0; p < P; p++) {
-        LR_TRY(draw_patient(prm, p, &sp[p], err));
+        LR_TRY(draw_patient(prm, p, &strata[p], &sp[p], err));
         mean_eta += sp[p].raw_eta / (double)P;
     }
+    /* Centre eta so that BASE_MEDIAN_DAYS is the median survival of an average patient. */
+    for (size_t p = 0; p < P; p++) c->truth_patient_log_hazard[p] = sp[p].raw_eta - mean_eta;
+    scratch = lr_malloc(P, sizeof *scratch, err);
+    if (!scratch) goto fail;
+    event_driven_censoring(sp, c->truth_patient_log_hazard, P, c->time_days, c->event, scratch);
     for (size_t p = 0; p < P; p++) {
-        /* Centre eta so that BASE_MEDIAN_DAYS is the median survival of an average patient. */
-        double eta = sp[p].raw_eta - mean_eta;
-        c->truth_patient_log_hazard[p] = eta;
         c->arm[p] = (int16_t)sp[p].arm;
-        survival_time(&sp[p], eta, &c->time_days[p], &c->event[p]);
         for (int k = 0; k < sp[p].n_readers; k++) LR_TRY(add_annotation(prm, p, &sp[p], k, c, &cap, err));
     }
     *out = sp;
+    free(scratch);
+    free(strata);
     return 0;
 fail:
+    free(scratch);
+    free(strata);
     free_patients(sp, P);
     lr_cohort_free(c);
     return -1;

@@ -17,6 +17,7 @@ typedef struct {
     uint64_t seed;         /* every number derives from (seed, patient, lesion, reader, purpose) */
     int volumes;           /* also write /volumes/ct */
     size_t volume_dims[3]; /* D, H, W; spacing covers a 600 x 375 x 375 mm field of view */
+    int skip_patches;      /* in-memory statistics only: no /lesions/patch (c->patch stays NULL) */
 } lr_synth_params;
 
 void lr_synth_default_params(lr_synth_params *p);

@@ -32,6 +32,7 @@ typedef struct {
     double cos_o, sin_o;
     double q_sig;
     double rib_phase;
+    int n_vessels; /* lung: vessels crossing the field, about one per 15 mm of field width */
 } scene;
 
 static void tabulate(wave_table *t, const wave *w, double crop, double shift_x, double shift_y)
@@ -79,7 +80,7 @@ static double background(const lr_synth_lesion *L, const scene *S, double x, dou
             return (cos(0.25 * (x * S->boundary_ny - y * S->boundary_nx) + S->rib_phase) > 0.2) ? 650 + 60 * n : 45;
         }
         hu = -860 + 25 * n;
-        for (int v = 0; v < N_VESSELS; v++) {
+        for (int v = 0; v < S->n_vessels; v++) {
             const vessel *V = &S->vessels[v];
             double ddx = x - V->px, ddy = y - V->py;
             double dist = ddx * V->dy - ddy * V->dx; /* perpendicular distance to the vessel line */
@@ -153,6 +154,7 @@ static void build_scene(const lr_synth_lesion *L, gsl_rng *r, double crop, scene
     S->sin_o = sin(L->orientation);
     S->q_sig = 1.0 / (1.0 + exp(-1.5 * L->proliferation));
     S->rib_phase = 2 * M_PI * gsl_rng_uniform(r);
+    S->n_vessels = (int)GSL_MIN((double)N_VESSELS, floor(crop / 15.0 + gsl_rng_uniform(r)));
     for (int v = 0; v < N_VESSELS; v++) {
         vessel *V = &S->vessels[v];
         V->px = (gsl_rng_uniform(r) - 0.5) * crop;
@@ -160,7 +162,7 @@ static void build_scene(const lr_synth_lesion *L, gsl_rng *r, double crop, scene
         double ang = 2 * M_PI * gsl_rng_uniform(r);
         V->dx = cos(ang);
         V->dy = sin(ang);
-        V->width = 0.5 + 1.8 * gsl_rng_uniform(r);
+        V->width = 0.3 + 0.9 * gsl_rng_uniform(r);
         V->radius = 3.0 + 0.25 * crop * gsl_rng_uniform(r);
         V->hu = gsl_rng_uniform(r) < 0.5 ? 45 : 170;
     }
