@@ -1,0 +1,152 @@
+/* Convolution (2D and 3D) as im2col/vol2col + one BLIS sgemm per layer for the whole batch.
+ * Transposes are stride swaps (BLIS takes row and column strides), never copies. */
+#include <blis.h>
+#include <string.h>
+
+#include "nn/layers.h"
+
+int lr_conv_shape_init(lr_conv_shape *s, int n, int cin, int cout, const int in[3], const int k[3],
+                       const int stride[3], const int pad[3])
+{
+    s->n = n;
+    s->cin = cin;
+    s->cout = cout;
+    for (int i = 0; i < 3; i++) {
+        s->in[i] = in[i];
+        s->k[i] = k[i];
+        s->stride[i] = stride[i];
+        s->pad[i] = pad[i];
+        int span = in[i] + 2 * pad[i] - k[i];
+        if (span < 0 || stride[i] < 1) return -1;
+        s->out[i] = span / stride[i] + 1;
+    }
+    return 0;
+}
+
+size_t lr_conv_in_plane(const lr_conv_shape *s) { return (size_t)s->in[0] * s->in[1] * s->in[2]; }
+size_t lr_conv_out_plane(const lr_conv_shape *s) { return (size_t)s->out[0] * s->out[1] * s->out[2]; }
+size_t lr_conv_k(const lr_conv_shape *s) { return (size_t)s->cin * s->k[0] * s->k[1] * s->k[2]; }
+
+/* A 1×1×1 stride-1 unpadded conv reads its input as the col matrix directly. */
+static int conv_is_pointwise(const lr_conv_shape *s)
+{
+    for (int i = 0; i < 3; i++)
+        if (s->k[i] != 1 || s->stride[i] != 1 || s->pad[i] != 0) return 0;
+    return 1;
+}
+
+size_t lr_conv_workspace(const lr_conv_shape *s)
+{
+    return conv_is_pointwise(s) ? 0 : lr_conv_k(s) * s->n * lr_conv_out_plane(s);
+}
+
+double lr_conv_macs(const lr_conv_shape *s)
+{
+    return (double)s->cout * (double)lr_conv_k(s) * (double)s->n * (double)lr_conv_out_plane(s);
+}
+
+/* Output columns o in [lo, hi) read input i = o·stride − pad + kk inside [0, n). */
+static void valid_range(int *lo, int *hi, int n_out, int n_in, int stride, int pad, int kk)
+{
+    int a = pad - kk; /* need o·stride >= a */
+    int l = a <= 0 ? 0 : (a + stride - 1) / stride;
+    int b = n_in - 1 + pad - kk; /* need o·stride <= b */
+    int h = b < 0 ? 0 : b / stride + 1;
+    if (h > n_out) h = n_out;
+    if (l > h) l = h;
+    *lo = l;
+    *hi = h;
+}
+
+/* Walks every (row of col, output position) pair once; `ADD` selects im2col (copy) or col2im (+=). */
+static void im2col_or_back(float *col, float *in_mut, const float *in, const lr_conv_shape *s, int add)
+{
+    const int Di = s->in[0], Hi = s->in[1], Wi = s->in[2];
+    const int Do = s->out[0], Ho = s->out[1], Wo = s->out[2];
+    const size_t pin = lr_conv_in_plane(s), pout = lr_conv_out_plane(s);
+    const size_t P = (size_t)s->n * pout;
+    const int sd = s->stride[0], sh = s->stride[1], sw = s->stride[2];
+    size_t row = 0;
+    for (int c = 0; c < s->cin; c++)
+        for (int kd = 0; kd < s->k[0]; kd++)
+            for (int kh = 0; kh < s->k[1]; kh++)
+                for (int kw = 0; kw < s->k[2]; kw++, row++) {
+                    float *crow = col + row * P;
+                    int wlo, whi;
+                    valid_range(&wlo, &whi, Wo, Wi, sw, s->pad[2], kw);
+                    for (int n = 0; n < s->n; n++) {
+                        size_t plane_off = ((size_t)c * s->n + n) * pin;
+                        for (int od = 0; od < Do; od++) {
+                            int id = od * sd - s->pad[0] + kd;
+                            for (int oh = 0; oh < Ho; oh++) {
+                                float *dst = crow + (size_t)n * pout + ((size_t)od * Ho + oh) * Wo;
+                                int ih = oh * sh - s->pad[1] + kh;
+                                if (id < 0 || id >= Di || ih < 0 || ih >= Hi) {
+                                    if (!add) memset(dst, 0, sizeof(float) * Wo);
+                                    continue;
+                                }
+                                size_t src_off = plane_off + ((size_t)id * Hi + ih) * Wi;
+                                int iw0 = wlo * sw - s->pad[2] + kw;
+                                if (add) {
+                                    float *src = in_mut + src_off + iw0;
+                                    for (int ow = wlo; ow < whi; ow++, src += sw) *src += dst[ow];
+                                    continue;
+                                }
+                                const float *src = in + src_off + iw0;
+                                for (int ow = 0; ow < wlo; ow++) dst[ow] = 0.0f;
+                                if (sw == 1) memcpy(dst + wlo, src, sizeof(float) * (whi - wlo));
+                                else
+                                    for (int ow = wlo; ow < whi; ow++, src += sw) dst[ow] = *src;
+                                for (int ow = whi; ow < Wo; ow++) dst[ow] = 0.0f;
+                            }
+                        }
+                    }
+                }
+}
+
+void lr_im2col(float *col, const float *in, const lr_conv_shape *s) { im2col_or_back(col, NULL, in, s, 0); }
+
+void lr_col2im_add(float *in, const float *col, const lr_conv_shape *s)
+{
+    im2col_or_back((float *)col, in, NULL, s, 1);
+}
+
+void lr_conv_forward(float *out, float *col, const float *in, const float *w, const lr_conv_shape *s)
+{
+    const dim_t M = s->cout, K = (dim_t)lr_conv_k(s), P = (dim_t)((size_t)s->n * lr_conv_out_plane(s));
+    float one = 1.0f, zero = 0.0f;
+    const float *b = in;
+    if (!conv_is_pointwise(s)) {
+        lr_im2col(col, in, s);
+        b = col;
+    }
+    /* out[Cout][P] = w[Cout][K] · b[K][P] */
+    bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, M, P, K, &one, (float *)w, K, 1, (float *)b, P, 1, &zero, out,
+              P, 1);
+}
+
+void lr_conv_backward(float *din, float *dw, float *col, const float *dout, const float *in, const float *w,
+                      const lr_conv_shape *s)
+{
+    const dim_t M = s->cout, K = (dim_t)lr_conv_k(s), P = (dim_t)((size_t)s->n * lr_conv_out_plane(s));
+    float one = 1.0f, zero = 0.0f;
+    int pointwise = conv_is_pointwise(s);
+    const float *b = in;
+    if (!pointwise) {
+        lr_im2col(col, in, s);
+        b = col;
+    }
+    /* dw[Cout][K] += dout[Cout][P] · bᵀ (b read as P×K through strides 1, P) */
+    bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, M, K, P, &one, (float *)dout, P, 1, (float *)b, 1, P, &one, dw,
+              K, 1);
+    if (!din) return;
+    /* dcol[K][P] = wᵀ · dout  (w read as K×Cout through strides 1, K) */
+    if (pointwise) {
+        bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, K, P, M, &one, (float *)w, 1, K, (float *)dout, P, 1, &one,
+                  din, P, 1);
+        return;
+    }
+    bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, K, P, M, &one, (float *)w, 1, K, (float *)dout, P, 1, &zero, col,
+              P, 1);
+    lr_col2im_add(din, col, s);
+}

@@ -1,0 +1,108 @@
+#!/usr/bin/python3
+"""Writes the PyTorch reference files for the CNN engine's parity tests (tests/test_nn_parity.c):
+tests/references/nn/{resnet18,resnet50,resnet18_3d}.h5, each with
+  /params/<key>        random weights and BN running statistics (state_dict keys)
+  /x [N,C,(D,)H,W]     input batch;  /dy [N,out]  upstream gradient (loss = sum(y * dy))
+  /y_eval, /emb_eval   eval-mode output and pooled embedding
+  /y_train, /emb_train train-mode output; /grads/<key> d loss / d param after one backward;
+  /running_after/<key> BN running statistics after that train-mode forward
+  /adam/<key>          parameters and running statistics after adam_steps Adam steps (lr, eps, weight_decay
+                       in attrs)
+Run with Debian's python3-torch 1.13: /usr/bin/python3 tests/gen_nn_refs.py (from the repo root).
+CI uses only the committed files."""
+import copy
+import os
+import sys
+
+import h5py
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "nn"))
+from torch_resnet import ResNet  # noqa: E402
+
+CASES = [
+    # name, arch, in_channels, width, out_size, input shape, Adam eps, Adam steps
+    ("resnet18", "resnet18", 1, 4, 1, (3, 1, 40, 40), 1e-8, 3),
+    # ResNet50 at width 4 on a tiny batch is chaotic under training: in PyTorch itself a 1e-7 relative
+    # perturbation of the weights changes the parameters after 2-3 Adam steps by percents (BN over 8
+    # values in layer4, ReLU kinks). Many of its gradient entries are also near zero, where Adam's
+    # ±lr·sign(g) turns rounding into sign flips. So this case checks one step with a larger eps.
+    ("resnet50", "resnet50", 3, 4, 3, (2, 3, 40, 40), 1e-1, 1),
+    ("resnet18_3d", "resnet18_3d", 1, 2, 1, (2, 1, 12, 40, 40), 1e-8, 3),
+]
+ADAM_LR, ADAM_WD = 1e-3, 1e-4
+
+
+def randomise(model, gen):
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("weight") and p.dim() == 1:  # BN gamma
+                p.copy_(0.5 + torch.rand(p.shape, generator=gen))
+            elif name.endswith("bias") and p.dim() == 1 and not name.startswith("fc."):  # BN beta
+                p.copy_(0.1 * torch.randn(p.shape, generator=gen))
+        for name, b in model.named_buffers():
+            if name.endswith("running_mean"):
+                b.copy_(0.1 * torch.randn(b.shape, generator=gen))
+            elif name.endswith("running_var"):
+                b.copy_(0.5 + torch.rand(b.shape, generator=gen))
+
+
+def state(model):
+    return {k: v.detach().numpy().copy() for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+
+
+def write_group(f, group, tensors):
+    for k, v in tensors.items():
+        f.create_dataset("%s/%s" % (group, k), data=v.astype(np.float32))
+
+
+def main():
+    torch.set_num_threads(1)
+    outdir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "references", "nn")
+    os.makedirs(outdir, exist_ok=True)
+    for i, (name, arch, cin, width, out, shape, eps, steps) in enumerate(CASES):
+        gen = torch.Generator().manual_seed(1000 + i)
+        torch.manual_seed(2000 + i)
+        model = ResNet(arch, cin, width, out)
+        randomise(model, gen)
+        init = copy.deepcopy(model)
+        x = torch.randn(shape, generator=gen)
+        dy = torch.randn((shape[0], out), generator=gen)
+        path = os.path.join(outdir, name + ".h5")
+        with h5py.File(path, "w", libver="latest") as f:
+            f.attrs["arch"] = arch
+            f.attrs["in_channels"] = cin
+            f.attrs["width"] = width
+            f.attrs["out_size"] = out
+            f.attrs["adam_lr"] = ADAM_LR
+            f.attrs["adam_weight_decay"] = ADAM_WD
+            f.attrs["adam_steps"] = steps
+            f.attrs["adam_eps"] = eps
+            write_group(f, "params", state(model))
+            f["x"] = x.numpy()
+            f["dy"] = dy.numpy()
+            model.eval()
+            with torch.no_grad():
+                y, emb = model(x)
+            f["y_eval"], f["emb_eval"] = y.numpy(), emb.numpy()
+            model.train()
+            y, emb = model(x)
+            (y * dy).sum().backward()
+            f["y_train"], f["emb_train"] = y.detach().numpy(), emb.detach().numpy()
+            write_group(f, "grads", {k: p.grad.numpy() for k, p in model.named_parameters()})
+            write_group(f, "running_after", {k: v for k, v in state(model).items() if "running" in k})
+            model = copy.deepcopy(init)
+            model.train()
+            opt = torch.optim.Adam(model.parameters(), lr=ADAM_LR, weight_decay=ADAM_WD, eps=eps)
+            for _ in range(steps):
+                opt.zero_grad()
+                y, _ = model(x)
+                (y * dy).sum().backward()
+                opt.step()
+            write_group(f, "adam", state(model))
+        print("%s: %d bytes" % (path, os.path.getsize(path)))
+
+
+if __name__ == "__main__":
+    main()
