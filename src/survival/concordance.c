@@ -1,6 +1,6 @@
 #include "survival/concordance.h"
 
-#include <gsl/gsl_sort.h>
+#include "survival/sort_index.h"
 #include <math.h>
 #include <stdlib.h>
 
@@ -26,10 +26,10 @@ int lr_harrell_cindex(size_t n, const double *time, const int *event, const doub
     size_t *by_risk = lr_malloc(n, sizeof *by_risk, err);
     size_t *rank = lr_malloc(n, sizeof *rank, err);       /* 1-based dense rank of risk */
     int64_t *tree = lr_calloc(n + 1, sizeof *tree, err);
+    int64_t *at_rank = lr_calloc(n + 1, sizeof *at_rank, err); /* inserted subjects per risk rank */
     int rc = -1;
-    if (!by_time || !by_risk || !rank || !tree) goto done;
-    gsl_sort_index(by_time, time, 1, n);
-    gsl_sort_index(by_risk, risk, 1, n);
+    if (!by_time || !by_risk || !rank || !tree || !at_rank) goto done;
+    if (lr_sort_index(n, time, by_time, err) != 0 || lr_sort_index(n, risk, by_risk, err) != 0) goto done;
     size_t m = 0;
     for (size_t k = 0; k < n; k++) {
         if (k == 0 || risk[by_risk[k]] != risk[by_risk[k - 1]]) m++;
@@ -44,6 +44,7 @@ int lr_harrell_cindex(size_t n, const double *time, const int *event, const doub
             size_t i = by_time[k];
             if (!event[i]) {
                 fenwick_add(tree, m, rank[i], 1);
+                at_rank[rank[i]]++;
                 inserted++;
             }
         }
@@ -51,7 +52,7 @@ int lr_harrell_cindex(size_t n, const double *time, const int *event, const doub
             size_t i = by_time[k];
             if (!event[i]) continue;
             int64_t below = fenwick_prefix(tree, rank[i] - 1);
-            int64_t upto = fenwick_prefix(tree, rank[i]);
+            int64_t upto = below + at_rank[rank[i]];
             out->concordant += below;              /* later subject with lower risk */
             out->tied_risk += upto - below;
             out->discordant += inserted - upto;
@@ -60,6 +61,7 @@ int lr_harrell_cindex(size_t n, const double *time, const int *event, const doub
             size_t i = by_time[k];
             if (event[i]) {
                 fenwick_add(tree, m, rank[i], 1);
+                at_rank[rank[i]]++;
                 inserted++;
             }
         }
@@ -74,5 +76,6 @@ done:
     free(by_risk);
     free(rank);
     free(tree);
+    free(at_rank);
     return rc;
 }

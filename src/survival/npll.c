@@ -1,6 +1,6 @@
 #include "survival/npll.h"
 
-#include <gsl/gsl_sort.h>
+#include "survival/sort_index.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,12 +56,11 @@ int lr_npll(size_t n, const double *time, const int *event, const double *eta, l
     if (n == 0) return 0;
     size_t *order = lr_malloc(n, sizeof *order, err);      /* [n] ascending time */
     event_group *groups = lr_malloc(n, sizeof *groups, err); /* [<= n] */
-    if (!order || !groups) {
+    if (!order || !groups || lr_sort_index(n, time, order, err) != 0) {
         free(order);
         free(groups);
         return -1;
     }
-    gsl_sort_index(order, time, 1, n);
 
     expsum risk_set = {-INFINITY, 0.0};
     size_t n_groups = 0;

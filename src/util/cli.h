@@ -7,6 +7,7 @@
 
 int cmd_synth(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
 
 /* Print "lesionrank VERB: message" to stderr and return 2 (usage error). */
 int lr_usage_error(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -1,0 +1,62 @@
+/* Random-intercept linear mixed model  y = Xβ + u_group + ε,  u ~ N(0, τ²), ε ~ N(0, σ²).
+ *
+ * Fit by profiling the variance ratio λ = τ²/σ²: for a given λ, V_g = σ²(I + λJ) has the closed-form
+ * inverse σ⁻²(I − λ/(1+n_gλ)·J), so whitening a group is y* = y − (1 − 1/√(1+n_gλ))·ȳ_g (same for X),
+ * β̂ is ordinary least squares of y* on X* (GSL QR) and σ̂² = RSS/(N−p) (REML) or RSS/N (ML).
+ * The profiled deviance is minimised over θ = √λ (lme4's parameter) with a grid then
+ * gsl_min_fminimizer_brent; θ = 0 (a singular fit) is accepted when the deviance rises from the boundary.
+ *
+ * Reported like R: loglik = lme4's logLik (REML criterion for REML fits); standard errors from
+ * σ̂²(X*ᵀX*)⁻¹; denominator degrees of freedom both by Satterthwaite (as lmerTest: Hessian of the
+ * deviance in (θ, σ) and gradient of Var β̂_k, by Richardson-extrapolated central differences) and by
+ * containment (as nlme: columns constant within every group are between-group effects with
+ * df = G − (between-group columns + 1); all others, and the intercept, have df = N − G − within columns).
+ * p-values from Student t: two-sided, and one-sided for the alternative β > 0. */
+#ifndef LR_SURVIVAL_LMM_H
+#define LR_SURVIVAL_LMM_H
+
+#include <stddef.h>
+
+#include "util/err.h"
+
+typedef struct {
+    size_t n_obs, n_fixed, n_groups;
+    const double *y;     /* [n_obs] */
+    const double *X;     /* [n_obs * n_fixed] row-major; include a column of ones for an intercept */
+    const size_t *group; /* [n_obs] group index in 0..n_groups-1, every group non-empty */
+} lr_lmm_data;
+
+typedef struct {
+    size_t n_fixed;
+    int reml;         /* 1 REML, 0 ML */
+    int singular;     /* 1 when λ̂ = 0 (τ̂² = 0) */
+    double lambda, tau2, sigma2, loglik;
+    /* [n_fixed] each, carved from one allocation owned by the fit */
+    double *beta, *se, *tstat;
+    double *df_satterthwaite, *p_satterthwaite, *p_one_sided_satterthwaite;
+    double *df_containment, *p_containment, *p_one_sided_containment;
+} lr_lmm_fit;
+
+/* Fits the model; fit must be freed with lr_lmm_fit_free (also after failure). */
+int lr_lmm_fit_model(const lr_lmm_data *data, int reml, lr_lmm_fit *fit, lr_err *err);
+void lr_lmm_fit_free(lr_lmm_fit *fit);
+
+/* Likelihood-ratio test of β_drop = 0: both models fitted by ML, χ²₁. */
+int lr_lmm_lrt(const lr_lmm_data *data, size_t drop, double *statistic, double *p_value, lr_err *err);
+
+/* Group bootstrap of one coefficient: resampled groups become distinct groups. */
+typedef struct {
+    const lr_lmm_data *data;
+    size_t coefficient;
+    int reml;
+    size_t *group_start, *group_obs; /* CSR: observations of group g are group_obs[group_start[g]..[g+1]) */
+    double *work_y, *work_X;         /* [n_groups*max_size] and [.. * n_fixed] scratch */
+    size_t *work_group;
+    size_t max_group;
+} lr_lmm_boot_ctx;
+
+int lr_lmm_boot_ctx_init(lr_lmm_boot_ctx *ctx, const lr_lmm_data *data, size_t coefficient, int reml, lr_err *err);
+void lr_lmm_boot_ctx_free(lr_lmm_boot_ctx *ctx);
+int lr_boot_stat_lmm_beta(const size_t *units, size_t n_units, void *ctx, double *value, lr_err *err);
+
+#endif
