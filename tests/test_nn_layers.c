@@ -1,0 +1,369 @@
+/* Finite-difference gradient checks for every layer of src/nn (inputs and parameters), with the scalar
+ * loss L = Σ out·r for a fixed random r, computed in fp64 from the fp32 forward. Central differences
+ * with a step suited to fp32; the comparison is relative to the gradient's scale. */
+#include <stdlib.h>
+
+#include "check.h"
+#include "nn/layers.h"
+#include "nn/net.h"
+#include "util/rng.h"
+
+typedef double (*loss_fn)(void *ctx);
+
+static void fill(float *x, size_t n, gsl_rng *rng, double lo, double hi)
+{
+    for (size_t i = 0; i < n; i++) x[i] = (float)(lo + (hi - lo) * gsl_rng_uniform(rng));
+}
+
+static double dot(const float *a, const float *b, size_t n)
+{
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) s += (double)a[i] * b[i];
+    return s;
+}
+
+/* Compares analytic[i] with (L(x+h) − L(x−h)) / 2h on up to `samples` indices (all when n is small). */
+static int fd_check(const char *what, float *x, size_t n, const float *analytic, loss_fn loss, void *ctx, float h,
+                    double tol)
+{
+    double scale = 0.0;
+    for (size_t i = 0; i < n; i++)
+        if (fabs(analytic[i]) > scale) scale = fabs(analytic[i]);
+    size_t step = n > 60 ? n / 60 : 1;
+    int ok = 1;
+    for (size_t i = 0; i < n; i += step) {
+        float keep = x[i];
+        x[i] = keep + h;
+        double lp = loss(ctx);
+        x[i] = keep - h;
+        double lm = loss(ctx);
+        x[i] = keep;
+        double fd = (lp - lm) / (2.0 * h);
+        if (fabs(fd - analytic[i]) > tol * (scale > 1e-3 ? scale : 1e-3)) {
+            fprintf(stderr, "  %s[%zu]: analytic %.6g, finite difference %.6g (scale %.3g)\n", what, i, analytic[i],
+                    fd, scale);
+            ok = 0;
+        }
+    }
+    return ok;
+}
+
+static gsl_rng *test_rng(int id) { return lr_rng_stream(7, "test_nn_layers", id, 0, 0); }
+
+/* ---- convolution ---- */
+
+typedef struct {
+    lr_conv_shape s;
+    float *in, *w, *out, *col, *r;
+} conv_ctx;
+
+static double conv_loss(void *p)
+{
+    conv_ctx *c = p;
+    lr_conv_forward(c->out, c->col, c->in, c->w, &c->s);
+    return dot(c->out, c->r, (size_t)c->s.cout * c->s.n * lr_conv_out_plane(&c->s));
+}
+
+static void check_conv(const char *name, int n, int cin, int cout, const int in[3], const int k[3], const int st[3],
+                       const int pd[3], int id)
+{
+    gsl_rng *rng = test_rng(id);
+    conv_ctx c;
+    CHECK(lr_conv_shape_init(&c.s, n, cin, cout, in, k, st, pd) == 0);
+    size_t nin = (size_t)cin * n * lr_conv_in_plane(&c.s), nout = (size_t)cout * n * lr_conv_out_plane(&c.s);
+    size_t nw = (size_t)cout * lr_conv_k(&c.s), ws = lr_conv_workspace(&c.s);
+    c.in = malloc(sizeof(float) * nin);
+    c.w = malloc(sizeof(float) * nw);
+    c.out = malloc(sizeof(float) * nout);
+    c.r = malloc(sizeof(float) * nout);
+    c.col = malloc(sizeof(float) * (ws ? ws : 1));
+    float *din = calloc(nin, sizeof(float)), *dw = calloc(nw, sizeof(float));
+    fill(c.in, nin, rng, -1, 1);
+    fill(c.w, nw, rng, -1, 1);
+    fill(c.r, nout, rng, -1, 1);
+    conv_loss(&c);
+    lr_conv_backward(din, dw, c.col, c.r, c.in, c.w, &c.s);
+    char what[64];
+    snprintf(what, sizeof what, "%s d_in", name);
+    CHECK_MSG(fd_check(what, c.in, nin, din, conv_loss, &c, 1e-2f, 2e-3), "%s", what);
+    snprintf(what, sizeof what, "%s d_w", name);
+    CHECK_MSG(fd_check(what, c.w, nw, dw, conv_loss, &c, 1e-2f, 2e-3), "%s", what);
+    /* din accumulates */
+    lr_conv_backward(din, dw, c.col, c.r, c.in, c.w, &c.s);
+    float *din2 = calloc(nin, sizeof(float)), *dw2 = calloc(nw, sizeof(float));
+    lr_conv_backward(din2, dw2, c.col, c.r, c.in, c.w, &c.s);
+    CHECK_CLOSE(din[nin / 2], 2 * din2[nin / 2], 1e-5, 1e-5);
+    free(din2), free(dw2);
+    free(c.in), free(c.w), free(c.out), free(c.r), free(c.col), free(din), free(dw);
+    gsl_rng_free(rng);
+}
+
+static void test_conv2d_grad(void)
+{
+    int in[3] = {1, 9, 8}, k3[3] = {1, 3, 3}, k7[3] = {1, 7, 7}, k1[3] = {1, 1, 1};
+    int s1[3] = {1, 1, 1}, s2[3] = {1, 2, 2}, p0[3] = {0, 0, 0}, p1[3] = {0, 1, 1}, p3[3] = {0, 3, 3};
+    check_conv("conv3x3", 2, 3, 4, in, k3, s1, p1, 1);
+    check_conv("conv3x3s2", 2, 3, 4, in, k3, s2, p1, 2);
+    check_conv("conv7x7s2", 2, 2, 3, in, k7, s2, p3, 3);
+    check_conv("conv1x1", 2, 3, 5, in, k1, s1, p0, 4);
+    check_conv("conv1x1s2", 2, 3, 5, in, k1, s2, p0, 5);
+}
+
+static void test_conv3d_grad(void)
+{
+    int in[3] = {5, 6, 7}, k3[3] = {3, 3, 3}, k1[3] = {1, 1, 1}, ks[3] = {3, 7, 7};
+    int s1[3] = {1, 1, 1}, s2[3] = {2, 2, 2}, ss[3] = {1, 2, 2};
+    int p0[3] = {0, 0, 0}, p1[3] = {1, 1, 1}, pst[3] = {1, 3, 3};
+    check_conv("conv3d", 2, 2, 3, in, k3, s1, p1, 11);
+    check_conv("conv3d_s2", 2, 2, 3, in, k3, s2, p1, 12);
+    check_conv("conv3d_stem", 1, 1, 2, in, ks, ss, pst, 13);
+    check_conv("conv3d_1x1s2", 2, 3, 2, in, k1, s2, p0, 14);
+}
+
+/* ---- batch norm (train mode), with residual and ReLU ---- */
+
+typedef struct {
+    lr_bn_shape s;
+    float *in, *gamma, *beta, *out, *res, *r, *mean, *invstd, *rmean, *rvar;
+    int relu;
+} bn_ctx;
+
+static double bn_loss(void *p)
+{
+    bn_ctx *b = p;
+    lr_batchnorm_forward(b->out, b->mean, b->invstd, b->rmean, b->rvar, b->in, b->gamma, b->beta, b->res, b->relu,
+                         1, &b->s);
+    return dot(b->out, b->r, (size_t)b->s.channels * b->s.m);
+}
+
+static void check_bn(int relu, int residual)
+{
+    gsl_rng *rng = test_rng(20 + relu + 2 * residual);
+    bn_ctx b = {.s = {3, 24, 0.1f, 1e-5f}};
+    size_t n = 3 * 24;
+    b.relu = relu;
+    b.in = malloc(sizeof(float) * n), b.out = malloc(sizeof(float) * n), b.r = malloc(sizeof(float) * n);
+    b.res = residual ? malloc(sizeof(float) * n) : NULL;
+    float st[7][3];
+    b.gamma = st[0], b.beta = st[1], b.mean = st[2], b.invstd = st[3], b.rmean = st[4], b.rvar = st[5];
+    fill(b.in, n, rng, -2, 3);
+    fill(b.r, n, rng, -1, 1);
+    if (residual) fill(b.res, n, rng, -1, 1);
+    fill(b.gamma, 3, rng, 0.5, 1.5);
+    fill(b.beta, 3, rng, -0.3, 0.3);
+    float dgamma[3] = {0}, dbeta[3] = {0}, *din = malloc(sizeof(float) * n), *d = malloc(sizeof(float) * n);
+    bn_loss(&b);
+    memcpy(d, b.r, sizeof(float) * n);
+    if (relu) lr_relu_backward(d, b.out, n);
+    lr_batchnorm_backward(din, dgamma, dbeta, d, b.in, b.mean, b.invstd, b.gamma, &b.s);
+    CHECK(fd_check("bn d_in", b.in, n, din, bn_loss, &b, 1e-3f, 5e-3));
+    CHECK(fd_check("bn d_gamma", b.gamma, 3, dgamma, bn_loss, &b, 1e-3f, 5e-3));
+    CHECK(fd_check("bn d_beta", b.beta, 3, dbeta, bn_loss, &b, 1e-3f, 5e-3));
+    /* in-place backward gives the same */
+    lr_batchnorm_backward(d, dgamma, dbeta, d, b.in, b.mean, b.invstd, b.gamma, &b.s);
+    CHECK_CLOSE(d[5], din[5], 1e-6, 1e-6);
+    free(b.in), free(b.out), free(b.r), free(b.res), free(din), free(d);
+    gsl_rng_free(rng);
+}
+
+static void test_batchnorm_grad(void)
+{
+    check_bn(0, 0);
+    check_bn(1, 0);
+    check_bn(1, 1);
+}
+
+static void test_batchnorm_running_stats(void)
+{
+    /* one channel, values 1..4: mean 2.5, biased var 1.25, unbiased 5/3 */
+    float in[4] = {1, 2, 3, 4}, out[4], g = 1, b = 0, mean, invstd, rm = 0, rv = 1;
+    lr_bn_shape s = {1, 4, 0.1f, 1e-5f};
+    lr_batchnorm_forward(out, &mean, &invstd, &rm, &rv, in, &g, &b, NULL, 0, 1, &s);
+    CHECK_CLOSE(rm, 0.25, 1e-6, 0);
+    CHECK_CLOSE(rv, 0.9 + 0.1 * 5.0 / 3.0, 1e-6, 0);
+    CHECK_CLOSE(out[0], -1.5 / sqrt(1.25 + 1e-5), 1e-5, 0);
+    /* eval mode uses the running statistics */
+    lr_batchnorm_forward(out, &mean, &invstd, &rm, &rv, in, &g, &b, NULL, 0, 0, &s);
+    CHECK_CLOSE(out[3], (4 - 0.25) / sqrt(rv + 1e-5), 1e-5, 0);
+}
+
+/* ---- ReLU, max pool, average pool, linear ---- */
+
+typedef struct {
+    lr_conv_shape s;
+    float *in, *out, *r;
+    int32_t *idx;
+    int kind; /* 0 relu, 1 maxpool, 2 avgpool */
+} pool_ctx;
+
+static double pool_loss(void *p)
+{
+    pool_ctx *c = p;
+    size_t nin = (size_t)c->s.cin * c->s.n * lr_conv_in_plane(&c->s);
+    if (c->kind == 0) {
+        lr_relu_forward(c->out, c->in, nin);
+        return dot(c->out, c->r, nin);
+    }
+    if (c->kind == 1) {
+        lr_maxpool_forward(c->out, c->idx, c->in, &c->s);
+        return dot(c->out, c->r, (size_t)c->s.cin * c->s.n * lr_conv_out_plane(&c->s));
+    }
+    lr_avgpool_forward(c->out, c->in, c->s.n, c->s.cin, lr_conv_in_plane(&c->s));
+    return dot(c->out, c->r, (size_t)c->s.n * c->s.cin);
+}
+
+static void check_pool(int kind, const int in[3], const int k[3], const int st[3], const int pd[3])
+{
+    gsl_rng *rng = test_rng(30 + kind);
+    pool_ctx c = {.kind = kind};
+    CHECK(lr_conv_shape_init(&c.s, 2, 3, 3, in, k, st, pd) == 0);
+    size_t nin = (size_t)3 * 2 * lr_conv_in_plane(&c.s);
+    c.in = malloc(sizeof(float) * nin);
+    c.out = malloc(sizeof(float) * nin);
+    c.r = malloc(sizeof(float) * nin);
+    c.idx = malloc(sizeof(int32_t) * nin);
+    float *din = malloc(sizeof(float) * nin);
+    /* distinct values, away from 0 and from each other by more than the FD step */
+    for (size_t i = 0; i < nin; i++) c.in[i] = (float)(((i * 7919) % nin) * 0.05 - nin * 0.025 + 0.013);
+    fill(c.r, nin, rng, -1, 1);
+    pool_loss(&c);
+    if (kind == 0) {
+        memcpy(din, c.r, sizeof(float) * nin);
+        lr_relu_backward(din, c.out, nin);
+    } else if (kind == 1) {
+        lr_maxpool_backward(din, c.r, c.idx, &c.s);
+    } else {
+        lr_avgpool_backward(din, c.r, 2, 3, lr_conv_in_plane(&c.s));
+    }
+    CHECK(fd_check(kind == 0 ? "relu" : kind == 1 ? "maxpool" : "avgpool", c.in, nin, din, pool_loss, &c, 1e-2f,
+                   1e-3));
+    free(c.in), free(c.out), free(c.r), free(c.idx), free(din);
+    gsl_rng_free(rng);
+}
+
+static void test_relu_pool_grad(void)
+{
+    int in2[3] = {1, 7, 6}, in3[3] = {4, 5, 5}, k2[3] = {1, 3, 3}, k3[3] = {3, 3, 3};
+    int s2[3] = {1, 2, 2}, s3[3] = {2, 2, 2}, p2[3] = {0, 1, 1}, p3[3] = {1, 1, 1};
+    check_pool(0, in2, k2, s2, p2);
+    check_pool(1, in2, k2, s2, p2);
+    check_pool(1, in3, k3, s3, p3);
+    check_pool(2, in3, k3, s3, p3);
+}
+
+static void test_maxpool_ties(void)
+{
+    /* all-equal window: the gradient goes to the first element in scan order (PyTorch's choice) */
+    int in[3] = {1, 2, 2}, k[3] = {1, 2, 2}, st[3] = {1, 2, 2}, pd[3] = {0, 0, 0};
+    lr_conv_shape s;
+    lr_conv_shape_init(&s, 1, 1, 1, in, k, st, pd);
+    float x[4] = {0, 0, 0, 0}, y, dy = 1, dx[4];
+    int32_t idx;
+    lr_maxpool_forward(&y, &idx, x, &s);
+    lr_maxpool_backward(dx, &dy, &idx, &s);
+    CHECK(dx[0] == 1 && dx[1] == 0 && dx[2] == 0 && dx[3] == 0);
+}
+
+typedef struct {
+    float *x, *w, *b, *y, *r;
+    int n, in, out;
+} linear_ctx;
+
+static double linear_loss(void *p)
+{
+    linear_ctx *c = p;
+    lr_linear_forward(c->y, c->x, c->w, c->b, c->n, c->in, c->out);
+    return dot(c->y, c->r, (size_t)c->n * c->out);
+}
+
+static void test_linear_grad(void)
+{
+    gsl_rng *rng = test_rng(40);
+    linear_ctx c = {.n = 3, .in = 5, .out = 2};
+    float x[15], w[10], b[2], y[6], r[6], dx[15], dw[10] = {0}, db[2] = {0};
+    c.x = x, c.w = w, c.b = b, c.y = y, c.r = r;
+    fill(x, 15, rng, -1, 1), fill(w, 10, rng, -1, 1), fill(b, 2, rng, -1, 1), fill(r, 6, rng, -1, 1);
+    linear_loss(&c);
+    lr_linear_backward(dx, dw, db, r, x, w, 3, 5, 2);
+    CHECK(fd_check("linear d_x", x, 15, dx, linear_loss, &c, 1e-2f, 1e-3));
+    CHECK(fd_check("linear d_w", w, 10, dw, linear_loss, &c, 1e-2f, 1e-3));
+    CHECK(fd_check("linear d_b", b, 2, db, linear_loss, &c, 1e-2f, 1e-3));
+    gsl_rng_free(rng);
+}
+
+static void test_layout_roundtrip(void)
+{
+    float a[24], b[24], c[24];
+    for (int i = 0; i < 24; i++) a[i] = (float)i;
+    lr_nc_to_cn(b, a, 2, 3, 4);
+    CHECK(b[4] == 12.0f); /* (c=0, n=1) plane starts at a[(1·3+0)·4] */
+    lr_cn_to_nc(c, b, 2, 3, 4);
+    CHECK(!memcmp(a, c, sizeof a));
+}
+
+/* ---- whole network: finite differences through a tiny ResNet18 (train-mode BN) ---- */
+
+typedef struct {
+    lr_net *net;
+    float *x, *r;
+    int n, dims[3];
+} net_ctx;
+
+static double net_loss(void *p)
+{
+    net_ctx *c = p;
+    lr_err err;
+    lr_net_forward(c->net, c->x, c->n, c->dims, 1, &err);
+    return dot(lr_net_output(c->net), c->r, (size_t)c->n * c->net->cfg.out_size);
+}
+
+static void test_net_grad(void)
+{
+    lr_err err;
+    gsl_rng *rng = test_rng(50);
+    lr_net_config cfg = {LR_ARCH_RESNET18, 1, 2, 2};
+    net_ctx c = {.n = 4, .dims = {1, 64, 64}};
+    c.net = lr_net_create(&cfg, rng, &err);
+    CHECK_MSG(c.net, "%s", err.msg);
+    if (!c.net) return;
+    size_t nx = (size_t)c.n * 64 * 64;
+    float *x = malloc(sizeof(float) * nx), r[8];
+    c.x = x, c.r = r;
+    fill(x, nx, rng, -1, 1);
+    fill(r, 8, rng, -1, 1);
+    /* running statistics change on every train forward but do not enter the train-mode loss */
+    net_loss(&c);
+    lr_net_zero_grad(c.net);
+    CHECK(lr_net_backward(c.net, r, NULL, &err) == 0);
+    float *g = malloc(sizeof(float) * c.net->n_params);
+    memcpy(g, c.net->grads, sizeof(float) * c.net->n_params);
+    /* conv1.weight is left out: a stem weight moves thousands of pre-activations across ReLU and max-pool
+     * kinks, so its finite difference is noise at any fp32 step (the PyTorch parity test covers it). */
+    const char *keys[] = {"layer1.0.bn1.weight", "layer2.0.downsample.0.weight", "layer3.0.conv1.weight",
+                          "layer4.1.conv2.weight", "fc.bias"};
+    for (int i = 0; i < 5; i++) {
+        const lr_tensor *t = lr_net_tensor(c.net, keys[i]);
+        CHECK(t != NULL);
+        if (!t) continue;
+        /* fp32 through 20 layers: a loose tolerance, the layer tests above are the precise ones */
+        CHECK_MSG(fd_check(keys[i], c.net->params + t->offset, t->numel, g + t->offset, net_loss, &c, 5e-4f, 5e-2),
+                  "%s", keys[i]);
+    }
+    free(x), free(g);
+    lr_net_free(c.net);
+    gsl_rng_free(rng);
+}
+
+int main(void)
+{
+    RUN(test_conv2d_grad);
+    RUN(test_conv3d_grad);
+    RUN(test_batchnorm_grad);
+    RUN(test_batchnorm_running_stats);
+    RUN(test_relu_pool_grad);
+    RUN(test_maxpool_ties);
+    RUN(test_linear_grad);
+    RUN(test_layout_roundtrip);
+    RUN(test_net_grad);
+    return TEST_SUMMARY();
+}
