@@ -20,7 +20,12 @@ BLIS_LIBS   := $(if $(BLIS_PREFIX),-L$(BLIS_PREFIX)/lib -Wl$(,)-rpath$(,)$(BLIS_
 OPT      ?= -O2
 CFLAGS   ?= $(OPT) -g
 CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Isrc $(PC_CFLAGS) $(BLIS_CFLAGS)
-LDLIBS   += $(PC_LIBS) $(BLIS_LIBS) -lcsv -lm
+# niftilib (NIfTI-1/-2 I/O, Debian libnifti2-dev) ships no pkg-config file: headers in include/nifti.
+NIFTI_PREFIX ?= /usr
+NIFTI_CFLAGS := $(if $(shell $(PKG_CONFIG) --exists nifti2 2>/dev/null && echo y),$(shell $(PKG_CONFIG) --cflags nifti2),-I$(NIFTI_PREFIX)/include/nifti)
+NIFTI_LIBS   := $(if $(shell $(PKG_CONFIG) --exists nifti2 2>/dev/null && echo y),$(shell $(PKG_CONFIG) --libs nifti2),-lnifti2 -lznz -lz)
+CFLAGS   += $(NIFTI_CFLAGS)
+LDLIBS   += $(PC_LIBS) $(BLIS_LIBS) $(NIFTI_LIBS) -lcsv -lm
 
 BUILD ?= build
 BIN   ?= bin
@@ -32,7 +37,7 @@ TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 TEST_SUPPORT := $(sort $(filter-out $(TEST_SRC),$(wildcard tests/*.c)))
 
 DEBIAN_PKGS := libopenmpi-dev openmpi-bin libblis-dev libconfig-dev libhdf5-openmpi-dev hdf5-tools \
-               libgsl-dev libcsv-dev pkg-config
+               libgsl-dev libcsv-dev libnifti2-dev pkg-config
 
 .PHONY: all test demo bench asan deps clean found
 all: found $(BIN)/lesionrank
@@ -40,7 +45,7 @@ all: found $(BIN)/lesionrank
 found:
 	@echo "lesionrank build: CC=$(CC) ($$($(CC) --showme:version 2>/dev/null | head -1 || echo no mpicc))"
 	@echo "  pkg-config: $(PC_PKGS) -> $(if $(PC_LIBS),ok,MISSING (run 'make deps' or load modules))"
-	@echo "  BLIS: -lblis $(BLIS_CFLAGS)   libcsv: -lcsv"
+	@echo "  BLIS: -lblis $(BLIS_CFLAGS)   libcsv: -lcsv   niftilib: $(NIFTI_LIBS)"
 
 $(BUILD)/obj/%.o: src/%.c $(wildcard src/*/*.h)
 	@mkdir -p $(dir $@)
