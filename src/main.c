@@ -21,8 +21,8 @@ static const verb verbs[] = {
     {"merge", "CONFIG", "merge job shards into the campaign file", NULL},
     {"report", "RESULTS.h5 -o DIR", "Table 2, figures and interpretation from a campaign file", NULL},
     {"stats", "cindex|npll|lmm|uno|auc FILE.csv [options]", "survival statistics on a CSV file", cmd_stats},
-    {"forward", "--arch resnet18|resnet50 --weights W.h5 --input X.h5 -o Y.h5", "run a CNN in eval mode", NULL},
-    {"bench", "", "benchmark the CNN engine against BLIS sgemm (and PyTorch when present)", NULL},
+    {"forward", "--arch resnet18|resnet50 --weights W.h5 --input X.h5 -o Y.h5", "run a CNN in eval mode", cmd_forward},
+    {"bench", "", "benchmark the CNN engine against BLIS sgemm (and PyTorch when present)", cmd_bench},
 };
 #define N_VERBS (sizeof verbs / sizeof verbs[0])
 

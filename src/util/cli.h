@@ -7,6 +7,8 @@
 
 int cmd_synth(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+int cmd_forward(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 
 /* Print "lesionrank VERB: message" to stderr and return 2 (usage error). */
