@@ -6,6 +6,7 @@
 #include "check.h"
 #include "nn/layers.h"
 #include "nn/net.h"
+#include "nn/winograd.h"
 #include "util/rng.h"
 
 typedef double (*loss_fn)(void *ctx);
@@ -120,6 +121,42 @@ static void test_conv3d_grad(void)
     check_conv("conv3d_1x1s2", 2, 3, 2, in, k1, s2, p0, 14);
 }
 
+/* ---- Winograd fast path against the im2col reference ---- */
+
+static void check_winograd(int n, int cin, int cout, int h, int w, int id)
+{
+    gsl_rng *rng = test_rng(id);
+    int in[3] = {1, h, w}, k[3] = {1, 3, 3}, st[3] = {1, 1, 1}, pd[3] = {0, 1, 1};
+    lr_conv_shape s;
+    CHECK(lr_conv_shape_init(&s, n, cin, cout, in, k, st, pd) == 0);
+    CHECK(lr_winograd_eligible(&s));
+    size_t nin = (size_t)cin * n * h * w, nout = (size_t)cout * n * h * w, nw = (size_t)cout * cin * 9;
+    float *x = malloc(sizeof(float) * nin), *wt = malloc(sizeof(float) * nw), *dy = malloc(sizeof(float) * nout);
+    float *y_ref = malloc(sizeof(float) * nout), *y = malloc(sizeof(float) * nout);
+    float *dx_ref = calloc(nin, sizeof(float)), *dx = calloc(nin, sizeof(float));
+    float *ws = malloc(sizeof(float) * lr_conv_workspace(&s));
+    fill(x, nin, rng, -1, 1), fill(wt, nw, rng, -1, 1), fill(dy, nout, rng, -1, 1);
+    lr_conv_forward_im2col(y_ref, ws, x, wt, &s);
+    lr_winograd_forward(y, ws, x, wt, &s);
+    lr_conv_backward_im2col(dx_ref, NULL, ws, dy, x, wt, &s);
+    lr_winograd_backward_data(dx, ws, dy, wt, &s);
+    double ey = 0, ex = 0, sy = 0, sx = 0;
+    for (size_t i = 0; i < nout; i++) ey = fmax(ey, fabs(y[i] - y_ref[i])), sy = fmax(sy, fabs(y_ref[i]));
+    for (size_t i = 0; i < nin; i++) ex = fmax(ex, fabs(dx[i] - dx_ref[i])), sx = fmax(sx, fabs(dx_ref[i]));
+    CHECK_MSG(ey <= 1e-5 * sy, "forward %dx%d: max diff %g, scale %g", h, w, ey, sy);
+    CHECK_MSG(ex <= 1e-5 * sx, "backward %dx%d: max diff %g, scale %g", h, w, ex, sx);
+    free(x), free(wt), free(dy), free(y_ref), free(y), free(dx_ref), free(dx), free(ws);
+    gsl_rng_free(rng);
+}
+
+static void test_winograd_matches_im2col(void)
+{
+    check_winograd(2, 3, 5, 8, 8, 60);   /* whole tiles */
+    check_winograd(3, 4, 2, 9, 7, 61);   /* odd maps: partial tiles at the edges */
+    check_winograd(1, 16, 24, 18, 18, 62);
+    check_winograd(2, 5, 3, 5, 6, 63);
+}
+
 /* ---- batch norm (train mode), with residual and ReLU ---- */
 
 typedef struct {
@@ -154,13 +191,15 @@ static void check_bn(int relu, int residual)
     float dgamma[3] = {0}, dbeta[3] = {0}, *din = malloc(sizeof(float) * n), *d = malloc(sizeof(float) * n);
     bn_loss(&b);
     memcpy(d, b.r, sizeof(float) * n);
-    if (relu) lr_relu_backward(d, b.out, n);
-    lr_batchnorm_backward(din, dgamma, dbeta, d, b.in, b.mean, b.invstd, b.gamma, &b.s);
+    /* the fused ReLU's mask: given to backward (fused) or applied first (as for a block output) */
+    if (relu && residual) lr_relu_backward(d, b.out, n);
+    const float *relu_out = relu && !residual ? b.out : NULL;
+    lr_batchnorm_backward(din, dgamma, dbeta, d, b.in, relu_out, b.mean, b.invstd, b.gamma, &b.s);
     CHECK(fd_check("bn d_in", b.in, n, din, bn_loss, &b, 1e-3f, 5e-3));
     CHECK(fd_check("bn d_gamma", b.gamma, 3, dgamma, bn_loss, &b, 1e-3f, 5e-3));
     CHECK(fd_check("bn d_beta", b.beta, 3, dbeta, bn_loss, &b, 1e-3f, 5e-3));
     /* in-place backward gives the same */
-    lr_batchnorm_backward(d, dgamma, dbeta, d, b.in, b.mean, b.invstd, b.gamma, &b.s);
+    lr_batchnorm_backward(d, dgamma, dbeta, d, b.in, relu_out, b.mean, b.invstd, b.gamma, &b.s);
     CHECK_CLOSE(d[5], din[5], 1e-6, 1e-6);
     free(b.in), free(b.out), free(b.r), free(b.res), free(din), free(d);
     gsl_rng_free(rng);
@@ -358,6 +397,7 @@ int main(void)
 {
     RUN(test_conv2d_grad);
     RUN(test_conv3d_grad);
+    RUN(test_winograd_matches_im2col);
     RUN(test_batchnorm_grad);
     RUN(test_batchnorm_running_stats);
     RUN(test_relu_pool_grad);

@@ -53,18 +53,26 @@ void lr_batchnorm_forward(float *out, float *saved_mean, float *saved_invstd, fl
 }
 
 void lr_batchnorm_backward(float *din, float *dgamma, float *dbeta, const float *dout, const float *in,
-                           const float *saved_mean, const float *saved_invstd, const float *gamma,
-                           const lr_bn_shape *s)
+                           const float *relu_out, const float *saved_mean, const float *saved_invstd,
+                           const float *gamma, const lr_bn_shape *s)
 {
     const size_t M = s->m;
     for (int c = 0; c < s->channels; c++) {
         const float *x = in + (size_t)c * M, *dy = dout + (size_t)c * M;
+        const float *z = relu_out ? relu_out + (size_t)c * M : NULL;
         const float mean = saved_mean[c], invstd = saved_invstd[c];
         double sum_dy = 0.0, sum_dy_xc = 0.0;
-        for (size_t i = 0; i < M; i++) {
-            sum_dy += dy[i];
-            sum_dy_xc += (double)dy[i] * (x[i] - mean);
-        }
+        if (z)
+            for (size_t i = 0; i < M; i++) {
+                float g = z[i] > 0.0f ? dy[i] : 0.0f;
+                sum_dy += g;
+                sum_dy_xc += (double)g * (x[i] - mean);
+            }
+        else
+            for (size_t i = 0; i < M; i++) {
+                sum_dy += dy[i];
+                sum_dy_xc += (double)dy[i] * (x[i] - mean);
+            }
         dgamma[c] += (float)(sum_dy_xc * invstd);
         dbeta[c] += (float)sum_dy;
         /* dx = gamma·invstd·(dy − mean(dy) − xhat·mean(dy·xhat)) */
@@ -72,6 +80,12 @@ void lr_batchnorm_backward(float *din, float *dgamma, float *dbeta, const float 
         float mean_dy = (float)(sum_dy / (double)M);
         float proj = (float)(sum_dy_xc / (double)M) * invstd * invstd; /* mean(dy·xhat)·invstd */
         float *dx = din + (size_t)c * M;
-        for (size_t i = 0; i < M; i++) dx[i] = k * (dy[i] - mean_dy - (x[i] - mean) * proj);
+        if (z)
+            for (size_t i = 0; i < M; i++) {
+                float g = z[i] > 0.0f ? dy[i] : 0.0f;
+                dx[i] = k * (g - mean_dy - (x[i] - mean) * proj);
+            }
+        else
+            for (size_t i = 0; i < M; i++) dx[i] = k * (dy[i] - mean_dy - (x[i] - mean) * proj);
     }
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "nn/layers.h"
+#include "nn/winograd.h"
 
 int lr_conv_shape_init(lr_conv_shape *s, int n, int cin, int cout, const int in[3], const int k[3],
                        const int stride[3], const int pad[3])
@@ -37,7 +38,9 @@ static int conv_is_pointwise(const lr_conv_shape *s)
 
 size_t lr_conv_workspace(const lr_conv_shape *s)
 {
-    return conv_is_pointwise(s) ? 0 : lr_conv_k(s) * s->n * lr_conv_out_plane(s);
+    size_t col = conv_is_pointwise(s) ? 0 : lr_conv_k(s) * s->n * lr_conv_out_plane(s);
+    size_t wino = lr_winograd_eligible(s) ? lr_winograd_workspace(s) : 0;
+    return col > wino ? col : wino;
 }
 
 double lr_conv_macs(const lr_conv_shape *s)
@@ -113,6 +116,21 @@ void lr_col2im_add(float *in, const float *col, const lr_conv_shape *s)
 
 void lr_conv_forward(float *out, float *col, const float *in, const float *w, const lr_conv_shape *s)
 {
+    if (lr_winograd_eligible(s)) lr_winograd_forward(out, col, in, w, s);
+    else lr_conv_forward_im2col(out, col, in, w, s);
+}
+
+void lr_conv_backward(float *din, float *dw, float *col, const float *dout, const float *in, const float *w,
+                      const lr_conv_shape *s)
+{
+    lr_conv_backward_im2col(NULL, dw, col, dout, in, w, s);
+    if (!din) return;
+    if (lr_winograd_eligible(s)) lr_winograd_backward_data(din, col, dout, w, s);
+    else lr_conv_backward_im2col(din, NULL, col, dout, in, w, s);
+}
+
+void lr_conv_forward_im2col(float *out, float *col, const float *in, const float *w, const lr_conv_shape *s)
+{
     const dim_t M = s->cout, K = (dim_t)lr_conv_k(s), P = (dim_t)((size_t)s->n * lr_conv_out_plane(s));
     float one = 1.0f, zero = 0.0f;
     const float *b = in;
@@ -125,20 +143,22 @@ void lr_conv_forward(float *out, float *col, const float *in, const float *w, co
               P, 1);
 }
 
-void lr_conv_backward(float *din, float *dw, float *col, const float *dout, const float *in, const float *w,
-                      const lr_conv_shape *s)
+void lr_conv_backward_im2col(float *din, float *dw, float *col, const float *dout, const float *in,
+                             const float *w, const lr_conv_shape *s)
 {
     const dim_t M = s->cout, K = (dim_t)lr_conv_k(s), P = (dim_t)((size_t)s->n * lr_conv_out_plane(s));
     float one = 1.0f, zero = 0.0f;
     int pointwise = conv_is_pointwise(s);
-    const float *b = in;
-    if (!pointwise) {
-        lr_im2col(col, in, s);
-        b = col;
+    if (dw) {
+        const float *b = in;
+        if (!pointwise) {
+            lr_im2col(col, in, s);
+            b = col;
+        }
+        /* dw[Cout][K] += dout[Cout][P] · bᵀ (b read as P×K through strides 1, P) */
+        bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, M, K, P, &one, (float *)dout, P, 1, (float *)b, 1, P, &one, dw,
+                  K, 1);
     }
-    /* dw[Cout][K] += dout[Cout][P] · bᵀ (b read as P×K through strides 1, P) */
-    bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, M, K, P, &one, (float *)dout, P, 1, (float *)b, 1, P, &one, dw,
-              K, 1);
     if (!din) return;
     /* dcol[K][P] = wᵀ · dout  (w read as K×Cout through strides 1, K) */
     if (pointwise) {

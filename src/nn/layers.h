@@ -40,10 +40,15 @@ void lr_col2im_add(float *in, const float *col, const lr_conv_shape *s);
 /* Convolution without bias (torchvision ResNets have none).
  * out [cout][N·Po]; col workspace lr_conv_workspace(s) floats; in [cin][N·Pi]; w [cout][cin][kd][kh][kw]. */
 void lr_conv_forward(float *out, float *col, const float *in, const float *w, const lr_conv_shape *s);
-/* din [cin][N·Pi] += (NULL: not needed), dw [cout][K] (+=); dout [cout][N·Po].
+/* din [cin][N·Pi] += (NULL: not needed), dw [cout][K] += (NULL: not needed); dout [cout][N·Po].
  * col is the workspace (its content is recomputed from in). */
 void lr_conv_backward(float *din, float *dw, float *col, const float *dout, const float *in, const float *w,
                       const lr_conv_shape *s);
+/* The plain im2col + GEMM path (the reference; lr_conv_forward/backward take Winograd for 3×3 stride-1
+ * 2D convs on large enough maps, see winograd.h). */
+void lr_conv_forward_im2col(float *out, float *col, const float *in, const float *w, const lr_conv_shape *s);
+void lr_conv_backward_im2col(float *din, float *dw, float *col, const float *dout, const float *in,
+                             const float *w, const lr_conv_shape *s);
 
 /* Batch normalisation over [C][M] (M = N·spatial), fused with an optional residual add and ReLU:
  *   out = act(gamma·(in − mean)·invstd + beta + residual)
@@ -59,10 +64,11 @@ void lr_batchnorm_forward(float *out, float *saved_mean, float *saved_invstd, fl
                           float *running_var, const float *in, const float *gamma, const float *beta,
                           const float *residual, int relu, int train, const lr_bn_shape *s);
 /* Train-mode backward: din (may alias dout) overwritten; dgamma, dbeta +=. dout is the gradient of
- * the affine output (apply lr_relu_backward first for a fused ReLU). */
+ * the layer's output; relu_out (may be NULL) is that output when a ReLU was fused, so dout counts only
+ * where relu_out > 0. */
 void lr_batchnorm_backward(float *din, float *dgamma, float *dbeta, const float *dout, const float *in,
-                           const float *saved_mean, const float *saved_invstd, const float *gamma,
-                           const lr_bn_shape *s);
+                           const float *relu_out, const float *saved_mean, const float *saved_invstd,
+                           const float *gamma, const lr_bn_shape *s);
 
 /* ReLU: out = max(in, 0) (may alias). Backward: d[i] = 0 where out[i] <= 0 (in place on d). */
 void lr_relu_forward(float *out, const float *in, size_t n);

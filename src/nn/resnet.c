@@ -405,12 +405,14 @@ const float *lr_net_embedding(const lr_net *net) { return net->arena + net->emb;
 
 /* ---- backward -------------------------------------------------------------------------------- */
 
-static void bn_backward(lr_net *net, const lr_bn_layer *b, float *din, const float *dout, const float *in, size_t m)
+/* relu_out: the fused ReLU's output (NULL when the gradient is already masked or there is no ReLU) */
+static void bn_backward(lr_net *net, const lr_bn_layer *b, float *din, const float *dout, const float *in,
+                        const float *relu_out, size_t m)
 {
     lr_bn_shape s = {b->channels, m, 0.1f, 1e-5f};
     const float *saved = ACT(b->saved);
-    lr_batchnorm_backward(din, GRD(b->gamma), GRD(b->beta), dout, in, saved, saved + b->channels, PRM(b->gamma),
-                          &s);
+    lr_batchnorm_backward(din, GRD(b->gamma), GRD(b->beta), dout, in, relu_out, saved, saved + b->channels,
+                          PRM(b->gamma), &s);
 }
 
 /* dout: gradient of the block output (destroyed); din: receives the gradient of the block input. */
@@ -420,7 +422,7 @@ static void block_backward(lr_net *net, lr_block *b, float *dout, float *din, fl
     int last = b->n_conv - 1;
     lr_relu_backward(dout, ACT(b->z[last]), act_size(&b->conv[last].shape));
     if (b->has_down) {
-        bn_backward(net, &b->down_bn, tmp_a, dout, ACT(b->y_down), plane_m(&b->down.shape));
+        bn_backward(net, &b->down_bn, tmp_a, dout, ACT(b->y_down), NULL, plane_m(&b->down.shape));
         memset(din, 0, sizeof(float) * (size_t)b->down.cin * b->down.shape.n * lr_conv_in_plane(&b->down.shape));
         lr_conv_backward(din, GRD(b->down.w), net->col, tmp_a, in, PRM(b->down.w), &b->down.shape);
     } else {
@@ -429,8 +431,8 @@ static void block_backward(lr_net *net, lr_block *b, float *dout, float *din, fl
     float *d = dout;
     for (int j = last; j >= 0; j--) {
         lr_conv_layer *c = &b->conv[j];
-        if (j != last) lr_relu_backward(d, ACT(b->z[j]), act_size(&c->shape));
-        bn_backward(net, &b->bn[j], d, d, ACT(b->y[j]), plane_m(&c->shape));
+        /* the block output's ReLU was applied above (the shortcut needs the masked gradient too) */
+        bn_backward(net, &b->bn[j], d, d, ACT(b->y[j]), j != last ? ACT(b->z[j]) : NULL, plane_m(&c->shape));
         float *dx = j == 0 ? din : (d == tmp_a ? tmp_b : tmp_a);
         if (j != 0) memset(dx, 0, sizeof(float) * (size_t)c->cin * c->shape.n * lr_conv_in_plane(&c->shape));
         lr_conv_backward(dx, GRD(c->w), net->col, d, j == 0 ? in : ACT(b->z[j - 1]), PRM(c->w), &c->shape);
@@ -459,8 +461,7 @@ int lr_net_backward(lr_net *net, const float *dy, const float *demb, lr_err *err
     /* stem: g is the gradient of the pool output */
     float *d_z0 = g_next;
     lr_maxpool_backward(d_z0, g, net->pool_argmax, &net->pool);
-    lr_relu_backward(d_z0, ACT(net->z0), act_size(&net->stem.shape));
-    bn_backward(net, &net->stem_bn, d_z0, d_z0, ACT(net->y0), plane_m(&net->stem.shape));
+    bn_backward(net, &net->stem_bn, d_z0, d_z0, ACT(net->y0), ACT(net->z0), plane_m(&net->stem.shape));
     lr_conv_backward(NULL, GRD(net->stem.w), net->col, d_z0, ACT(net->x), PRM(net->stem.w), &net->stem.shape);
     return 0;
 }
