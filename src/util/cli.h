@@ -7,9 +7,11 @@
 
 int cmd_synth(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+int cmd_ingest(int argc, char **argv);
 int cmd_forward(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
+int cmd_train(int argc, char **argv);
 
 /* Print "lesionrank VERB: message" to stderr and return 2 (usage error). */
 int lr_usage_error(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -1,0 +1,122 @@
+/* lesionrank train CONFIG --model NAME --fold K [--replicate R] -o SHARD.h5: one job, no MPI needed. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "data/cohort.h"
+#include "data/split.h"
+#include "model/train.h"
+#include "runner/config.h"
+#include "util/cli.h"
+
+static void train_help(void)
+{
+    printf("usage: lesionrank train CONFIG --model NAME --fold K [--replicate R] -o SHARD.h5 [--force] [--quiet]\n"
+           "Train and evaluate one Table 2 variant on one cross-validation fold, and write its shard.\n"
+           "  CONFIG            experiment file (libconfig), e.g. experiments/smoke.cfg\n"
+           "  --model NAME      proposed, no_fc, no_scaler, mean_largest5, whole_volume, imagenet_resnet50,\n"
+           "                    radimagenet_resnet50, total_volume, sum_diameters, lesion_count\n"
+           "  --fold K          0 <= K < folds: test = part K, validation = part K+1 mod folds\n"
+           "  --replicate R     replicate index (default 0): another seed stream for init, order, augmentation\n"
+           "  -o SHARD.h5       output (refuses to overwrite unless --force); written even when the job fails\n"
+           "  --log FILE        append per-epoch lines to FILE\n"
+           "  --quiet           no per-epoch lines on stdout\n"
+           "Exit status: 0 job ok, 1 job failed (the shard says why) or bad input, 2 usage error.\n");
+}
+
+int cmd_train(int argc, char **argv)
+{
+    static const struct option opts[] = {{"model", required_argument, 0, 'm'},  {"fold", required_argument, 0, 'k'},
+                                         {"replicate", required_argument, 0, 'r'}, {"output", required_argument, 0, 'o'},
+                                         {"force", no_argument, 0, 'f'},         {"quiet", no_argument, 0, 'q'},
+                                         {"log", required_argument, 0, 'l'},     {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *model = NULL, *out = NULL, *log = NULL;
+    long fold = -1, replicate = 0;
+    int force = 0, quiet = 0, c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "m:k:r:o:fqh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model = optarg; break;
+        case 'k':
+            if (lr_parse_long(optarg, 0, 1000, &fold)) return lr_usage_error("train", "--fold '%s': expected an integer >= 0", optarg);
+            break;
+        case 'r':
+            if (lr_parse_long(optarg, 0, 1000000, &replicate)) return lr_usage_error("train", "--replicate '%s': expected an integer >= 0", optarg);
+            break;
+        case 'o': out = optarg; break;
+        case 'f': force = 1; break;
+        case 'q': quiet = 1; break;
+        case 'l': log = optarg; break;
+        case 'h': train_help(); return 0;
+        default: return lr_usage_error("train", "unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+    }
+    if (argc - optind != 1) return lr_usage_error("train", "expected exactly one CONFIG argument");
+    if (!model) return lr_usage_error("train", "missing --model NAME");
+    if (fold < 0) return lr_usage_error("train", "missing --fold K");
+    if (!out) return lr_usage_error("train", "missing -o SHARD.h5");
+    lr_model_kind kind;
+    if (lr_model_parse(model, &kind)) return lr_usage_error("train", "unknown model '%s'", model);
+    struct stat st;
+    if (!force && stat(out, &st) == 0) return lr_runtime_error("train", "%s exists; refusing to overwrite (use --force)", out);
+
+    lr_err err = {{0}};
+    lr_experiment exp;
+    if (lr_experiment_load(argv[optind], &exp, &err)) return lr_runtime_error("train", "%s", err.msg);
+    int rc = 1;
+    lr_cohort co;
+    int have_cohort = 0, *part = NULL;
+    lr_job_result res;
+    memset(&res, 0, sizeof res);
+    if (fold >= exp.folds) {
+        lr_runtime_error("train", "--fold %ld: the experiment has %d folds (0..%d)", fold, exp.folds, exp.folds - 1);
+        goto done;
+    }
+    if (lr_experiment_check_inputs(&exp, &err)) {
+        lr_runtime_error("train", "%s", err.msg);
+        goto done;
+    }
+    int need_patches = lr_model_is_learned(kind) && kind != LR_MODEL_WHOLE_VOLUME;
+    if (lr_cohort_read(exp.cohort, need_patches ? 0 : LR_COHORT_NO_PATCHES, &co, &err)) {
+        lr_runtime_error("train", "%s", err.msg);
+        goto done;
+    }
+    have_cohort = 1;
+    if (kind == LR_MODEL_WHOLE_VOLUME && !co.has_volumes) {
+        lr_runtime_error("train", "%s: model whole_volume needs /volumes/ct, but cohort %s has none", exp.path, exp.cohort);
+        goto done;
+    }
+    part = malloc(co.n_patients * sizeof *part);
+    if (!part || lr_split_parts(&co, exp.folds, exp.seed, part, &err)) {
+        lr_runtime_error("train", "split: %s", part ? err.msg : "out of memory");
+        goto done;
+    }
+    lr_job_spec spec = {&co, exp.cohort, &exp.train, kind, (int)fold, exp.folds, (int)replicate, exp.seed, part, log,
+                        !quiet};
+    if (lr_train_job(&spec, &res, &err)) {
+        lr_runtime_error("train", "%s", err.msg);
+        goto done;
+    }
+    lr_shard_meta meta = {exp.text, exp.path, exp.cohort, model, (int)fold, (int)replicate, exp.seed};
+    if (lr_shard_write(out, &meta, &res, &err)) {
+        lr_runtime_error("train", "%s", err.msg);
+        goto done;
+    }
+    printf("shard: %s\nstatus: %s\n", out, res.status == LR_JOB_OK ? "ok" : "failed");
+    if (res.status != LR_JOB_OK) printf("error: %s\n", res.error);
+    printf("model: %s\nfold: %ld\nreplicate: %ld\nweights: %s\n", model, fold, replicate, res.weights_source);
+    printf("cindex_train: %.4f\ncindex_valid: %.4f\ncindex_test: %.4f\n", res.c_final[0], res.c_final[1], res.c_final[2]);
+    printf("selected_epoch: %d\nwall_seconds: %.1f\npeak_rss_mb: %.1f\n", res.selected_epoch + 1, res.wall_seconds,
+           res.peak_rss_kb / 1024.0);
+    rc = res.status == LR_JOB_OK ? 0 : 1;
+done:
+    lr_job_result_free(&res);
+    free(part);
+    if (have_cohort) lr_cohort_free(&co);
+    lr_experiment_free(&exp);
+    return rc;
+}

@@ -1,0 +1,39 @@
+/* Experiment files (libconfig): parsed and validated completely before any training starts.
+ * Every error names the file, the line and the key, and says what was expected. */
+#ifndef LR_RUNNER_CONFIG_H
+#define LR_RUNNER_CONFIG_H
+
+#include <stdint.h>
+
+#include "data/synth.h"
+#include "model/model.h"
+#include "util/err.h"
+
+typedef struct {
+    char path[LR_PATH_MAX];        /* the experiment file */
+    char name[128];                /* campaign name: results/<name>/... */
+    char cohort[LR_PATH_MAX];      /* cohort file (relative to the current directory) */
+    int has_synth;                 /* cohort.synth block: generate the cohort when the file is missing */
+    lr_synth_params synth;
+    uint64_t seed;                 /* experiment seed: every stream derives from it */
+    int folds;                     /* 4 as in the paper */
+    int replicates;
+    int n_models;
+    lr_model_kind models[LR_N_MODELS];
+    char results_dir[LR_PATH_MAX]; /* default "results" */
+    int retries;                   /* campaign runner: attempts after the first */
+    lr_train_options train;
+    char *text;                    /* the file's text, echoed into shards */
+} lr_experiment;
+
+/* Parse and validate (types, ranges, unknown keys). On error err = "<file>:<line>: <what>". */
+int lr_experiment_load(const char *path, lr_experiment *exp, lr_err *err);
+void lr_experiment_free(lr_experiment *exp);
+/* Checks that need the cohort: volumes present for whole_volume, weights files readable.
+ * Generates the cohort first when it is missing and the config has a synth block. */
+int lr_experiment_check_inputs(const lr_experiment *exp, lr_err *err);
+/* Generate the experiment's synthetic cohort if missing (temporary name + rename: never a partial file). */
+int lr_experiment_ensure_cohort(const lr_experiment *exp, lr_err *err);
+int lr_experiment_has_model(const lr_experiment *exp, lr_model_kind kind);
+
+#endif
