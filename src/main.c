@@ -16,7 +16,7 @@ static const verb verbs[] = {
     {"synth", "-o COHORT.h5 [--patients N] [--seed S] [--volumes DxHxW]", "generate the synthetic cohort with known truth", cmd_synth},
     {"inspect", "COHORT.h5", "validate a cohort file and summarise it (key: value lines)", cmd_inspect},
     {"ingest", "--clinical CSV --studies DIR -o COHORT.h5 [--volumes]", "build a cohort from NIfTI CT studies", NULL},
-    {"train", "CONFIG --model NAME --fold K [--replicate R] -o SHARD.h5", "train and evaluate one job (no MPI needed)", NULL},
+    {"train", "CONFIG --model NAME --fold K [--replicate R] -o SHARD.h5", "train and evaluate one job (no MPI needed)", cmd_train},
     {"run", "CONFIG [--job ID] [--fresh] [--list-jobs]", "run a campaign; under mpirun rank 0 is the master", NULL},
     {"merge", "CONFIG", "merge job shards into the campaign file", NULL},
     {"report", "RESULTS.h5 -o DIR", "Table 2, figures and interpretation from a campaign file", NULL},
