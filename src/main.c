@@ -15,7 +15,7 @@ typedef struct {
 static const verb verbs[] = {
     {"synth", "-o COHORT.h5 [--patients N] [--seed S] [--volumes DxHxW]", "generate the synthetic cohort with known truth", cmd_synth},
     {"inspect", "COHORT.h5", "validate a cohort file and summarise it (key: value lines)", cmd_inspect},
-    {"ingest", "--clinical CSV --studies DIR -o COHORT.h5 [--volumes]", "build a cohort from NIfTI CT studies", NULL},
+    {"ingest", "--clinical CSV --studies DIR -o COHORT.h5 [--volumes]", "build a cohort from NIfTI CT studies", cmd_ingest},
     {"train", "CONFIG --model NAME --fold K [--replicate R] -o SHARD.h5", "train and evaluate one job (no MPI needed)", cmd_train},
     {"run", "CONFIG [--job ID] [--fresh] [--list-jobs]", "run a campaign; under mpirun rank 0 is the master", NULL},
     {"merge", "CONFIG", "merge job shards into the campaign file", NULL},

@@ -13,12 +13,14 @@
 
 static void synth_help(void)
 {
-    printf("usage: lesionrank synth -o COHORT.h5 [--patients N] [--seed S] [--volumes DxHxW] [--force]\n"
+    printf("usage: lesionrank synth -o COHORT.h5 [--patients N] [--seed S] [--volumes DxHxW] [--nifti DIR] [--force]\n"
            "Generate the synthetic cohort with known ground truth (see docs/synthetic-cohort.md).\n"
            "  -o, --output FILE     cohort file to write (refuses to overwrite unless --force)\n"
            "  -n, --patients N      number of patients (default %d, as in the paper)\n"
            "  -s, --seed S          seed; the same seed gives the same bytes (default 1)\n"
            "      --volumes DxHxW   also write whole CT volumes /volumes/ct (e.g. 24x96x96)\n"
+           "      --nifti DIR       also write the cohort as NIfTI studies + DIR/clinical.csv for 'ingest'\n"
+           "                        (grid: the --volumes DxHxW, default 120x240x240; see the README)\n"
            "      --force           overwrite an existing output file\n",
            LR_SYNTH_DEFAULT_PATIENTS);
 }
@@ -42,8 +44,10 @@ int cmd_synth(int argc, char **argv)
                                          {"seed", required_argument, 0, 's'},
                                          {"volumes", required_argument, 0, 'V'},
                                          {"force", no_argument, 0, 'f'},
+                                         {"nifti", required_argument, 0, 'N'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
+    const char *nifti_dir = NULL;
     lr_synth_params prm;
     lr_synth_default_params(&prm);
     const char *out = NULL;
@@ -67,6 +71,7 @@ int cmd_synth(int argc, char **argv)
             prm.volumes = 1;
             break;
         case 'f': force = 1; break;
+        case 'N': nifti_dir = optarg; break;
         case 'h': synth_help(); return 0;
         default: return lr_usage_error("synth", "unknown or incomplete option '%s'", argv[optind - 1]);
         }
@@ -80,6 +85,13 @@ int cmd_synth(int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     lr_err err = {{0}};
     if (lr_synth_write(out, &prm, &err)) return lr_runtime_error("synth", "%s", err.msg);
+    if (nifti_dir) {
+        lr_synth_params np = prm;
+        if (!prm.volumes) np.volume_dims[0] = 120, np.volume_dims[1] = 240, np.volume_dims[2] = 240;
+        if (lr_synth_write_nifti(nifti_dir, &np, &err)) return lr_runtime_error("synth", "%s", err.msg);
+        printf("nifti: %s\nnifti_grid: %zux%zux%zu\n", nifti_dir, np.volume_dims[0], np.volume_dims[1],
+               np.volume_dims[2]);
+    }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     stat(out, &st);

@@ -54,4 +54,18 @@ typedef struct {
 void lr_synth_render_patch(float *patch, const lr_synth_lesion *les, double crop_mm, double shift_x_mm,
                            double shift_y_mm, uint64_t noise_key);
 
+/* Whole-volume phantom (synth_volume.c). Coordinates in mm: z from the top of the 600 mm field of view,
+ * y (anterior -> posterior) and x (patient right -> left) from its centre. */
+/* The phantom's organ at a point (ORGAN_*; -1 outside the body, -2 body fat) and its HU. */
+int lr_synth_organ_at(double z, double y, double x, double *hu);
+/* Render the phantom with the lesions (ellipsoids at les[].position) into vol [D*H*W]. */
+int lr_synth_render_volume(int16_t *vol, const size_t dims[3], const double spacing[3], const lr_synth_lesion *les,
+                           int n, uint64_t key);
+
+/* The cohort as NIfTI studies (synth_nifti.c): DIR/clinical.csv and DIR/<id>/{ct, organs, lesions_<reader>,
+ * lesions_<reader>_followup}.nii.gz on a grid of p->volume_dims over the phantom's field of view, rendered
+ * from the cohort's lesion rows (each reader's lesions at that reader's volumes, distinct labels in row
+ * order, non-overlapping). Same seed, same files. */
+int lr_synth_write_nifti(const char *dir, const lr_synth_params *p, lr_err *err);
+
 #endif

@@ -21,6 +21,10 @@ static double ell(double x, double y, double cx, double cy, double ax, double ay
 }
 
 /* Organ label at a point (-1: outside the body, -2: body fat / no organ), and its HU. */
+static int organ_at(double z, double y, double x, double *hu);
+
+int lr_synth_organ_at(double z, double y, double x, double *hu) { return organ_at(z, y, x, hu); }
+
 static int organ_at(double z, double y, double x, double *hu)
 {
     if (ell(x, y, 0, 0, 170, 120) > 1) {
