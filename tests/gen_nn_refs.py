@@ -23,13 +23,14 @@ from torch_resnet import ResNet  # noqa: E402
 
 CASES = [
     # name, arch, in_channels, width, out_size, input shape, Adam eps, Adam steps
-    ("resnet18", "resnet18", 1, 4, 1, (3, 1, 40, 40), 1e-8, 3),
+    # Adam's eps is 0.1 here: with the default 1e-8 an entry whose gradient is near its rounding level
+    # moves by ±lr·sign(g), so a rounding-level difference (e.g. Winograd vs im2col) flips its update.
+    ("resnet18", "resnet18", 1, 4, 1, (3, 1, 40, 40), 1e-1, 3),
     # ResNet50 at width 4 on a tiny batch is chaotic under training: in PyTorch itself a 1e-7 relative
     # perturbation of the weights changes the parameters after 2-3 Adam steps by percents (BN over 8
-    # values in layer4, ReLU kinks). Many of its gradient entries are also near zero, where Adam's
-    # ±lr·sign(g) turns rounding into sign flips. So this case checks one step with a larger eps.
+    # values in layer4, ReLU kinks). So this case checks one step.
     ("resnet50", "resnet50", 3, 4, 3, (2, 3, 40, 40), 1e-1, 1),
-    ("resnet18_3d", "resnet18_3d", 1, 2, 1, (2, 1, 12, 40, 40), 1e-8, 3),
+    ("resnet18_3d", "resnet18_3d", 1, 2, 1, (2, 1, 12, 40, 40), 1e-1, 3),
 ]
 ADAM_LR, ADAM_WD = 1e-3, 1e-4
 

@@ -140,6 +140,13 @@ static void check_winograd(int n, int cin, int cout, int h, int w, int id)
     lr_winograd_forward(y, ws, x, wt, &s);
     lr_conv_backward_im2col(dx_ref, NULL, ws, dy, x, wt, &s);
     lr_winograd_backward_data(dx, ws, dy, wt, &s);
+    float *dw_ref = calloc(nw, sizeof(float)), *dw = calloc(nw, sizeof(float));
+    lr_conv_backward_im2col(NULL, dw_ref, ws, dy, x, wt, &s);
+    lr_winograd_backward_weights(dw, ws, dy, x, &s);
+    double ew = 0, sw = 0;
+    for (size_t i = 0; i < nw; i++) ew = fmax(ew, fabs(dw[i] - dw_ref[i])), sw = fmax(sw, fabs(dw_ref[i]));
+    CHECK_MSG(ew <= 1e-5 * sw, "weights %dx%d: max diff %g, scale %g", h, w, ew, sw);
+    free(dw_ref), free(dw);
     double ey = 0, ex = 0, sy = 0, sx = 0;
     for (size_t i = 0; i < nout; i++) ey = fmax(ey, fabs(y[i] - y_ref[i])), sy = fmax(sy, fabs(y_ref[i]));
     for (size_t i = 0; i < nin; i++) ex = fmax(ex, fabs(dx[i] - dx_ref[i])), sx = fmax(sx, fabs(dx_ref[i]));

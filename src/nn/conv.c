@@ -123,9 +123,11 @@ void lr_conv_forward(float *out, float *col, const float *in, const float *w, co
 void lr_conv_backward(float *din, float *dw, float *col, const float *dout, const float *in, const float *w,
                       const lr_conv_shape *s)
 {
-    lr_conv_backward_im2col(NULL, dw, col, dout, in, w, s);
+    int wino = lr_winograd_eligible(s);
+    if (dw && wino) lr_winograd_backward_weights(dw, col, dout, in, s);
+    else if (dw) lr_conv_backward_im2col(NULL, dw, col, dout, in, w, s);
     if (!din) return;
-    if (lr_winograd_eligible(s)) lr_winograd_backward_data(din, col, dout, w, s);
+    if (wino) lr_winograd_backward_data(din, col, dout, w, s);
     else lr_conv_backward_im2col(din, NULL, col, dout, in, w, s);
 }
 

@@ -159,3 +159,72 @@ void lr_winograd_backward_data(float *din, float *ws, const float *dout, const f
     transform_weights(U, w, s->cin, s->cout, 1);
     winograd_conv(din, V, M, U, dout, s->cout, s->cin, s->n, s->out[1], s->out[2], 1);
 }
+
+/* dM[ξ][c][t] = (A dy Aᵀ)[ξ] for every 2×2 output-gradient tile dy (zero beyond the map): the adjoint
+ * of transform_output. rows: [2][2·tw] scratch. */
+static void transform_dout(float *dM, float *rows, const float *dout, int c_n, int n, int H, int W, size_t T)
+{
+    const int th = (H + 1) / 2, tw = (W + 1) / 2;
+    const size_t plane = (size_t)c_n * T;
+    float *y0 = rows, *y1 = rows + 2 * tw;
+    for (int c = 0; c < c_n; c++)
+        for (int b = 0; b < n; b++) {
+            const float *dy = dout + ((size_t)c * n + b) * H * W;
+            for (int ty = 0; ty < th; ty++) {
+                memset(rows, 0, sizeof(float) * 4 * tw);
+                memcpy(y0, dy + (size_t)(2 * ty) * W, sizeof(float) * W);
+                if (2 * ty + 1 < H) memcpy(y1, dy + (size_t)(2 * ty + 1) * W, sizeof(float) * W);
+                float *m = dM + (size_t)c * T + ((size_t)b * th + ty) * tw;
+                for (int tx = 0; tx < tw; tx++) {
+                    float a0 = y0[2 * tx], a1 = y0[2 * tx + 1], b0 = y1[2 * tx], b1 = y1[2 * tx + 1];
+                    /* rows of A dy: r0 = y0, r1 = y0 + y1, r2 = y0 − y1, r3 = −y1 */
+                    float r[4][2] = {{a0, a1}, {a0 + b0, a1 + b1}, {a0 - b0, a1 - b1}, {-b0, -b1}};
+                    for (int i = 0; i < 4; i++) { /* (A dy) Aᵀ */
+                        m[(4 * i + 0) * plane + tx] = r[i][0];
+                        m[(4 * i + 1) * plane + tx] = r[i][0] + r[i][1];
+                        m[(4 * i + 2) * plane + tx] = r[i][0] - r[i][1];
+                        m[(4 * i + 3) * plane + tx] = -r[i][1];
+                    }
+                }
+            }
+        }
+}
+
+/* dw[co][ci][3][3] += Gᵀ dU[·][co][ci] G: the adjoint of transform_weights. */
+static void accumulate_dweights(float *dw, const float *dU, int cout, int cin)
+{
+    const size_t plane = (size_t)cout * cin;
+    for (int co = 0; co < cout; co++)
+        for (int ci = 0; ci < cin; ci++) {
+            const float *u = dU + (size_t)co * cin + ci;
+            float t[3][4]; /* Gᵀ dU */
+            for (int j = 0; j < 4; j++) {
+                float u0 = u[j * plane], u1 = u[(4 + j) * plane], u2 = u[(8 + j) * plane], u3 = u[(12 + j) * plane];
+                t[0][j] = u0 + 0.5f * (u1 + u2);
+                t[1][j] = 0.5f * (u1 - u2);
+                t[2][j] = 0.5f * (u1 + u2) + u3;
+            }
+            float *g = dw + ((size_t)co * cin + ci) * 9;
+            for (int a = 0; a < 3; a++) { /* (Gᵀ dU) G */
+                g[3 * a + 0] += t[a][0] + 0.5f * (t[a][1] + t[a][2]);
+                g[3 * a + 1] += 0.5f * (t[a][1] - t[a][2]);
+                g[3 * a + 2] += 0.5f * (t[a][1] + t[a][2]) + t[a][3];
+            }
+        }
+}
+
+void lr_winograd_backward_weights(float *dw, float *ws, const float *dout, const float *in, const lr_conv_shape *s)
+{
+    size_t cmax = s->cin > s->cout ? s->cin : s->cout, T = tiles(s);
+    float *dU = ws, *V = dU + 16 * (size_t)s->cin * s->cout, *dM = V + 16 * cmax * T;
+    float one = 1.0f, zero = 0.0f;
+    const int H = s->out[1], W = s->out[2];
+    transform_input(V, dM, in, s->cin, s->n, H, W, T);          /* dM is free yet: the padded plane */
+    transform_dout(dM, dU, dout, s->cout, s->n, H, W, T);       /* dU is free yet: the row buffer */
+    /* dU[ξ][co][ci] = dM[ξ][co][t] · V[ξ][ci][t]ᵀ  (V read as T×cin through strides 1, T) */
+    for (int xi = 0; xi < 16; xi++)
+        bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, s->cout, s->cin, (dim_t)T, &one, dM + (size_t)xi * s->cout * T,
+                  (dim_t)T, 1, V + (size_t)xi * s->cin * T, 1, (dim_t)T, &zero, dU + (size_t)xi * s->cout * s->cin,
+                  s->cin, 1);
+    accumulate_dweights(dw, dU, s->cout, s->cin);
+}

@@ -16,4 +16,8 @@ void lr_winograd_forward(float *out, float *ws, const float *in, const float *w,
 /* din [cin][N·H·W] += gradient of the conv's input given dout [cout][N·H·W]. */
 void lr_winograd_backward_data(float *din, float *ws, const float *dout, const float *w, const lr_conv_shape *s);
 
+/* dw [cout][cin][3][3] += gradient of the weights given dout and the conv's input (the exact adjoint of
+ * the forward transform, with the tile sums as 16 GEMMs whose inner dimension is the tile count). */
+void lr_winograd_backward_weights(float *dw, float *ws, const float *dout, const float *in, const lr_conv_shape *s);
+
 #endif
