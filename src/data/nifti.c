@@ -48,12 +48,25 @@ static int open_image(const char *path, nifti_image **out, lr_err *err)
         return diagnose_unreadable(path, err);
     }
     free(hdr);
-    nifti_image *nim = nifti_image_read(path, 1);
-    if (!nim) return lr_fail(err, "%s: cannot read the voxel data (truncated file or corrupt gzip data)", path);
-    if (!nim->data) {
+    /* The data are read here rather than by nifti_image_load, which silently replaces NaN/Inf floats
+     * by 0 (a CT with NaN must be rejected, not repaired). */
+    nifti_image *nim = NULL;
+    znzFile fp = nifti_image_open(path, "rb", &nim);
+    if (znz_isnull(fp) || !nim) {
+        if (!znz_isnull(fp)) znzclose(fp);
+        if (nim) nifti_image_free(nim);
+        return lr_fail(err, "%s: cannot open the voxel data", path);
+    }
+    size_t bytes = (size_t)nim->nvox * (size_t)nim->nbyper, got = 0;
+    nim->data = malloc(bytes ? bytes : 1);
+    if (nim->data && znzseek(fp, (long)nim->iname_offset, SEEK_SET) >= 0) got = znzread(nim->data, 1, bytes, fp);
+    znzclose(fp);
+    if (!nim->data || got != bytes) {
         nifti_image_free(nim);
         return lr_fail(err, "%s: cannot read the voxel data (truncated file or corrupt gzip data)", path);
     }
+    if (nim->byteorder != nifti_short_order() && nim->swapsize > 1)
+        nifti_swap_Nbytes(nim->nvox, nim->swapsize, nim->data);
     for (int d = 4; d <= 7; d++)
         if (nim->dim[0] >= d && nim->dim[d] > 1) {
             long long extra = (long long)nim->dim[d];
