@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Times the PyTorch twin of one lesionrank CNN training step (forward in train mode, loss sum(y*dy),
 backward, Adam) for `lesionrank bench`, which runs this script via popen and compares in the same run.
-Prints key: value lines: samples_per_s, step_s, peak_rss_mb, torch_version, threads."""
+Prints key: value lines: samples_per_s, step_s, step_cpu_s, peak_rss_mb, torch_version, threads."""
 import argparse
 import os
 import resource
@@ -40,13 +40,15 @@ def main():
         opt.step()
 
     step()  # warm-up
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(a.steps):
         step()
     dt = (time.perf_counter() - t0) / a.steps
+    dcpu = (time.process_time() - c0) / a.steps
     print("torch_version: %s" % torch.__version__)
     print("threads: %d" % torch.get_num_threads())
     print("step_s: %.4f" % dt)
+    print("step_cpu_s: %.4f" % dcpu)
     print("samples_per_s: %.3f" % (a.batch / dt))
     print("peak_rss_mb: %.1f" % (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0))
 

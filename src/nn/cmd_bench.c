@@ -37,6 +37,13 @@ static double now_s(void)
     return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
+static double cpu_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
 static double peak_rss_mb(void)
 {
     struct rusage ru;
@@ -64,8 +71,7 @@ static double sgemm_gflops(lr_err *err)
 }
 
 /* One config at one thread count, in this (child) process. Prints "<label>_t<T>_<key>: value". */
-static int bench_engine(const bench_config *bc, int threads, const bench_options *o, double *patches_per_s,
-                        lr_err *err)
+static int bench_engine(const bench_config *bc, int threads, const bench_options *o, double result[2], lr_err *err)
 {
     bli_thread_set_num_threads(threads);
     double sgemm = sgemm_gflops(err);
@@ -82,19 +88,22 @@ static int bench_engine(const bench_config *bc, int threads, const bench_options
     float *dy = x + nx;
     for (size_t i = 0; i < nx; i++) x[i] = (float)(gsl_rng_uniform(rng) * 2.0 - 1.0);
     for (int i = 0; i < bc->batch; i++) dy[i] = (float)((gsl_rng_uniform(rng) - 0.5) / bc->batch);
-    double total = 0.0;
+    double total = 0.0, total_cpu = 0.0;
     for (int s = 0; s <= o->steps; s++) { /* step 0 is the warm-up (allocations, page faults) */
-        double t0 = now_s();
+        double t0 = now_s(), c0 = cpu_s();
         lr_net_zero_grad(net);
         if (lr_net_forward(net, x, bc->batch, bc->dims, 1, err) || lr_net_backward(net, dy, NULL, err)) goto done;
         lr_adam_step(&opt, net->params, net->grads);
-        if (s > 0) total += now_s() - t0;
+        if (s > 0) total += now_s() - t0, total_cpu += cpu_s() - c0;
     }
     double step_s = total / o->steps, flop = lr_net_train_flop(net), gflops = flop / step_s * 1e-9;
     const char *unit = bc->dims[0] > 1 ? "volumes_per_s" : "patches_per_s";
-    *patches_per_s = bc->batch / step_s;
-    printf("%s_t%d_%s: %.2f\n", bc->label, threads, unit, *patches_per_s);
+    result[0] = bc->batch / step_s;
+    result[1] = total_cpu / o->steps;
+    printf("%s_t%d_%s: %.2f\n", bc->label, threads, unit, result[0]);
     printf("%s_t%d_step_s: %.3f\n", bc->label, threads, step_s);
+    /* CPU time is steadier than wall time on a shared machine (at 1 thread they agree when idle) */
+    printf("%s_t%d_step_cpu_s: %.3f\n", bc->label, threads, result[1]);
     printf("%s_t%d_gflop_per_step: %.2f\n", bc->label, threads, flop * 1e-9);
     printf("%s_t%d_gflops: %.1f\n", bc->label, threads, gflops);
     printf("%s_t%d_sgemm_gflops: %.1f\n", bc->label, threads, sgemm);
@@ -111,7 +120,7 @@ done:
 }
 
 /* Runs the PyTorch twin; prints its figures under "<label>_t<T>_torch_" and the ratio. */
-static void bench_torch(const bench_config *bc, int threads, const bench_options *o, double ours)
+static void bench_torch(const bench_config *bc, int threads, const bench_options *o, const double ours[2])
 {
     char cmd[PATH_MAX + 512], dims[64];
     if (bc->dims[0] > 1) snprintf(dims, sizeof dims, "%dx%dx%d", bc->dims[0], bc->dims[1], bc->dims[2]);
@@ -127,11 +136,12 @@ static void bench_torch(const bench_config *bc, int threads, const bench_options
         return;
     }
     char line[512];
-    double theirs = 0.0;
+    double theirs = 0.0, theirs_cpu = 0.0;
     while (fgets(line, sizeof line, p)) {
         char key[128];
         double v;
         if (sscanf(line, "%127[^:]: %lf", key, &v) == 2 && !strcmp(key, "samples_per_s")) theirs = v;
+        if (sscanf(line, "%127[^:]: %lf", key, &v) == 2 && !strcmp(key, "step_cpu_s")) theirs_cpu = v;
         if (strchr(line, ':') && !strstr(line, "Traceback")) printf("%s_t%d_torch_%s", bc->label, threads, line);
     }
     int status = pclose(p);
@@ -139,7 +149,9 @@ static void bench_torch(const bench_config *bc, int threads, const bench_options
         printf("%s_t%d_torch: failed (exit status %d)\n", bc->label, threads, status);
         return;
     }
-    printf("%s_t%d_ratio_vs_torch: %.3f\n", bc->label, threads, ours / theirs);
+    printf("%s_t%d_ratio_vs_torch: %.3f\n", bc->label, threads, ours[0] / theirs);
+    if (theirs_cpu > 0.0 && ours[1] > 0.0)
+        printf("%s_t%d_ratio_vs_torch_cpu: %.3f\n", bc->label, threads, theirs_cpu / ours[1]);
     fflush(stdout);
 }
 
@@ -154,22 +166,22 @@ static int run_config(const bench_config *bc, int threads, const bench_options *
         /* child: BLIS (and its threads) live only here, so each config's peak RSS is its own */
         close(fds[0]);
         lr_err err;
-        double pps = 0.0;
-        int rc = bench_engine(bc, threads, o, &pps, &err);
+        double result[2] = {0.0, 0.0};
+        int rc = bench_engine(bc, threads, o, result, &err);
         if (rc) fprintf(stderr, "lesionrank bench: %s_t%d: %s\n", bc->label, threads, err.msg);
-        if (write(fds[1], &pps, sizeof pps) != sizeof pps) rc = -1;
+        if (write(fds[1], result, sizeof result) != sizeof result) rc = -1;
         close(fds[1]);
         fflush(stdout);
         _exit(rc ? 1 : 0);
     }
     close(fds[1]);
-    double pps = 0.0;
-    ssize_t got = read(fds[0], &pps, sizeof pps);
+    double result[2] = {0.0, 0.0};
+    ssize_t got = read(fds[0], result, sizeof result);
     close(fds[0]);
     int status;
     waitpid(pid, &status, 0);
-    if (got != sizeof pps || !WIFEXITED(status) || WEXITSTATUS(status) != 0) return -1;
-    if (o->torch) bench_torch(bc, threads, o, pps);
+    if (got != sizeof result || !WIFEXITED(status) || WEXITSTATUS(status) != 0) return -1;
+    if (o->torch) bench_torch(bc, threads, o, result);
     return 0;
 }
 
