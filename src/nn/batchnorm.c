@@ -3,6 +3,46 @@
 
 #include "nn/layers.h"
 
+/* Σx and Σ(x−shift)² in fp64 with four independent accumulators each (a single fp64 chain is latency
+ * bound; fp32 would lose digits over 50k-element channels). */
+static void sum_and_sq(const float *x, size_t m, double *sum_out, double *sq_out)
+{
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    size_t i = 0;
+    for (; i + 4 <= m; i += 4) s0 += x[i], s1 += x[i + 1], s2 += x[i + 2], s3 += x[i + 3];
+    for (; i < m; i++) s0 += x[i];
+    double sum = (s0 + s1) + (s2 + s3), mu = sum / (double)m;
+    double q0 = 0, q1 = 0, q2 = 0, q3 = 0;
+    for (i = 0; i + 4 <= m; i += 4) {
+        double d0 = x[i] - mu, d1 = x[i + 1] - mu, d2 = x[i + 2] - mu, d3 = x[i + 3] - mu;
+        q0 += d0 * d0, q1 += d1 * d1, q2 += d2 * d2, q3 += d3 * d3;
+    }
+    for (; i < m; i++) q0 += (x[i] - mu) * (x[i] - mu);
+    *sum_out = sum;
+    *sq_out = (q0 + q1) + (q2 + q3);
+}
+
+/* Σg and Σg·(x−mean), g = dy masked by relu_out > 0 when relu_out is given; four chains each. */
+static void grad_sums(const float *dy, const float *x, const float *relu_out, float mean, size_t m, double *sum_out,
+                      double *dot_out)
+{
+    double s[4] = {0, 0, 0, 0}, d[4] = {0, 0, 0, 0};
+    size_t i = 0;
+    for (; i + 4 <= m; i += 4)
+        for (int k = 0; k < 4; k++) {
+            float g = relu_out && !(relu_out[i + k] > 0.0f) ? 0.0f : dy[i + k];
+            s[k] += g;
+            d[k] += (double)g * (x[i + k] - mean);
+        }
+    for (; i < m; i++) {
+        float g = relu_out && !(relu_out[i] > 0.0f) ? 0.0f : dy[i];
+        s[0] += g;
+        d[0] += (double)g * (x[i] - mean);
+    }
+    *sum_out = (s[0] + s[1]) + (s[2] + s[3]);
+    *dot_out = (d[0] + d[1]) + (d[2] + d[3]);
+}
+
 void lr_batchnorm_forward(float *out, float *saved_mean, float *saved_invstd, float *running_mean,
                           float *running_var, const float *in, const float *gamma, const float *beta,
                           const float *residual, int relu, int train, const lr_bn_shape *s)
@@ -12,13 +52,9 @@ void lr_batchnorm_forward(float *out, float *saved_mean, float *saved_invstd, fl
         const float *x = in + (size_t)c * M;
         float mean, invstd;
         if (train) {
-            double sum = 0.0, sq = 0.0;
-            for (size_t i = 0; i < M; i++) sum += x[i];
+            double sum, sq;
+            sum_and_sq(x, M, &sum, &sq);
             double mu = sum / (double)M;
-            for (size_t i = 0; i < M; i++) {
-                double d = x[i] - mu;
-                sq += d * d;
-            }
             double var = sq / (double)M;
             mean = (float)mu;
             invstd = (float)(1.0 / sqrt(var + s->eps));
@@ -61,18 +97,8 @@ void lr_batchnorm_backward(float *din, float *dgamma, float *dbeta, const float 
         const float *x = in + (size_t)c * M, *dy = dout + (size_t)c * M;
         const float *z = relu_out ? relu_out + (size_t)c * M : NULL;
         const float mean = saved_mean[c], invstd = saved_invstd[c];
-        double sum_dy = 0.0, sum_dy_xc = 0.0;
-        if (z)
-            for (size_t i = 0; i < M; i++) {
-                float g = z[i] > 0.0f ? dy[i] : 0.0f;
-                sum_dy += g;
-                sum_dy_xc += (double)g * (x[i] - mean);
-            }
-        else
-            for (size_t i = 0; i < M; i++) {
-                sum_dy += dy[i];
-                sum_dy_xc += (double)dy[i] * (x[i] - mean);
-            }
+        double sum_dy, sum_dy_xc;
+        grad_sums(dy, x, z, mean, M, &sum_dy, &sum_dy_xc);
         dgamma[c] += (float)(sum_dy_xc * invstd);
         dbeta[c] += (float)sum_dy;
         /* dx = gamma·invstd·(dy − mean(dy) − xhat·mean(dy·xhat)) */
