@@ -30,8 +30,10 @@ double lr_boot_norm_inter(const double *sorted, size_t n, double alpha)
     return sorted[k - 1] + (z - z_k) / (z_k1 - z_k) * (sorted[k] - sorted[k - 1]);
 }
 
-/* Jackknife acceleration: a = Σ L³ / (6 (Σ L²)^{3/2}), L_i = (n-1)(θ̄ - θ_(-i)). */
-static int jackknife_acceleration(size_t n, lr_boot_statistic statistic, void *ctx, double *accel, lr_err *err)
+/* Jackknife acceleration: a = Σ L³ / (6 (Σ L²)^{3/2}), L_i = (n-1)(θ̂ - θ̂_(-i)) as boot's empinf(type =
+ * "jack") (boot:::usual.jack centres on the full-data estimate, not on the mean of the θ̂_(-i)). */
+static int jackknife_acceleration(size_t n, double estimate, lr_boot_statistic statistic, void *ctx,
+                                  double *accel, lr_err *err)
 {
     size_t *units = lr_malloc(n, sizeof *units, err);   /* [n-1] all but one */
     double *leave_out = lr_malloc(n, sizeof *leave_out, err); /* [n] θ_(-i) */
@@ -43,12 +45,9 @@ static int jackknife_acceleration(size_t n, lr_boot_statistic statistic, void *c
             if (j != i) units[m++] = j;
         if (statistic(units, m, ctx, &leave_out[i], err) != 0) goto done;
     }
-    double mean = 0.0;
-    for (size_t i = 0; i < n; i++) mean += leave_out[i];
-    mean /= (double)n;
     double s2 = 0.0, s3 = 0.0;
     for (size_t i = 0; i < n; i++) {
-        double l = (double)(n - 1) * (mean - leave_out[i]);
+        double l = (double)(n - 1) * (estimate - leave_out[i]);
         s2 += l * l;
         s3 += l * l * l;
     }
@@ -115,7 +114,7 @@ int lr_bootstrap(size_t n_units, lr_boot_statistic statistic, void *ctx, const l
             lr_fail(err, "bootstrap: BCa bias correction is infinite (every replicate on one side of the estimate)");
             goto done;
         }
-        if (jackknife_acceleration(n_units, statistic, ctx, &out->acceleration, err) != 0) goto done;
+        if (jackknife_acceleration(n_units, out->estimate, statistic, ctx, &out->acceleration, err) != 0) goto done;
         double ends[2] = {alpha_low, alpha_high}, adjusted[2];
         for (int e = 0; e < 2; e++) {
             double z = out->z0 + gsl_cdf_ugaussian_Pinv(ends[e]);

@@ -6,7 +6,9 @@
  * boot.ci(..., type = c("perc", "bca"), L = empinf(b, type = "jack")):
  *  - endpoints are order statistics interpolated on the normal scale at (B+1)·α (boot's norm.inter);
  *  - BCa: z0 = Φ⁻¹(#{t* < t̂}/B), acceleration a = Σ L³ / (6 (Σ L²)^{3/2}) with the jackknife
- *    influence values L_i = (n-1)(mean_j θ̂_(-j) - θ̂_(-i)); α' = Φ(z0 + (z0+z_α)/(1 - a(z0+z_α))).
+ *    influence values L_i = (n-1)(θ̂ - θ̂_(-i)) (boot's empinf(type = "jack"); centred on the full-data
+ *    estimate θ̂, where Efron–Tibshirani centre on the mean of the θ̂_(-i));
+ *    α' = Φ(z0 + (z0+z_α)/(1 - a(z0+z_α))).
  * Replicates whose statistic is not finite (e.g. no comparable pair) are dropped, as boot.ci does. */
 #ifndef LR_SURVIVAL_BOOTSTRAP_H
 #define LR_SURVIVAL_BOOTSTRAP_H
