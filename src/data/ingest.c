@@ -71,6 +71,8 @@ static int is_dir(const char *path)
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+static int cmp_path(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
 /* Study directories that no CSV row names. */
 static int find_orphans(const char *dir, inputs *in, lr_err *err)
 {
@@ -96,7 +98,7 @@ static int find_orphans(const char *dir, inputs *in, lr_err *err)
         else in->n_orphans++;
     }
     closedir(d);
-    if (rc == 0 && in->n_orphans > 1) qsort(in->orphans, in->n_orphans, sizeof *in->orphans, (int (*)(const void *, const void *))strcmp);
+    if (rc == 0 && in->n_orphans > 1) qsort(in->orphans, in->n_orphans, sizeof *in->orphans, cmp_path);
     return rc;
 }
 

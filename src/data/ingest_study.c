@@ -178,7 +178,7 @@ int lr_reader_ids(lr_study_files *studies, size_t n, int *mapped, lr_err *err)
             }
             rd->id = (int16_t)id;
         }
-        qsort(studies[s].readers, studies[s].n_readers, sizeof *studies[s].readers, by_id);
+        if (studies[s].n_readers > 1) qsort(studies[s].readers, studies[s].n_readers, sizeof *studies[s].readers, by_id);
     }
     free(names);
     return 0;
