@@ -77,21 +77,29 @@ static int open_image(const char *path, nifti_image **out, lr_err *err)
     return 0;
 }
 
-static double value_at(const nifti_image *nim, size_t idx)
+/* One canonical row: n values from storage offset src with stride step, as double (type switch
+ * outside the loop: this runs over every voxel of every file). */
+#define GATHER(T)                                                                                  \
+    do {                                                                                           \
+        const T *p = (const T *)nim->data;                                                         \
+        for (size_t j = 0; j < n; j++, src += step) out[j] = (double)p[src];                       \
+    } while (0)
+
+static void gather_row(const nifti_image *nim, ptrdiff_t src, ptrdiff_t step, size_t n, double *out)
 {
-    const void *p = nim->data;
     switch (nim->datatype) {
-    case NIFTI_TYPE_UINT8: return ((const uint8_t *)p)[idx];
-    case NIFTI_TYPE_INT8: return ((const int8_t *)p)[idx];
-    case NIFTI_TYPE_INT16: return ((const int16_t *)p)[idx];
-    case NIFTI_TYPE_UINT16: return ((const uint16_t *)p)[idx];
-    case NIFTI_TYPE_INT32: return ((const int32_t *)p)[idx];
-    case NIFTI_TYPE_UINT32: return ((const uint32_t *)p)[idx];
-    case NIFTI_TYPE_INT64: return (double)((const int64_t *)p)[idx];
-    case NIFTI_TYPE_UINT64: return (double)((const uint64_t *)p)[idx];
-    case NIFTI_TYPE_FLOAT32: return ((const float *)p)[idx];
-    case NIFTI_TYPE_FLOAT64: return ((const double *)p)[idx];
-    default: return NAN;
+    case NIFTI_TYPE_UINT8: GATHER(uint8_t); break;
+    case NIFTI_TYPE_INT8: GATHER(int8_t); break;
+    case NIFTI_TYPE_INT16: GATHER(int16_t); break;
+    case NIFTI_TYPE_UINT16: GATHER(uint16_t); break;
+    case NIFTI_TYPE_INT32: GATHER(int32_t); break;
+    case NIFTI_TYPE_UINT32: GATHER(uint32_t); break;
+    case NIFTI_TYPE_INT64: GATHER(int64_t); break;
+    case NIFTI_TYPE_UINT64: GATHER(uint64_t); break;
+    case NIFTI_TYPE_FLOAT32: GATHER(float); break;
+    case NIFTI_TYPE_FLOAT64: GATHER(double); break;
+    default:
+        for (size_t j = 0; j < n; j++) out[j] = NAN;
     }
 }
 
@@ -177,12 +185,44 @@ static void strides(const lr_nifti_geom *g, const axis_map *map, ptrdiff_t *star
 }
 
 /* Shared reader: calls visit(value, canonical index) for every voxel; visit may reject a value. */
-typedef int (*voxel_sink)(void *out, size_t idx, double v, const char *path, const lr_nifti_geom *g, lr_err *err);
+static void voxel_name(const lr_nifti_geom *g, size_t idx, char *buf, size_t n)
+{
+    size_t W = g->dims[2], H = g->dims[1];
+    snprintf(buf, n, "canonical voxel (slice %zu, row %zu, column %zu)", idx / (W * H), (idx / W) % H, idx % W);
+}
 
-static int read_canonical(const char *path, lr_nifti_geom *g, voxel_sink sink, void **out, size_t elsize,
-                          lr_err *err)
+/* Converts one row of values (starting at canonical index idx) into the output, or names the first bad
+ * value. labels != 0: non-negative integer labels into int32; else finite floats. */
+static int store_row(void *out, size_t idx, const double *v, size_t n, int labels, const char *path,
+                     const lr_nifti_geom *g, lr_err *err)
+{
+    char where[128];
+    if (labels) {
+        int32_t *o = (int32_t *)out + idx;
+        for (size_t j = 0; j < n; j++) {
+            if (!(v[j] >= 0 && v[j] <= 2147483647.0 && (double)(int32_t)v[j] == v[j])) {
+                voxel_name(g, idx + j, where, sizeof where);
+                return lr_fail(err, "%s: value %g at %s: expected a non-negative integer label", path, v[j], where);
+            }
+            o[j] = (int32_t)v[j];
+        }
+    } else {
+        float *o = (float *)out + idx;
+        for (size_t j = 0; j < n; j++) {
+            if (!isfinite(v[j])) {
+                voxel_name(g, idx + j, where, sizeof where);
+                return lr_fail(err, "%s: non-finite value %g at %s: expected finite HU", path, v[j], where);
+            }
+            o[j] = (float)v[j];
+        }
+    }
+    return 0;
+}
+
+static int read_canonical(const char *path, lr_nifti_geom *g, int labels, void **out, lr_err *err)
 {
     nifti_image *nim = NULL;
+    double *row = NULL;
     *out = NULL;
     if (open_image(path, &nim, err)) return -1;
     axis_map map;
@@ -194,26 +234,26 @@ static int read_canonical(const char *path, lr_nifti_geom *g, voxel_sink sink, v
     }
     if (geometry(path, nim, g, &map, err)) goto done;
     size_t n = g->dims[0] * g->dims[1] * g->dims[2];
-    *out = lr_malloc(n, elsize, err);
-    if (!*out) goto done;
+    *out = lr_malloc(n, labels ? sizeof(int32_t) : sizeof(float), err);
+    row = lr_malloc(g->dims[2], sizeof *row, err);
+    if (!*out || !row) goto done;
     double slope = nim->scl_slope, inter = nim->scl_inter;
     int scaled = isfinite(slope) && slope != 0 && !(slope == 1 && (inter == 0 || !isfinite(inter)));
     if (!isfinite(inter)) inter = 0;
     ptrdiff_t start, st[3];
     strides(g, &map, &start, st);
-    size_t D = g->dims[0], H = g->dims[1], W = g->dims[2], idx = 0;
+    size_t D = g->dims[0], H = g->dims[1], W = g->dims[2];
     for (size_t k = 0; k < D; k++)
         for (size_t i = 0; i < H; i++) {
-            ptrdiff_t src = start + (ptrdiff_t)k * st[0] + (ptrdiff_t)i * st[1];
-            for (size_t j = 0; j < W; j++, idx++, src += st[2]) {
-                double v = value_at(nim, (size_t)src);
-                if (scaled) v = slope * v + inter;
-                if (sink(*out, idx, v, path, g, err)) goto done;
-            }
+            gather_row(nim, start + (ptrdiff_t)k * st[0] + (ptrdiff_t)i * st[1], st[2], W, row);
+            if (scaled)
+                for (size_t j = 0; j < W; j++) row[j] = slope * row[j] + inter;
+            if (store_row(*out, (k * H + i) * W, row, W, labels, path, g, err)) goto done;
         }
     rc = 0;
 done:
     nifti_image_free(nim);
+    free(row);
     if (rc) {
         free(*out);
         *out = NULL;
@@ -221,42 +261,14 @@ done:
     return rc;
 }
 
-static void voxel_name(const lr_nifti_geom *g, size_t idx, char *buf, size_t n)
-{
-    size_t W = g->dims[2], H = g->dims[1];
-    snprintf(buf, n, "canonical voxel (slice %zu, row %zu, column %zu)", idx / (W * H), (idx / W) % H, idx % W);
-}
-
-static int float_sink(void *out, size_t idx, double v, const char *path, const lr_nifti_geom *g, lr_err *err)
-{
-    if (!isfinite(v)) {
-        char where[128];
-        voxel_name(g, idx, where, sizeof where);
-        return lr_fail(err, "%s: non-finite value %g at %s: expected finite HU", path, v, where);
-    }
-    ((float *)out)[idx] = (float)v;
-    return 0;
-}
-
-static int label_sink(void *out, size_t idx, double v, const char *path, const lr_nifti_geom *g, lr_err *err)
-{
-    if (!(v >= 0 && v <= 2147483647.0 && v == floor(v))) {
-        char where[128];
-        voxel_name(g, idx, where, sizeof where);
-        return lr_fail(err, "%s: value %g at %s: expected a non-negative integer label", path, v, where);
-    }
-    ((int32_t *)out)[idx] = (int32_t)v;
-    return 0;
-}
-
 int lr_nifti_read_float(const char *path, lr_nifti_geom *g, float **data, lr_err *err)
 {
-    return read_canonical(path, g, float_sink, (void **)data, sizeof **data, err);
+    return read_canonical(path, g, 0, (void **)data, err);
 }
 
 int lr_nifti_read_labels(const char *path, lr_nifti_geom *g, int32_t **labels, lr_err *err)
 {
-    return read_canonical(path, g, label_sink, (void **)labels, sizeof **labels, err);
+    return read_canonical(path, g, 1, (void **)labels, err);
 }
 
 int lr_nifti_same_grid(const lr_nifti_geom *a, const lr_nifti_geom *b, lr_err *err)
