@@ -19,13 +19,14 @@ const char *const lr_synth_organ_names[N_SYNTH_ORGANS] = {"lung",   "mediastinum
 
 /* ---- the truth model's constants ---- */
 static const double organ_prob[N_SYNTH_ORGANS] = {0.36, 0.18, 0.11, 0.12, 0.14, 0.03, 0.03, 0.03};
-static const double organ_log_hazard[N_SYNTH_ORGANS] = {-0.50, 0.00, 0.90, 0.50, 0.10, 0.20, 0.30, 0.20};
+static const double organ_log_hazard[N_SYNTH_ORGANS] = {-0.90, 0.00, 1.60, 0.90, 0.20, 0.40, 0.50, 0.40};
 static const double organ_log_volume_shift[N_SYNTH_ORGANS] = {-0.3, 0.0, 0.2, 0.4, 0.1, 0.0, 0.1, 0.1};
 #define LOG_VOLUME_MEDIAN 7.0       /* ln(mm^3): median lesion ~ 1100 mm^3 (13 mm sphere) */
 #define LOG_VOLUME_SD 1.35
 #define VOLUME_MIN 40.0
 #define VOLUME_MAX 250000.0
-#define PROLIFERATION_EFFECT 0.55   /* log-hazard per SD of the proliferation phenotype */
+#define PROLIFERATION_EFFECT 0.90   /* log-hazard per SD of the proliferation phenotype */
+#define PHENOTYPE_SHARED 0.75        /* correlation of a lesion's phenotype with its patient's */
 #define CONTAINMENT_EFFECT 0.35     /* lung: +0.35 at the pleura, -0.35 when well inside */
 #define SIZE_REF_MM3 4000.0         /* size weight s(v) = 1 - exp(-v / SIZE_REF) */
 #define ARM_EFFECT (-0.35)          /* log hazard ratio of arm 1 vs arm 0 */
@@ -74,7 +75,7 @@ static int draw_categorical(gsl_rng *r, const double *prob, int n)
 }
 
 /* A true lesion: organ, size, shape, phenotype, and its log-hazard. */
-static void draw_lesion(gsl_rng *r, int arm, lr_synth_lesion *L)
+static void draw_lesion(gsl_rng *r, int arm, double patient_phenotype, lr_synth_lesion *L)
 {
     memset(L, 0, sizeof *L);
     L->organ = draw_categorical(r, organ_prob, N_SYNTH_ORGANS);
@@ -88,7 +89,8 @@ static void draw_lesion(gsl_rng *r, int arm, lr_synth_lesion *L)
     L->orientation = M_PI * gsl_rng_uniform(r);
     L->margin = 1.5 * gsl_rng_uniform(r);
     L->boundary_angle = 2 * M_PI * gsl_rng_uniform(r);
-    L->proliferation = gsl_ran_gaussian(r, 1.0);
+    /* lesions of one patient share part of their biology */
+    L->proliferation = PHENOTYPE_SHARED * patient_phenotype + sqrt(1 - PHENOTYPE_SHARED * PHENOTYPE_SHARED) * gsl_ran_gaussian(r, 1.0);
     double q_sig = 1.0 / (1.0 + exp(-1.5 * L->proliferation));
     for (int k = 0; k < 3; k++) {
         L->lobulation[k] = (0.03 + 0.07 * q_sig) * gsl_rng_uniform(r);
@@ -160,9 +162,9 @@ static int draw_patient(const lr_synth_params *prm, size_t p, const patient_stra
         gsl_rng_free(r);
         return -1;
     }
-    double total = 0;
+    double total = 0, patient_phenotype = gsl_ran_gaussian(r, 1.0);
     for (int l = 0; l < sp->n_true; l++) {
-        draw_lesion(r, sp->arm, &sp->lesions[l]);
+        draw_lesion(r, sp->arm, patient_phenotype, &sp->lesions[l]);
         total += size_weight(sp->lesions[l].volume_mm3) * exp(sp->lesions[l].log_hazard);
     }
     sp->raw_eta = HAZARD_GAMMA * log(total) + ARM_EFFECT * sp->arm;

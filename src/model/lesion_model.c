@@ -158,15 +158,14 @@ void lr_size_scale_backward(lr_lesion_model *m, const float *dscale, int n)
     case LR_MODEL_PROPOSED:
     case LR_MODEL_IMAGENET_RESNET50:
     case LR_MODEL_RADIMAGENET_RESNET50: {
-        float *dh2 = m->dh, *dh1 = m->h1 == NULL ? NULL : m->dh; /* reuse one [n][H] buffer in turn */
+        float *dh2 = m->dh;
         for (int i = 0; i < n; i++) m->ds[i] = dscale[i] * sigmoid(m->o[i]); /* d softplus = sigmoid */
         lr_linear_backward(dh2, m->head_grad + m->w3, m->head_grad + m->b3, m->ds, m->h2, m->head + m->w3, n, H, 1);
         lr_relu_backward(dh2, m->h2, (size_t)n * H);
-        /* dh1 = dh2 · w2 needs a second buffer: use dr-sized h2 storage after its last use */
+        /* dL/dh1 goes into h2's storage, which backward no longer needs */
         float *tmp = m->h2;
         lr_linear_backward(tmp, m->head_grad + m->w2, m->head_grad + m->b2, dh2, m->h1, m->head + m->w2, n, H, H);
         lr_relu_backward(tmp, m->h1, (size_t)n * H);
-        (void)dh1;
         lr_linear_backward(NULL, m->head_grad + m->w1, m->head_grad + m->b1, tmp, m->z, m->head + m->w1, n, 1, H);
         return;
     }
@@ -186,4 +185,19 @@ int lr_lesion_model_save_head(const lr_lesion_model *m, hid_t file, const char *
     hsize_t three = 3;
     snprintf(path, sizeof path, "%s/size_normalisation", group);
     return lr_h5_write(file, path, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 1, &three, NULL, 0, norm, err);
+}
+
+void lr_aggregate_sum(float *eta, const float *r, const float *s, const int *slot, int n, int B)
+{
+    for (int b = 0; b < B; b++) eta[b] = 0;
+    for (int i = 0; i < n; i++) eta[slot[i]] += r[i] * s[i];
+}
+
+void lr_aggregate_sum_backward(float *dr, float *ds, const float *deta, const float *r, const float *s,
+                               const int *slot, int n)
+{
+    for (int i = 0; i < n; i++) {
+        dr[i] = deta[slot[i]] * s[i];
+        ds[i] = deta[slot[i]] * r[i];
+    }
 }

@@ -41,6 +41,12 @@ int lr_size_scale_forward(lr_lesion_model *m, const double *volume, int n, float
 /* Given dL/ds [n], accumulate head gradients. Must follow lr_size_scale_forward on the same lesions. */
 void lr_size_scale_backward(lr_lesion_model *m, const float *dscale, int n);
 
+/* Aggregation of the lesion-sum variants: eta[b] = Σ_{i: slot[i] = b} r[i]·s[i], b < B. */
+void lr_aggregate_sum(float *eta, const float *r, const float *s, const int *slot, int n, int B);
+/* Its gradient: dr[i] = deta[slot[i]]·s[i], ds[i] = deta[slot[i]]·r[i]. */
+void lr_aggregate_sum_backward(float *dr, float *ds, const float *deta, const float *r, const float *s,
+                               const int *slot, int n);
+
 /* Save / load the non-CNN parameters and the size normalisation under a group. */
 int lr_lesion_model_save_head(const lr_lesion_model *m, hid_t file, const char *group, lr_err *err);
 

@@ -196,10 +196,8 @@ static int aggregate(job *J, int n, int B, const float *r_or_emb, lr_err *err)
         return 0;
     }
     if (lr_size_scale_forward(m, J->vol, n, J->s, err)) return -1;
-    for (int i = 0; i < n; i++) {
-        J->r[i] = r_or_emb[i];
-        J->eta[J->slot[i]] += J->r[i] * J->s[i];
-    }
+    memcpy(J->r, r_or_emb, (size_t)n * sizeof(float));
+    lr_aggregate_sum(J->eta, J->r, J->s, J->slot, n, B);
     return 0;
 }
 
@@ -216,6 +214,8 @@ static int train_step_2d(job *J, const size_t *ann, int B, gsl_rng *aug, double 
     if (lr_net_forward(m->cnn, J->x, n, dims, 1, err)) return -1;
     const float *out = is_mean5(J) ? lr_net_embedding(m->cnn) : lr_net_output(m->cnn);
     if (aggregate(J, n, B, out, err)) return -1;
+    for (int b = 0; b < B; b++)
+        if (!isfinite(J->eta[b])) return lr_fail(err, "non-finite risk: training diverged (lower train.lr?)");
     lr_npll_result nr;
     if (lr_npll_f((size_t)B, J->bt, J->bev, J->eta, (lr_ties)o->ties, &nr, J->geta, err)) return -1;
     if (nr.no_events) return 0; /* no event in the batch: nothing to learn, skip the step */
@@ -238,11 +238,8 @@ static int train_step_2d(job *J, const size_t *ann, int B, gsl_rng *aug, double 
         for (int b = 0; b < B; b++) m->head_grad[E] += J->geta[b] * inv;
         if (lr_net_backward(m->cnn, J->dy, J->demb, err)) return -1;
     } else {
-        for (int i = 0; i < n; i++) {
-            float g = J->geta[J->slot[i]] * inv;
-            J->dr[i] = g * J->s[i];
-            J->ds[i] = g * J->r[i];
-        }
+        for (int b = 0; b < B; b++) J->geta[b] *= inv; /* gradient of the mean over events */
+        lr_aggregate_sum_backward(J->dr, J->ds, J->geta, J->r, J->s, J->slot, n);
         lr_size_scale_backward(m, J->ds, n);
         if (lr_net_backward(m->cnn, J->dr, NULL, err)) return -1;
     }
@@ -302,7 +299,10 @@ static int train_step_volume(job *J, const size_t *patients, int B, gsl_rng *aug
     lr_net *net = J->m->cnn;
     if (lr_net_forward(net, J->x, B, o->wv_crop, 1, err)) return -1;
     const float *out = lr_net_output(net);
-    for (int b = 0; b < B; b++) J->eta[b] = out[b];
+    for (int b = 0; b < B; b++) {
+        J->eta[b] = out[b];
+        if (!isfinite(J->eta[b])) return lr_fail(err, "non-finite risk: training diverged (lower train.lr?)");
+    }
     lr_npll_result nr;
     if (lr_npll_f((size_t)B, J->bt, J->bev, J->eta, (lr_ties)o->ties, &nr, J->geta, err)) return -1;
     if (nr.no_events) return 0;
@@ -406,16 +406,18 @@ static int flush_eval_chunk(job *J, eval_out *e, int n, lr_err *err)
     return 0;
 }
 
-static int evaluate_2d(job *J, eval_out *e, lr_err *err)
+/* full: score every lesion (the reported checkpoint); otherwise only the lesions that enter the risks. */
+static int evaluate_2d(job *J, eval_out *e, int full, lr_err *err)
 {
     const lr_cohort *c = J->c;
-    /* 1. every lesion's r_l, in chunks of whole annotations */
-    int n = 0;
+    /* 1. lesion risks r_l, in chunks of whole annotations */
+    int n = 0, max = full ? 0 : (is_mean5(J) ? 5 : J->o->max_lesions);
     if (grow_lesions(J, EVAL_CHUNK + 64, err)) return -1;
+    for (size_t l = 0; l < c->n_lesions; l++) e->lesion_risk[l] = NAN;
     for (size_t a = 0; a < c->n_annotations; a++) {
         int k = c->ann_n_lesions[a];
         if (grow_lesions(J, (size_t)(n + k) + 1, err)) return -1;
-        for (int i = 0; i < k; i++) J->rows[n++] = c->ann_first_lesion[a] + i;
+        n += lr_select_lesions(c, a, max, J->rows + n);
         if (n >= EVAL_CHUNK) {
             if (flush_eval_chunk(J, e, n, err)) return -1;
             n = 0;
@@ -447,7 +449,7 @@ static int evaluate_2d(job *J, eval_out *e, lr_err *err)
         e->annotation_risk[a] = eta;
     }
     /* lesions beyond max_lesions: report their would-be scale too, marked unused */
-    if (!is_mean5(J))
+    if (full && !is_mean5(J))
         for (size_t l = 0; l < c->n_lesions; l++)
             if (!e->lesion_used[l]) {
                 if (lr_size_scale_forward(J->m, &c->volume_mm3[l], 1, &e->lesion_scale[l], err)) return -1;
@@ -481,9 +483,9 @@ fail:
     return -1;
 }
 
-static int evaluate(job *J, eval_out *e, lr_err *err)
+static int evaluate(job *J, eval_out *e, int full, lr_err *err)
 {
-    return J->m->kind == LR_MODEL_WHOLE_VOLUME ? evaluate_volume(J, e, err) : evaluate_2d(J, e, err);
+    return J->m->kind == LR_MODEL_WHOLE_VOLUME ? evaluate_volume(J, e, err) : evaluate_2d(J, e, full, err);
 }
 
 /* ---- checkpoints ---- */
@@ -596,6 +598,7 @@ static int run_epoch(job *J, int epoch, double *mean_loss, lr_err *err)
         int used = 0;
         rc = J->m->kind == LR_MODEL_WHOLE_VOLUME ? train_step_volume(J, J->train_units + i, nb, aug, &loss, &used, err)
                                                  : train_step_2d(J, J->train_units + i, nb, aug, &loss, &used, err);
+        if (rc) lr_fail_ctx(err, "epoch %d, batch %zu", epoch + 1, i / (size_t)B + 1);
         if (rc == 0 && used && !isfinite(loss))
             rc = lr_fail(err, "non-finite loss at epoch %d, batch %zu (learning rate too high?)", epoch + 1,
                          i / (size_t)B + 1);
@@ -689,7 +692,9 @@ static int learned_job(job *J, lr_err *err)
         res->epochs_run = e + 1;
         int last = e == o->epochs - 1;
         if ((e + 1) % o->eval_every == 0 || last) {
-            if (evaluate(J, &J->cur, err)) return -1;
+            /* the reported checkpoint scores every lesion: the last epoch, or any epoch for best-valid models */
+            int full = last || lr_model_selects_best(kind);
+            if (evaluate(J, &J->cur, full, err)) return -1;
             memcpy(&res->c_epoch[3 * e], J->cur.c, sizeof J->cur.c);
             if (isfinite(J->cur.c[1]) && J->cur.c[1] > best_valid) {
                 best_valid = J->cur.c[1];

@@ -93,6 +93,7 @@ typedef struct {
     size_t col_size;
     float *scratch[4];    /* gradient ping-pong and temporaries, each scratch_size floats */
     size_t scratch_size;
+    size_t arena_cap, argmax_cap, col_cap, scratch_cap; /* allocated sizes (buffers only grow) */
     size_t x, y0, z0, m0, emb, out, demb; /* arena offsets: input, stem conv/BN out, pool out, embedding, output */
     int bn_train;         /* mode of the last forward */
 } lr_net;

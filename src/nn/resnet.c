@@ -188,6 +188,7 @@ static void release_batch(lr_net *net)
     net->pool_argmax = NULL;
     memset(net->scratch, 0, sizeof net->scratch);
     net->batch = 0;
+    net->arena_cap = net->argmax_cap = net->col_cap = net->scratch_cap = 0;
 }
 
 void lr_net_free(lr_net *net)
@@ -289,7 +290,8 @@ static void plan_bn(lr_bn_layer *b, plan_sizes *ps) { b->saved = take(ps, 2 * (s
 static int prepare(lr_net *net, int n, const int dims[3], lr_err *err)
 {
     if (net->arena && net->batch == n && !memcmp(net->in_dims, dims, sizeof net->in_dims)) return 0;
-    release_batch(net);
+    /* Re-plan offsets for the new shape; buffers only grow, so batches of varying size (lesions per
+     * annotation) do not re-fault hundreds of MB at every step. */
     plan_sizes ps = {0, 0, 0};
     int cur[3] = {dims[0], dims[1], dims[2]};
     net->x = take(&ps, (size_t)net->cfg.in_channels * n * cur[0] * cur[1] * cur[2]);
@@ -326,15 +328,26 @@ static int prepare(lr_net *net, int n, const int dims[3], lr_err *err)
     net->demb = take(&ps, (size_t)n * net->emb_size);
     net->out = take(&ps, (size_t)n * net->cfg.out_size);
 
-    net->arena = lr_malloc(ps.arena, sizeof(float), err);
-    net->pool_argmax = lr_malloc(act_size(&net->pool), sizeof(int32_t), err);
-    net->col = lr_malloc(ps.col ? ps.col : 1, sizeof(float), err);
-    net->scratch[0] = lr_malloc(4 * ps.scratch, sizeof(float), err);
-    if (!net->arena || !net->pool_argmax || !net->col || !net->scratch[0]) {
+    size_t argmax = act_size(&net->pool), col = ps.col ? ps.col : 1;
+    if (!net->arena || ps.arena > net->arena_cap || argmax > net->argmax_cap || col > net->col_cap ||
+        ps.scratch > net->scratch_cap) {
         release_batch(net);
-        return lr_fail_ctx(err, "activations for a batch of %d", n);
+        /* headroom so that a slightly larger batch next step reuses the buffers */
+        size_t a = ps.arena + ps.arena / 4, g = argmax + argmax / 4, c = col + col / 4, sc = ps.scratch + ps.scratch / 4;
+        net->arena = lr_malloc(a, sizeof(float), err);
+        net->pool_argmax = lr_malloc(g, sizeof(int32_t), err);
+        net->col = lr_malloc(c, sizeof(float), err);
+        net->scratch[0] = lr_malloc(4 * sc, sizeof(float), err);
+        if (!net->arena || !net->pool_argmax || !net->col || !net->scratch[0]) {
+            release_batch(net);
+            return lr_fail_ctx(err, "activations for a batch of %d", n);
+        }
+        net->arena_cap = a;
+        net->argmax_cap = g;
+        net->col_cap = c;
+        net->scratch_cap = sc;
     }
-    for (int i = 1; i < 4; i++) net->scratch[i] = net->scratch[0] + i * ps.scratch;
+    for (int i = 1; i < 4; i++) net->scratch[i] = net->scratch[0] + i * net->scratch_cap;
     net->arena_size = ps.arena;
     net->col_size = ps.col;
     net->scratch_size = ps.scratch;

@@ -8,7 +8,6 @@
 int cmd_synth(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_ingest(int argc, char **argv);
-int cmd_ingest(int argc, char **argv);
 int cmd_forward(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_stats(int argc, char **argv);

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The train verb: every model on the smoke config, config errors with file and line, failure exits.
+set -u
+LR="${LR:-bin/lesionrank}"
+T="${TMPDIR_TESTS:-$(mktemp -d)}/cli_train"
+mkdir -p "$T"
+pass=0; fail=0
+ok()  { pass=$((pass + 1)); echo "ok   $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL $1"; }
+expect() {
+  local name="$1" code="$2" re="$3"; shift 4
+  local out rc
+  out="$("$@" 2>&1)"; rc=$?
+  if [ "$rc" -ne "$code" ]; then bad "$name: exit $rc, expected $code; output: $(echo "$out" | tail -3)"; return; fi
+  if [ -n "$re" ] && ! echo "$out" | grep -Eq -- "$re"; then bad "$name: output lacks /$re/: $(echo "$out" | tail -3)"; return; fi
+  ok "$name"
+}
+
+# A private copy of the smoke config with its outputs under $T.
+sed -e "s|results/smoke/cohort.h5|$T/cohort.h5|" -e "s|^retries = 1;|retries = 1;\nresults_dir = \"$T/results\";|" \
+  experiments/smoke.cfg > "$T/smoke.cfg"
+
+for m in proposed no_fc no_scaler mean_largest5 whole_volume imagenet_resnet50 radimagenet_resnet50 \
+         total_volume sum_diameters lesion_count; do
+  expect "train $m" 0 "^status: ok" -- "$LR" train "$T/smoke.cfg" --model "$m" --fold 0 -o "$T/$m.h5" --quiet
+  if [ -f "$T/$m.h5" ] && command -v h5dump >/dev/null; then
+    h5dump -a /status "$T/$m.h5" | grep -q '"ok"' && ok "shard $m status ok" || bad "shard $m status"
+  fi
+done
+expect "resnet50 provenance is honest" 0 "weights: pretrained: synthetic organ task" -- \
+  "$LR" train "$T/smoke.cfg" --model imagenet_resnet50 --fold 1 -o "$T/r50f1.h5" --quiet
+expect "refuses to overwrite a shard" 1 "exists; refusing to overwrite" -- \
+  "$LR" train "$T/smoke.cfg" --model proposed --fold 0 -o "$T/proposed.h5"
+expect "fold out of range" 1 "the experiment has 4 folds" -- \
+  "$LR" train "$T/smoke.cfg" --model proposed --fold 4 -o "$T/x.h5"
+expect "unknown model" 2 "unknown model 'best_model'" -- "$LR" train "$T/smoke.cfg" --model best_model --fold 0 -o "$T/x.h5"
+expect "missing fold" 2 "missing --fold" -- "$LR" train "$T/smoke.cfg" --model proposed -o "$T/x.h5"
+
+# Config errors: file, line, key, expectation; nothing trained.
+bad_cfg() { # name, sed expression, expected regex
+  sed -e "$2" "$T/smoke.cfg" > "$T/bad.cfg"
+  expect "config: $1" 1 "$3" -- "$LR" train "$T/bad.cfg" --model proposed --fold 0 -o "$T/bad.h5"
+  [ ! -e "$T/bad.h5" ] && ok "config: $1 wrote nothing" || { bad "config: $1 wrote a shard"; rm -f "$T/bad.h5"; }
+}
+bad_cfg "unknown key" 's/^train = { epochs = 2;/train = { epoch = 2;/' "bad.cfg:[0-9]+: unknown key 'train.epoch'"
+bad_cfg "wrong type" 's/epochs = 2;/epochs = "two";/' "bad.cfg:[0-9]+: 'train.epochs': expected an integer"
+bad_cfg "out of range" 's/lr = 1e-3;/lr = -1.0;/' "bad.cfg:[0-9]+: 'train.lr': out of range"
+bad_cfg "unknown model in list" 's/"no_fc", /"no_fc", "nofc", /' "unknown model 'nofc'"
+bad_cfg "ties" 's/ties = "breslow"/ties = "exact"/' "'train.ties': expected \"breslow\" or \"efron\""
+bad_cfg "syntax" "s/^folds = 4;/folds = = 4;/" "bad.cfg:[0-9]+: syntax error"
+bad_cfg "missing weights file" 's/resnet50 = { width = 4;/resnet50 = { width = 4; imagenet_weights = "\/nonexistent\/w.h5";/' \
+  "resnet50.imagenet_weights.*no such file"
+# whole_volume on a cohort without /volumes/ct
+sed -e "s|$T/cohort.h5|$T/novol.h5|" -e 's/ volumes = "8x32x32";//' "$T/smoke.cfg" > "$T/novol.cfg"
+expect "whole_volume needs volumes" 1 "whole_volume needs /volumes/ct" -- \
+  "$LR" train "$T/novol.cfg" --model whole_volume --fold 0 -o "$T/wv.h5"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
