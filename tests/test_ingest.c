@@ -336,6 +336,17 @@ static void test_bad_studies(void)
     for (int k = 0; k < 64; k++) fputc(0xA5, fp);
     fclose(fp);
     CHECK_MSG(ingest_dir(dir, &rows, &err) != 0 && strstr(err.msg, "lesions_2.nii.gz: corrupt"), "%s", err.msg);
+    /* a damaged gzip trailer (CRC-32): only the end-of-stream check catches it */
+    make_study(dir, 0);
+    fp = fopen(path, "r+b");
+    fseek(fp, -6, SEEK_END);
+    int byte = fgetc(fp);
+    fseek(fp, -6, SEEK_END);
+    fputc(byte ^ 0xff, fp);
+    fclose(fp);
+    CHECK_MSG(ingest_dir(dir, &rows, &err) != 0 && (strstr(err.msg, "lesions_2.nii.gz: cannot read the voxel data") ||
+                                                     strstr(err.msg, "lesions_2.nii.gz: corrupt")),
+              "%s", err.msg);
     free(zeros);
     free(f);
 }

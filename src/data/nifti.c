@@ -48,20 +48,35 @@ static int open_image(const char *path, nifti_image **out, lr_err *err)
         return diagnose_unreadable(path, err);
     }
     free(hdr);
-    /* The data are read here rather than by nifti_image_load, which silently replaces NaN/Inf floats
-     * by 0 (a CT with NaN must be rejected, not repaired). */
-    nifti_image *nim = NULL;
-    znzFile fp = nifti_image_open(path, "rb", &nim);
-    if (znz_isnull(fp) || !nim) {
-        if (!znz_isnull(fp)) znzclose(fp);
+    /* The data are read here with zlib rather than by nifti_image_load, which silently replaces NaN/Inf
+     * floats by 0 (a CT with NaN must be rejected, not repaired) and stops before the gzip trailer
+     * (whose CRC is what detects corrupt compressed data). gzopen reads uncompressed files too. */
+    nifti_image *nim = nifti_image_read(path, 0);
+    if (!nim || !nim->iname) {
         if (nim) nifti_image_free(nim);
-        return lr_fail(err, "%s: cannot open the voxel data", path);
+        return lr_fail(err, "%s: cannot read the NIfTI header", path);
     }
     size_t bytes = (size_t)nim->nvox * (size_t)nim->nbyper, got = 0;
+    int zerr = Z_OK, complete = 0;
+    gzFile gz = gzopen(nim->iname, "rb");
     nim->data = malloc(bytes ? bytes : 1);
-    if (nim->data && znzseek(fp, (long)nim->iname_offset, SEEK_SET) >= 0) got = znzread(nim->data, 1, bytes, fp);
-    znzclose(fp);
-    if (!nim->data || got != bytes) {
+    if (gz && nim->data) {
+        gzbuffer(gz, 1 << 20);
+        if (gzseek(gz, (z_off_t)nim->iname_offset, SEEK_SET) == (z_off_t)nim->iname_offset) {
+            for (complete = 1; complete && got < bytes;) { /* gzread takes an unsigned int count */
+                size_t want = bytes - got > (1u << 30) ? (1u << 30) : bytes - got;
+                int r = gzread(gz, (char *)nim->data + got, (unsigned)want);
+                if (r <= 0) complete = 0;
+                else got += (size_t)r;
+            }
+            if (complete) {
+                gzgetc(gz); /* reach the end of the stream: zlib verifies the gzip CRC and length */
+                gzerror(gz, &zerr);
+            }
+        }
+    }
+    if (gz) gzclose(gz);
+    if (!nim->data || !complete || got != bytes || (zerr != Z_OK && zerr != Z_STREAM_END)) {
         nifti_image_free(nim);
         return lr_fail(err, "%s: cannot read the voxel data (truncated file or corrupt gzip data)", path);
     }
