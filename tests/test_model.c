@@ -323,7 +323,7 @@ static void test_variants_run(void)
     CHECK(lr_split_parts(&c, 4, 3, part, &err) == 0);
     lr_train_options o = tiny_options();
     for (int k = 0; k < LR_N_MODELS; k++) {
-        lr_job_spec spec = {&c, path, &o, (lr_model_kind)k, 1, 4, 0, 3, part, NULL, 0};
+        lr_job_spec spec = {&c, path, &o, (lr_model_kind)k, 1, 4, 0, 3, part, NULL, 0, NULL, 0, 0};
         lr_job_result res;
         CHECK(lr_train_job(&spec, &res, &err) == 0);
         CHECK_MSG(res.status == LR_JOB_OK, "%s: %s", lr_model_name((lr_model_kind)k), res.error);
@@ -345,7 +345,7 @@ static void test_variants_run(void)
             /* shard round trip of the headline numbers */
             char shard[700];
             snprintf(shard, sizeof shard, "%s/proposed.h5", tmpdir);
-            lr_shard_meta meta = {"name = \"t\";", "t.cfg", path, "proposed", 1, 0, 3};
+            lr_shard_meta meta = {"name = \"t\";", "t.cfg", path, "proposed", 1, 0, 3, 1, -1, "test"};
             CHECK_MSG(lr_shard_write(shard, &meta, &res, &err) == 0, "%s", err.msg);
             hid_t f = lr_h5_open_read(shard, &err);
             double cf[3];
@@ -377,7 +377,7 @@ static void test_loss_decreases(void)
     o.batch_annotations = 1000; /* full batch: a deterministic descent */
     o.lr = 3e-3;
     o.eval_every = 8;
-    lr_job_spec spec = {&c, NULL, &o, LR_MODEL_PROPOSED, 0, 4, 0, 1, part, NULL, 0};
+    lr_job_spec spec = {&c, NULL, &o, LR_MODEL_PROPOSED, 0, 4, 0, 1, part, NULL, 0, NULL, 0, 0};
     lr_job_result res;
     CHECK(lr_train_job(&spec, &res, &err) == 0);
     CHECK_MSG(res.status == LR_JOB_OK, "%s", res.error);
@@ -399,7 +399,7 @@ static void test_failure_modes(void)
     for (size_t a = 0; a < c.n_annotations; a++)
         if (c.ann_patient[a] == orphan) c.ann_patient[a] = 0;
     lr_train_options o = tiny_options();
-    lr_job_spec spec = {&c, NULL, &o, LR_MODEL_PROPOSED, 0, 4, 0, 1, part, NULL, 0};
+    lr_job_spec spec = {&c, NULL, &o, LR_MODEL_PROPOSED, 0, 4, 0, 1, part, NULL, 0, NULL, 0, 0};
     lr_job_result res;
     CHECK(lr_train_job(&spec, &res, &err) == 0);
     CHECK_MSG(res.status == LR_JOB_OK, "%s", res.error);

@@ -51,6 +51,9 @@ static int write_body(hid_t f, const lr_shard_meta *meta, const lr_job_result *r
     LR_TRY(lr_h5_attr_write_string(f, "/", "model", meta->model, err));
     LR_TRY(attr_long(f, "fold", meta->fold, err));
     LR_TRY(attr_long(f, "replicate", meta->replicate, err));
+    LR_TRY(attr_long(f, "attempts", meta->attempts, err));
+    LR_TRY(attr_long(f, "rank", meta->rank, err));
+    LR_TRY(lr_h5_attr_write_string(f, "/", "host", meta->host ? meta->host : "", err));
     LR_TRY(attr_long(f, "seed", (long)meta->seed, err));
     LR_TRY(lr_h5_attr_write_string(f, "/", "status", res->status == LR_JOB_OK ? "ok" : "failed", err));
     LR_TRY(lr_h5_attr_write_string(f, "/", "error", res->error, err));

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "data/augment.h"
@@ -506,6 +508,122 @@ static int snapshot_best(job *J, lr_err *err)
     return 0;
 }
 
+
+/* ---- per-epoch checkpoints ---- */
+
+static int ck_write_f(hid_t f, const char *path, const float *v, size_t n, lr_err *err)
+{
+    hsize_t d = n;
+    return lr_h5_write(f, path, H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 1, &d, NULL, 0, v, err);
+}
+
+static int ck_write_d(hid_t f, const char *path, const double *v, size_t n, lr_err *err)
+{
+    hsize_t d = n;
+    return lr_h5_write(f, path, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 1, &d, NULL, 0, v, err);
+}
+
+static int ck_read(hid_t f, const char *path, hid_t type, void *v, size_t n, lr_err *err)
+{
+    int rank;
+    hsize_t d[LR_H5_MAXRANK];
+    if (lr_h5_shape(f, path, &rank, d, err)) return -1;
+    if (rank != 1 || d[0] != n) return lr_fail(err, "checkpoint %s: expected %zu values", path, n);
+    return n ? lr_h5_read(f, path, type, v, err) : 0;
+}
+
+/* Everything the remaining epochs depend on: weights, BN statistics, Adam state, curves, the best
+ * checkpoint so far. The RNG streams are keyed by epoch, so they need no state. */
+static int checkpoint_save(job *J, int epochs_done, double best_valid, lr_err *err)
+{
+    const lr_job_spec *s = J->spec;
+    lr_lesion_model *m = J->m;
+    lr_job_result *res = J->res;
+    const lr_cohort *c = J->c;
+    char tmp[LR_PATH_MAX + 32];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", s->checkpoint_path, (long)getpid());
+    hid_t f = lr_h5_create(tmp, err);
+    if (f < 0) return -1;
+    long meta[3] = {(long)s->identity, epochs_done, res->best_epoch}, steps[2] = {m->opt_cnn.step, m->opt_head.step};
+    int rc = lr_h5_attr_write(f, "/", "meta", H5T_NATIVE_LONG, H5T_STD_I64LE, 3, meta, err);
+    if (!rc) rc = lr_h5_attr_write(f, "/", "adam_steps", H5T_NATIVE_LONG, H5T_STD_I64LE, 2, steps, err);
+    if (!rc) rc = lr_h5_attr_write(f, "/", "best_valid", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 1, &best_valid, err);
+    if (!rc) rc = ck_write_f(f, "/params", m->cnn->params, m->cnn->n_params, err);
+    if (!rc) rc = ck_write_f(f, "/buffers", m->cnn->buffers, m->cnn->n_buffers, err);
+    if (!rc) rc = ck_write_f(f, "/adam_m", m->opt_cnn.m, 2 * m->opt_cnn.n, err); /* m and v are one allocation */
+    if (!rc && m->n_head) rc = ck_write_f(f, "/head", m->head, m->n_head, err);
+    if (!rc && m->n_head) rc = ck_write_f(f, "/head_adam", m->opt_head.m, 2 * m->opt_head.n, err);
+    if (!rc) rc = ck_write_d(f, "/train_loss", res->train_loss, (size_t)res->epochs, err);
+    if (!rc) rc = ck_write_d(f, "/c_epoch", res->c_epoch, 3 * (size_t)res->epochs, err);
+    if (!rc && res->best_epoch >= 0) {
+        eval_out *b = &J->best;
+        rc = ck_write_f(f, "/best/params", res->best_params, m->cnn->n_params + m->cnn->n_buffers + m->n_head, err);
+        if (!rc) rc = ck_write_d(f, "/best/patient_risk", b->patient_risk, c->n_patients, err);
+        if (!rc) rc = ck_write_d(f, "/best/annotation_risk", b->annotation_risk, c->n_annotations, err);
+        if (!rc) rc = ck_write_f(f, "/best/lesion_risk", b->lesion_risk, c->n_lesions, err);
+        if (!rc) rc = ck_write_f(f, "/best/lesion_scale", b->lesion_scale, c->n_lesions, err);
+        hsize_t L = c->n_lesions;
+        if (!rc) rc = lr_h5_write(f, "/best/lesion_used", H5T_NATIVE_INT8, H5T_STD_I8LE, 1, &L, NULL, 0, b->lesion_used, err);
+        if (!rc) rc = ck_write_d(f, "/best/c", b->c, 3, err);
+    }
+    if (H5Fclose(f) < 0 && !rc) rc = lr_fail(err, "%s: error closing", tmp);
+    if (!rc && rename(tmp, s->checkpoint_path) != 0) rc = lr_fail(err, "%s: cannot rename checkpoint", s->checkpoint_path);
+    if (rc) unlink(tmp);
+    return rc;
+}
+
+/* Returns the number of epochs already done (0: no usable checkpoint). */
+static int checkpoint_load(job *J, double *best_valid, lr_err *err)
+{
+    const lr_job_spec *s = J->spec;
+    struct stat st;
+    if (!s->checkpoint_path || stat(s->checkpoint_path, &st) != 0) return 0;
+    lr_lesion_model *m = J->m;
+    lr_job_result *res = J->res;
+    const lr_cohort *c = J->c;
+    lr_err e2;
+    hid_t f = lr_h5_open_read(s->checkpoint_path, &e2);
+    if (f < 0) return 0; /* a torn checkpoint cannot exist (rename), but be safe: start over */
+    long meta[3], steps[2];
+    int done = 0;
+    if (lr_h5_attr_read(f, "/", "meta", H5T_NATIVE_LONG, 3, meta, &e2) || meta[0] != (long)s->identity ||
+        meta[1] < 1 || meta[1] > res->epochs) {
+        H5Fclose(f);
+        job_log(J, "checkpoint %s belongs to another job or config: starting from epoch 1\n", s->checkpoint_path);
+        return 0;
+    }
+    int rc = lr_h5_attr_read(f, "/", "adam_steps", H5T_NATIVE_LONG, 2, steps, err);
+    if (!rc) rc = lr_h5_attr_read(f, "/", "best_valid", H5T_NATIVE_DOUBLE, 1, best_valid, err);
+    if (!rc) rc = ck_read(f, "/params", H5T_NATIVE_FLOAT, m->cnn->params, m->cnn->n_params, err);
+    if (!rc) rc = ck_read(f, "/buffers", H5T_NATIVE_FLOAT, m->cnn->buffers, m->cnn->n_buffers, err);
+    if (!rc) rc = ck_read(f, "/adam_m", H5T_NATIVE_FLOAT, m->opt_cnn.m, 2 * m->opt_cnn.n, err);
+    if (!rc && m->n_head) rc = ck_read(f, "/head", H5T_NATIVE_FLOAT, m->head, m->n_head, err);
+    if (!rc && m->n_head) rc = ck_read(f, "/head_adam", H5T_NATIVE_FLOAT, m->opt_head.m, 2 * m->opt_head.n, err);
+    if (!rc) rc = ck_read(f, "/train_loss", H5T_NATIVE_DOUBLE, res->train_loss, (size_t)res->epochs, err);
+    if (!rc) rc = ck_read(f, "/c_epoch", H5T_NATIVE_DOUBLE, res->c_epoch, 3 * (size_t)res->epochs, err);
+    res->best_epoch = (int)meta[2];
+    if (!rc && res->best_epoch >= 0) {
+        eval_out *b = &J->best;
+        if (snapshot_best(J, err)) rc = -1; /* allocates the snapshot, then overwritten */
+        if (!rc) rc = ck_read(f, "/best/params", H5T_NATIVE_FLOAT, res->best_params,
+                              m->cnn->n_params + m->cnn->n_buffers + m->n_head, err);
+        if (!rc) rc = ck_read(f, "/best/patient_risk", H5T_NATIVE_DOUBLE, b->patient_risk, c->n_patients, err);
+        if (!rc) rc = ck_read(f, "/best/annotation_risk", H5T_NATIVE_DOUBLE, b->annotation_risk, c->n_annotations, err);
+        if (!rc) rc = ck_read(f, "/best/lesion_risk", H5T_NATIVE_FLOAT, b->lesion_risk, c->n_lesions, err);
+        if (!rc) rc = ck_read(f, "/best/lesion_scale", H5T_NATIVE_FLOAT, b->lesion_scale, c->n_lesions, err);
+        if (!rc) rc = ck_read(f, "/best/lesion_used", H5T_NATIVE_INT8, b->lesion_used, c->n_lesions, err);
+        if (!rc) rc = ck_read(f, "/best/c", H5T_NATIVE_DOUBLE, b->c, 3, err);
+    }
+    H5Fclose(f);
+    if (rc) return lr_fail_ctx(err, "resuming from %s", s->checkpoint_path);
+    m->opt_cnn.step = steps[0];
+    m->opt_head.step = steps[1];
+    done = (int)meta[1];
+    res->epochs_run = done;
+    job_log(J, "resumed from checkpoint after epoch %d\n", done);
+    return done;
+}
+
 /* ---- the job ---- */
 
 static int job_setup(job *J, lr_err *err)
@@ -685,7 +803,11 @@ static int learned_job(job *J, lr_err *err)
     }
     if (eval_alloc(&J->best, J->c, err)) return -1;
     double best_valid = -1;
-    for (int e = 0; e < o->epochs; e++) {
+    int start = checkpoint_load(J, &best_valid, err);
+    if (start < 0) return -1;
+    for (int e = start; e < o->epochs; e++) {
+        if (J->spec->stop_after_epochs > 0 && e >= J->spec->stop_after_epochs)
+            return lr_fail(err, "interrupted after epoch %d (testing)", e);
         double t0 = now_seconds(), loss = NAN;
         if (run_epoch(J, e, &loss, err)) return -1;
         res->train_loss[e] = loss;
@@ -705,6 +827,7 @@ static int learned_job(job *J, lr_err *err)
         }
         job_log(J, "epoch %d/%d loss %.5f C train %.4f valid %.4f test %.4f (%.1f s)\n", e + 1, o->epochs, loss,
                 res->c_epoch[3 * e], res->c_epoch[3 * e + 1], res->c_epoch[3 * e + 2], now_seconds() - t0);
+        if (J->spec->checkpoint_path && !last && checkpoint_save(J, e + 1, best_valid, err)) return -1;
     }
     memcpy(res->c_last, J->cur.c, sizeof res->c_last);
     if (res->best_epoch >= 0) memcpy(res->c_best, J->best.c, sizeof res->c_best);

@@ -20,6 +20,11 @@ typedef struct {
     const int *part;              /* [P] split parts (lr_split_parts) */
     const char *log_path;         /* per-epoch log lines appended here, NULL for none */
     int verbose;                  /* also print epoch lines to stdout */
+    const char *checkpoint_path;  /* model, optimiser and curves saved every epoch; a run resumes from it
+                                     and ends bitwise identical to an uninterrupted run. NULL: none */
+    uint64_t identity;            /* hash of (config text, model, fold, replicate): a checkpoint of another
+                                     job or config is ignored */
+    int stop_after_epochs;        /* testing: stop (status failed, "interrupted") after this many epochs; 0 = off */
 } lr_job_spec;
 
 enum { LR_JOB_OK = 0, LR_JOB_FAILED = 1 };
@@ -61,6 +66,8 @@ typedef struct {
     const char *config_text, *config_path, *cohort_path, *model;
     int fold, replicate;
     uint64_t seed;
+    int attempts, rank;           /* campaign bookkeeping (1, -1 for a standalone train) */
+    const char *host;
 } lr_shard_meta;
 int lr_shard_write(const char *path, const lr_shard_meta *meta, const lr_job_result *res, lr_err *err);
 

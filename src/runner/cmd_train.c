@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "data/cohort.h"
 #include "data/split.h"
@@ -96,12 +97,14 @@ int cmd_train(int argc, char **argv)
         goto done;
     }
     lr_job_spec spec = {&co, exp.cohort, &exp.train, kind, (int)fold, exp.folds, (int)replicate, exp.seed, part, log,
-                        !quiet};
+                        !quiet, NULL, 0, 0};
     if (lr_train_job(&spec, &res, &err)) {
         lr_runtime_error("train", "%s", err.msg);
         goto done;
     }
-    lr_shard_meta meta = {exp.text, exp.path, exp.cohort, model, (int)fold, (int)replicate, exp.seed};
+    char host[64] = "";
+    gethostname(host, sizeof host - 1);
+    lr_shard_meta meta = {exp.text, exp.path, exp.cohort, model, (int)fold, (int)replicate, exp.seed, 1, -1, host};
     if (lr_shard_write(out, &meta, &res, &err)) {
         lr_runtime_error("train", "%s", err.msg);
         goto done;

@@ -1,0 +1,133 @@
+#include "runner/campaign.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "util/h5.h"
+
+/* Relative cost of one epoch, proportional to the CNN's FLOP per example (width², ResNet50 ≈ 2.3×). */
+static double job_cost(const lr_train_options *o, lr_model_kind k)
+{
+    if (!lr_model_is_learned(k)) return 0.001;
+    double w = k == LR_MODEL_WHOLE_VOLUME ? o->wv_width : lr_model_uses_resnet50(k) ? o->r50_width : o->width;
+    double per = (w / 8.0) * (w / 8.0) * (lr_model_uses_resnet50(k) ? 2.3 : 1.0);
+    if (k == LR_MODEL_WHOLE_VOLUME) per *= 0.5;
+    if (k == LR_MODEL_MEAN_LARGEST5) per *= 0.5;
+    return per * o->epochs + 0.01;
+}
+
+int lr_campaign_build(const lr_experiment *exp, lr_campaign *c, lr_err *err)
+{
+    memset(c, 0, sizeof *c);
+    int needs_pretrain = 0;
+    for (int m = 0; m < exp->n_models; m++) {
+        lr_model_kind k = exp->models[m];
+        if (k == LR_MODEL_IMAGENET_RESNET50 && !exp->train.imagenet_weights[0]) needs_pretrain = 1;
+        if (k == LR_MODEL_RADIMAGENET_RESNET50 && !exp->train.radimagenet_weights[0]) needs_pretrain = 1;
+    }
+    int n = exp->n_models * exp->folds * exp->replicates + needs_pretrain;
+    c->jobs = lr_calloc((size_t)n, sizeof *c->jobs, err);
+    if (!c->jobs) return -1;
+    int pre_id = needs_pretrain ? n - 1 : -1;
+    for (int m = 0; m < exp->n_models; m++)
+        for (int f = 0; f < exp->folds; f++)
+            for (int r = 0; r < exp->replicates; r++) {
+                lr_job *j = &c->jobs[c->n_jobs];
+                j->id = c->n_jobs++;
+                j->kind = exp->models[m];
+                j->fold = f;
+                j->replicate = r;
+                j->cost = job_cost(&exp->train, j->kind);
+                int from_file = (j->kind == LR_MODEL_IMAGENET_RESNET50 && exp->train.imagenet_weights[0]) ||
+                                (j->kind == LR_MODEL_RADIMAGENET_RESNET50 && exp->train.radimagenet_weights[0]);
+                j->depends_on = lr_model_uses_resnet50(j->kind) && !from_file ? pre_id : -1;
+                snprintf(j->name, sizeof j->name, "%s-f%d-r%d", lr_model_name(j->kind), f, r);
+            }
+    c->n_model_jobs = c->n_jobs;
+    if (needs_pretrain) {
+        lr_job *j = &c->jobs[c->n_jobs];
+        j->id = c->n_jobs++;
+        j->pretrain = 1;
+        j->kind = LR_MODEL_IMAGENET_RESNET50;
+        j->fold = j->replicate = -1;
+        j->depends_on = -1;
+        double w = exp->train.r50_width / 8.0;
+        j->cost = 1e6; /* first: ResNet50 jobs wait for it */
+        (void)w;
+        snprintf(j->name, sizeof j->name, "pretrain-organ-resnet50");
+    }
+    return 0;
+}
+
+void lr_campaign_free(lr_campaign *c)
+{
+    free(c->jobs);
+    memset(c, 0, sizeof *c);
+}
+
+void lr_campaign_shard_path(const lr_experiment *exp, const lr_job *j, char *buf, size_t n)
+{
+    if (j->pretrain) snprintf(buf, n, "%s", exp->train.pretrain_path);
+    else snprintf(buf, n, "%.700s/%.100s/jobs/%.96s.h5", exp->results_dir, exp->name, j->name);
+}
+
+void lr_campaign_log_path(const lr_experiment *exp, const lr_job *j, char *buf, size_t n)
+{
+    snprintf(buf, n, "%.700s/%.100s/logs/%.96s.log", exp->results_dir, exp->name, j->name);
+}
+
+void lr_campaign_checkpoint_path(const lr_experiment *exp, const lr_job *j, char *buf, size_t n)
+{
+    snprintf(buf, n, "%.700s/%.100s/checkpoints/%.96s.h5", exp->results_dir, exp->name, j->name);
+}
+
+void lr_campaign_file_path(const lr_experiment *exp, char *buf, size_t n)
+{
+    snprintf(buf, n, "%.800s/%.100s.h5", exp->results_dir, exp->name);
+}
+
+static int mkdir_p(const char *path, lr_err *err)
+{
+    char dir[LR_PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    for (char *p = dir + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+            *p = '\0';
+            if (mkdir(dir, 0777) != 0 && errno != EEXIST) return lr_fail(err, "%s: cannot create directory", dir);
+            *p = c;
+            if (!c) break;
+        }
+    }
+    return 0;
+}
+
+int lr_campaign_make_dirs(const lr_experiment *exp, lr_err *err)
+{
+    const char *sub[3] = {"jobs", "logs", "checkpoints"};
+    for (int i = 0; i < 3; i++) {
+        char p[LR_PATH_MAX];
+        snprintf(p, sizeof p, "%.700s/%.100s/%s", exp->results_dir, exp->name, sub[i]);
+        if (mkdir_p(p, err)) return -1;
+    }
+    return 0;
+}
+
+int lr_campaign_job_done(const lr_experiment *exp, const lr_job *j)
+{
+    char path[LR_PATH_MAX];
+    lr_campaign_shard_path(exp, j, path, sizeof path);
+    struct stat st;
+    if (stat(path, &st) != 0) return 0;
+    if (j->pretrain) return 1;
+    lr_err err;
+    hid_t f = lr_h5_open_read(path, &err);
+    if (f < 0) return 0;
+    char status[32] = "";
+    int ok = lr_h5_attr_read_string(f, "/", "status", status, sizeof status, &err) == 0 && !strcmp(status, "ok");
+    H5Fclose(f);
+    return ok;
+}

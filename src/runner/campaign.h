@@ -1,0 +1,37 @@
+/* A campaign: every (model, fold, replicate) of an experiment, plus the organ pretraining that the two
+ * ResNet50 rows need when no weights file is configured. Paths of its shards, logs and checkpoints. */
+#ifndef LR_RUNNER_CAMPAIGN_H
+#define LR_RUNNER_CAMPAIGN_H
+
+#include "runner/config.h"
+
+typedef struct {
+    int id;           /* position in the campaign (model jobs in config order × folds × replicates) */
+    int pretrain;     /* 1: the organ pretraining job (no shard in the campaign file) */
+    lr_model_kind kind;
+    int fold, replicate;
+    double cost;      /* relative estimate, for scheduling (most expensive first) */
+    int depends_on;   /* job id that must finish first, or -1 */
+    char name[96];    /* "proposed-f0-r0", "pretrain-organ-resnet50" */
+} lr_job;
+
+typedef struct {
+    lr_job *jobs;
+    int n_jobs;       /* all jobs */
+    int n_model_jobs; /* jobs with a shard (ids 0..n_model_jobs-1); the pretraining job, if any, is last */
+} lr_campaign;
+
+int lr_campaign_build(const lr_experiment *exp, lr_campaign *c, lr_err *err);
+void lr_campaign_free(lr_campaign *c);
+
+/* results_dir/<name>/jobs/<job>.h5, .../logs/<job>.log, .../checkpoints/<job>.h5, results_dir/<name>.h5 */
+void lr_campaign_shard_path(const lr_experiment *exp, const lr_job *j, char *buf, size_t n);
+void lr_campaign_log_path(const lr_experiment *exp, const lr_job *j, char *buf, size_t n);
+void lr_campaign_checkpoint_path(const lr_experiment *exp, const lr_job *j, char *buf, size_t n);
+void lr_campaign_file_path(const lr_experiment *exp, char *buf, size_t n);
+/* mkdir -p results_dir/<name>/{jobs,logs,checkpoints} */
+int lr_campaign_make_dirs(const lr_experiment *exp, lr_err *err);
+/* 1 when the job's shard exists and says status ok (a finished job is skipped on resume). */
+int lr_campaign_job_done(const lr_experiment *exp, const lr_job *j);
+
+#endif

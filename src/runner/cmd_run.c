@@ -1,0 +1,246 @@
+/* lesionrank run / merge: campaigns under MPI (rank 0 is the master) or in one process. */
+#include <getopt.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runner/runner.h"
+#include "util/cli.h"
+
+static void run_help(void)
+{
+    printf("usage: lesionrank run CONFIG [--list-jobs] [--job ID] [--fresh]\n"
+           "Run a campaign: every (model, fold, replicate) of the experiment, plus the organ pretraining the\n"
+           "ResNet50 rows need when no weights file is configured. Under mpirun, rank 0 schedules jobs to ranks\n"
+           "1..N-1 (most expensive first) and costs almost no CPU: use mpirun -np (cores + 1). Without mpirun\n"
+           "the jobs run one after another in this process. Finished jobs (results/<name>/jobs/<job>.h5 with\n"
+           "status ok) are skipped: resume is the default; a killed job resumes from its last epoch.\n"
+           "At the end all ranks merge the shards into results/<name>.h5 (parallel HDF5).\n"
+           "  --list-jobs   print the job table (id, model, fold, replicate, estimated cost) and exit\n"
+           "  --job ID      run only job ID in this process (SLURM arrays); no merge\n"
+           "  --fresh       move an existing results/<name>/ and results/<name>.h5 aside (renamed with a\n"
+           "                timestamp, never deleted) and start over\n"
+           "Exit status: 0 all jobs ok, 1 a job failed every try or bad input, 2 usage error.\n");
+}
+
+static void merge_help(void)
+{
+    printf("usage: lesionrank merge CONFIG\n"
+           "Merge the campaign's job shards into results/<name>.h5 (under mpirun, all ranks write in parallel\n"
+           "with the MPI-IO driver). Jobs without a shard are marked missing. Written to a temporary name and\n"
+           "renamed, so an interrupted merge never leaves a partial file.\n");
+}
+
+/* Rank 0 loads and checks everything (generating the synthetic cohort if needed); all ranks agree. */
+static int load_everywhere(const char *path, int check_inputs, lr_experiment *exp, lr_campaign *c, MPI_Comm comm,
+                           const char *verb)
+{
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    lr_err err = {{0}};
+    int rc = 0;
+    if (rank == 0) {
+        rc = lr_experiment_load(path, exp, &err);
+        if (!rc && check_inputs) rc = lr_experiment_check_inputs(exp, &err);
+        if (rc) fprintf(stderr, "lesionrank %s: %s\n", verb, err.msg);
+        if (!rc) rc = lr_campaign_build(exp, c, &err);
+    }
+    MPI_Bcast(&rc, 1, MPI_INT, 0, comm);
+    if (rc) return -1;
+    if (rank != 0 && (lr_experiment_load(path, exp, &err) || lr_campaign_build(exp, c, &err))) {
+        fprintf(stderr, "lesionrank %s (rank %d): %s\n", verb, rank, err.msg);
+        rc = 1;
+    }
+    int any = 0;
+    MPI_Allreduce(&rc, &any, 1, MPI_INT, MPI_LOR, comm);
+    return any ? -1 : 0;
+}
+
+static void print_jobs(const lr_experiment *exp, const lr_campaign *c)
+{
+    printf("%4s  %-22s %4s %4s %10s  %s\n", "id", "model", "fold", "rep", "est_cost", "name");
+    for (int i = 0; i < c->n_jobs; i++) {
+        const lr_job *j = &c->jobs[i];
+        printf("%4d  %-22s %4d %4d %10.2f  %s%s%s\n", j->id, j->pretrain ? "pretrain_organ" : lr_model_name(j->kind),
+               j->fold, j->replicate, j->pretrain ? 0.0 : j->cost, j->name, j->depends_on >= 0 ? " (after " : "",
+               j->depends_on >= 0 ? c->jobs[j->depends_on].name : "");
+        if (j->depends_on >= 0) printf(")\n");
+    }
+    printf("jobs: %d\nmodel_jobs: %d\nfolds: %d\nreplicates: %d\n", c->n_jobs, c->n_model_jobs, exp->folds,
+           exp->replicates);
+}
+
+static int move_aside(const lr_experiment *exp)
+{
+    char stamp[32], dir[LR_PATH_MAX], file[LR_PATH_MAX], dst[LR_PATH_MAX + 64];
+    time_t t = time(NULL);
+    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", localtime(&t));
+    snprintf(dir, sizeof dir, "%.800s/%.100s", exp->results_dir, exp->name);
+    lr_campaign_file_path(exp, file, sizeof file);
+    struct stat st;
+    if (stat(dir, &st) == 0) {
+        snprintf(dst, sizeof dst, "%s.old-%s", dir, stamp);
+        if (rename(dir, dst) != 0) return -1;
+        printf("fresh: moved %s to %s\n", dir, dst);
+    }
+    if (stat(file, &st) == 0) {
+        snprintf(dst, sizeof dst, "%s.old-%s", file, stamp);
+        if (rename(file, dst) != 0) return -1;
+        printf("fresh: moved %s to %s\n", file, dst);
+    }
+    return 0;
+}
+
+static int run_single_job(const lr_experiment *exp, const lr_campaign *c, int id)
+{
+    const lr_job *j = &c->jobs[id];
+    if (lr_campaign_job_done(exp, j)) {
+        printf("job %d %s: already finished (shard present); nothing to do\n", id, j->name);
+        return 0;
+    }
+    lr_err err = {{0}};
+    if (lr_campaign_make_dirs(exp, &err)) return lr_runtime_error("run", "%s", err.msg);
+    lr_worker_state w;
+    lr_worker_init(&w, exp, 0);
+    lr_job_report rep;
+    printf("job %d %s started\n", id, j->name);
+    fflush(stdout);
+    lr_worker_run_job(&w, j, 1, &rep);
+    lr_worker_free(&w);
+    if (rep.status == LR_JOB_OK) {
+        printf("job %d %s done (%.1fs): C train %.4f valid %.4f test %.4f\n", id, j->name, rep.wall, rep.c[0],
+               rep.c[1], rep.c[2]);
+        return 0;
+    }
+    fprintf(stderr, "lesionrank run: job %d %s failed: %s\n", id, j->name, rep.error);
+    return 1;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    static const struct option opts[] = {{"job", required_argument, 0, 'j'}, {"list-jobs", no_argument, 0, 'l'},
+                                         {"fresh", no_argument, 0, 'F'},       {"resume", no_argument, 0, 'R'},
+                                         {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
+    long job = -1;
+    int list = 0, fresh = 0, c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'j':
+            if (lr_parse_long(optarg, 0, 100000000, &job)) return lr_usage_error("run", "--job '%s': expected a job id >= 0", optarg);
+            break;
+        case 'l': list = 1; break;
+        case 'F': fresh = 1; break;
+        case 'R': break; /* resume is the default */
+        case 'h': run_help(); return 0;
+        default: return lr_usage_error("run", "unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+    }
+    if (argc - optind != 1) return lr_usage_error("run", "expected exactly one CONFIG argument");
+    if (fresh && job >= 0) return lr_usage_error("run", "--fresh and --job do not combine");
+    MPI_Init(NULL, NULL);
+    MPI_Comm comm = MPI_COMM_WORLD;
+    int rank, size;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    lr_experiment exp;
+    lr_campaign camp;
+    memset(&exp, 0, sizeof exp);
+    memset(&camp, 0, sizeof camp);
+    int rc = 1;
+    if (load_everywhere(argv[optind], !list, &exp, &camp, comm, "run")) goto done;
+    if (list) {
+        if (rank == 0) print_jobs(&exp, &camp);
+        rc = 0;
+        goto done;
+    }
+    if (job >= 0) {
+        if (job >= camp.n_jobs) {
+            if (rank == 0) lr_runtime_error("run", "--job %ld: the campaign has jobs 0..%d", job, camp.n_jobs - 1);
+        } else if (rank == 0) {
+            rc = run_single_job(&exp, &camp, (int)job);
+        } else {
+            rc = 0;
+        }
+        goto done;
+    }
+    int prep = 0;
+    if (rank == 0) {
+        lr_err err = {{0}};
+        if (fresh && move_aside(&exp)) prep = lr_runtime_error("run", "--fresh: cannot move the old results aside");
+        else if (lr_campaign_make_dirs(&exp, &err)) prep = lr_runtime_error("run", "%s", err.msg);
+    }
+    MPI_Bcast(&prep, 1, MPI_INT, 0, comm);
+    if (prep) goto done;
+    int failed = 0;
+    if (rank == 0) failed = lr_master_run(&exp, &camp, comm, 1);
+    else lr_worker_loop(&exp, &camp, comm);
+    MPI_Bcast(&failed, 1, MPI_INT, 0, comm);
+    double secs = 0;
+    lr_err err = {{0}};
+    int mrc = lr_campaign_merge(&exp, &camp, comm, &secs, &err);
+    if (rank == 0) {
+        char file[LR_PATH_MAX];
+        lr_campaign_file_path(&exp, file, sizeof file);
+        if (mrc) fprintf(stderr, "lesionrank run: merge failed: %s\n", err.msg);
+        else printf("campaign file: %s (merged by %d rank%s in %.2fs)\n", file, size, size > 1 ? "s" : "", secs);
+        printf("failed_jobs: %d\n", failed);
+    }
+    rc = (mrc || failed) ? 1 : 0;
+done:
+    lr_campaign_free(&camp);
+    lr_experiment_free(&exp);
+    MPI_Finalize();
+    return rc;
+}
+
+int cmd_merge(int argc, char **argv)
+{
+    static const struct option opts[] = {{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'h') {
+            merge_help();
+            return 0;
+        }
+        return lr_usage_error("merge", "unknown option '%s'", argv[optind - 1]);
+    }
+    if (argc - optind != 1) return lr_usage_error("merge", "expected exactly one CONFIG argument");
+    MPI_Init(NULL, NULL);
+    MPI_Comm comm = MPI_COMM_WORLD;
+    int rank, size;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    lr_experiment exp;
+    lr_campaign camp;
+    memset(&exp, 0, sizeof exp);
+    memset(&camp, 0, sizeof camp);
+    int rc = 1;
+    if (load_everywhere(argv[optind], 0, &exp, &camp, comm, "merge") == 0) {
+        double secs = 0;
+        lr_err err = {{0}};
+        rc = lr_campaign_merge(&exp, &camp, comm, &secs, &err) ? 1 : 0;
+        if (rank == 0) {
+            char file[LR_PATH_MAX];
+            lr_campaign_file_path(&exp, file, sizeof file);
+            if (rc) fprintf(stderr, "lesionrank merge: %s\n", err.msg);
+            else {
+                int missing = 0;
+                for (int i = 0; i < camp.n_model_jobs; i++) missing += !lr_campaign_job_done(&exp, &camp.jobs[i]);
+                printf("campaign file: %s\njobs: %d\nnot_ok: %d\nranks: %d\nmerge_seconds: %.3f\n", file,
+                       camp.n_model_jobs, missing, size, secs);
+            }
+        }
+    }
+    lr_campaign_free(&camp);
+    lr_experiment_free(&exp);
+    MPI_Finalize();
+    return rc;
+}

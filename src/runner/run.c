@@ -1,0 +1,320 @@
+/* Running jobs: the worker's code path (identical to `lesionrank train`) and the MPI master. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "data/split.h"
+#include "model/pretrain.h"
+#include "runner/runner.h"
+#include "util/rng.h"
+
+enum { TAG_JOB = 1, TAG_REPORT = 2 };
+enum { JOB_PENDING, JOB_RUNNING, JOB_DONE, JOB_FAILED };
+
+uint64_t lr_job_identity(const lr_experiment *exp, const lr_job *j)
+{
+    return lr_stream_key(exp->seed, exp->text ? exp->text : "", j->kind, j->fold, j->replicate);
+}
+
+void lr_worker_init(lr_worker_state *w, const lr_experiment *exp, int rank)
+{
+    memset(w, 0, sizeof *w);
+    w->exp = exp;
+    w->rank = rank;
+    gethostname(w->host, sizeof w->host - 1);
+}
+
+void lr_worker_free(lr_worker_state *w)
+{
+    if (w->have_cohort) lr_cohort_free(&w->cohort);
+    free(w->part);
+    memset(w, 0, sizeof *w);
+}
+
+/* The cohort with patches when a 2D model needs them (read once per worker). */
+static int worker_cohort(lr_worker_state *w, int need_patches, lr_err *err)
+{
+    if (w->have_cohort && (w->have_patches || !need_patches)) return 0;
+    if (w->have_cohort) lr_cohort_free(&w->cohort);
+    w->have_cohort = 0;
+    if (lr_cohort_read(w->exp->cohort, need_patches ? 0 : LR_COHORT_NO_PATCHES, &w->cohort, err)) return -1;
+    w->have_cohort = 1;
+    w->have_patches = need_patches;
+    free(w->part);
+    w->part = lr_malloc(w->cohort.n_patients, sizeof *w->part, err);
+    if (!w->part) return -1;
+    return lr_split_parts(&w->cohort, w->exp->folds, w->exp->seed, w->part, err);
+}
+
+void lr_worker_run_job(lr_worker_state *w, const lr_job *j, int attempt, lr_job_report *rep)
+{
+    const lr_experiment *exp = w->exp;
+    memset(rep, 0, sizeof *rep);
+    rep->id = j->id;
+    rep->attempt = attempt;
+    rep->rank = w->rank;
+    rep->status = LR_JOB_FAILED;
+    for (int k = 0; k < 3; k++) rep->c[k] = NAN;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    lr_err err = {{0}};
+    if (j->pretrain) {
+        if (lr_pretrain_organ_run(&exp->train, 0, &err) == 0) rep->status = LR_JOB_OK;
+        else snprintf(rep->error, sizeof rep->error, "%.500s", err.msg);
+    } else {
+        char shard[LR_PATH_MAX + 64], log[LR_PATH_MAX + 64], ckpt[LR_PATH_MAX + 64];
+        lr_campaign_shard_path(exp, j, shard, sizeof shard);
+        lr_campaign_log_path(exp, j, log, sizeof log);
+        lr_campaign_checkpoint_path(exp, j, ckpt, sizeof ckpt);
+        int need_patches = lr_model_is_learned(j->kind) && j->kind != LR_MODEL_WHOLE_VOLUME;
+        lr_job_result res;
+        memset(&res, 0, sizeof res);
+        if (worker_cohort(w, need_patches, &err)) {
+            snprintf(rep->error, sizeof rep->error, "%.500s", err.msg);
+        } else {
+            lr_job_spec spec = {&w->cohort, exp->cohort, &exp->train, j->kind, j->fold, exp->folds, j->replicate,
+                                exp->seed, w->part, log, 0, ckpt, lr_job_identity(exp, j), 0};
+            const char *stop = getenv("LESIONRANK_TEST_STOP_AFTER_EPOCHS"); /* fault-injection for tests */
+            if (stop) spec.stop_after_epochs = atoi(stop);
+            if (lr_train_job(&spec, &res, &err)) {
+                snprintf(rep->error, sizeof rep->error, "%.500s", err.msg);
+            } else {
+                lr_shard_meta meta = {exp->text, exp->path, exp->cohort, lr_model_name(j->kind), j->fold, j->replicate,
+                                      exp->seed, attempt, w->rank, w->host};
+                if (lr_shard_write(shard, &meta, &res, &err)) {
+                    snprintf(rep->error, sizeof rep->error, "%.500s", err.msg);
+                } else {
+                    rep->status = res.status;
+                    memcpy(rep->c, res.c_final, sizeof rep->c);
+                    snprintf(rep->error, sizeof rep->error, "%.500s", res.error);
+                    if (res.status == LR_JOB_OK) unlink(ckpt);
+                }
+            }
+        }
+        lr_job_result_free(&res);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    rep->wall = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+}
+
+/* ---- master ---- */
+
+typedef struct {
+    const lr_experiment *exp;
+    const lr_campaign *c;
+    int *state, *attempts, *order;
+    int n_done, n_failed, n_skipped, running;
+    double t0, cost_total, cost_done, last_status;
+    int verbose;
+} master;
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&t, NULL);
+}
+
+static void status_line(master *M)
+{
+    double el = now() - M->t0, frac = M->cost_total > 0 ? M->cost_done / M->cost_total : 1;
+    double eta = frac > 0.02 ? el / frac - el : NAN;
+    printf("[%7.1fs] status: %d/%d done, %d running, %d failed, elapsed %.0fs, ETA %s%.0fs\n", el,
+           M->n_done + M->n_failed, M->c->n_jobs, M->running, M->n_failed, el, isnan(eta) ? "~" : "", isnan(eta) ? 0 : eta);
+    fflush(stdout);
+    M->last_status = now();
+}
+
+/* Next runnable job (most expensive first, dependency finished); -1 none ready now. */
+static int next_job(master *M)
+{
+    for (int k = 0; k < M->c->n_jobs; k++) {
+        int id = M->order[k];
+        if (M->state[id] != JOB_PENDING) continue;
+        int dep = M->c->jobs[id].depends_on;
+        if (dep >= 0 && M->state[dep] != JOB_DONE) {
+            if (M->state[dep] == JOB_FAILED) { /* its input will never come */
+                M->state[id] = JOB_FAILED;
+                M->n_failed++;
+                printf("[%7.1fs] job %d %s failed: dependency %s failed\n", now() - M->t0, id, M->c->jobs[id].name,
+                       M->c->jobs[dep].name);
+            }
+            continue;
+        }
+        return id;
+    }
+    return -1;
+}
+
+static void on_report(master *M, const lr_job_report *rep)
+{
+    const lr_job *j = &M->c->jobs[rep->id];
+    M->running--;
+    if (rep->status == LR_JOB_OK) {
+        M->state[rep->id] = JOB_DONE;
+        M->n_done++;
+        M->cost_done += j->cost;
+        if (j->pretrain) printf("[%7.1fs] job %d %s done on rank %d (%.1fs)\n", now() - M->t0, rep->id, j->name, rep->rank, rep->wall);
+        else printf("[%7.1fs] job %d %s done on rank %d (%.1fs): C train %.3f valid %.3f test %.3f\n", now() - M->t0,
+                    rep->id, j->name, rep->rank, rep->wall, rep->c[0], rep->c[1], rep->c[2]);
+    } else if (M->attempts[rep->id] <= M->exp->retries) {
+        M->state[rep->id] = JOB_PENDING;
+        printf("[%7.1fs] job %d %s failed on rank %d (attempt %d, will retry): %s\n", now() - M->t0, rep->id, j->name,
+               rep->rank, rep->attempt, rep->error);
+    } else {
+        M->state[rep->id] = JOB_FAILED;
+        M->n_failed++;
+        M->cost_done += j->cost;
+        printf("[%7.1fs] job %d %s FAILED on rank %d after %d attempts: %s\n", now() - M->t0, rep->id, j->name,
+               rep->rank, rep->attempt, rep->error);
+    }
+    fflush(stdout);
+}
+
+static int cmp_cost_desc(const void *a, const void *b, void *ctx)
+{
+    const lr_campaign *c = ctx;
+    int x = *(const int *)a, y = *(const int *)b;
+    double cx = c->jobs[x].cost, cy = c->jobs[y].cost;
+    return cx < cy ? 1 : cx > cy ? -1 : (x > y) - (x < y);
+}
+
+static int master_setup(master *M, const lr_experiment *exp, const lr_campaign *c, int verbose)
+{
+    memset(M, 0, sizeof *M);
+    M->exp = exp;
+    M->c = c;
+    M->verbose = verbose;
+    M->state = calloc((size_t)c->n_jobs, sizeof(int));
+    M->attempts = calloc((size_t)c->n_jobs, sizeof(int));
+    M->order = calloc((size_t)c->n_jobs, sizeof(int));
+    if (!M->state || !M->attempts || !M->order) return -1;
+    for (int i = 0; i < c->n_jobs; i++) M->order[i] = i;
+    qsort_r(M->order, (size_t)c->n_jobs, sizeof(int), cmp_cost_desc, (void *)c);
+    M->t0 = now();
+    for (int i = 0; i < c->n_jobs; i++) {
+        M->cost_total += c->jobs[i].cost;
+        if (lr_campaign_job_done(exp, &c->jobs[i])) {
+            M->state[i] = JOB_DONE;
+            M->n_done++;
+            M->n_skipped++;
+            M->cost_total -= c->jobs[i].cost;
+        }
+    }
+    printf("campaign %s: %d jobs, %d already finished (resume), %d to run\n", exp->name, c->n_jobs, M->n_skipped,
+           c->n_jobs - M->n_skipped);
+    fflush(stdout);
+    return 0;
+}
+
+static void master_free(master *M)
+{
+    free(M->state);
+    free(M->attempts);
+    free(M->order);
+}
+
+int lr_master_run(const lr_experiment *exp, const lr_campaign *c, MPI_Comm comm, int verbose)
+{
+    int size;
+    MPI_Comm_size(comm, &size);
+    master M;
+    if (master_setup(&M, exp, c, verbose)) {
+        fprintf(stderr, "lesionrank run: out of memory\n");
+        return c->n_jobs;
+    }
+    if (size == 1) { /* no workers: run the jobs here, in the same order */
+        lr_worker_state w;
+        lr_worker_init(&w, exp, 0);
+        int id;
+        while ((id = next_job(&M)) >= 0 || M.running) {
+            if (id < 0) break;
+            M.state[id] = JOB_RUNNING;
+            M.running++;
+            M.attempts[id]++;
+            printf("[%7.1fs] job %d %s started on rank 0 (attempt %d)\n", now() - M.t0, id, c->jobs[id].name, M.attempts[id]);
+            fflush(stdout);
+            lr_job_report rep;
+            lr_worker_run_job(&w, &c->jobs[id], M.attempts[id], &rep);
+            on_report(&M, &rep);
+            status_line(&M);
+        }
+        lr_worker_free(&w);
+    } else {
+        int *busy = calloc((size_t)size, sizeof(int));
+        int idle = size - 1;
+        while (1) {
+            for (int r = 1; r < size && idle > 0; r++) {
+                if (busy[r]) continue;
+                int id = next_job(&M);
+                if (id < 0) break;
+                M.state[id] = JOB_RUNNING;
+                M.running++;
+                M.attempts[id]++;
+                int msg[2] = {id, M.attempts[id]};
+                MPI_Send(msg, 2, MPI_INT, r, TAG_JOB, comm);
+                busy[r] = 1;
+                idle--;
+                printf("[%7.1fs] job %d %s started on rank %d (attempt %d)\n", now() - M.t0, id, c->jobs[id].name, r,
+                       M.attempts[id]);
+                fflush(stdout);
+            }
+            if (M.running == 0 && next_job(&M) < 0) break;
+            int flag = 0;
+            MPI_Status st;
+            MPI_Iprobe(MPI_ANY_SOURCE, TAG_REPORT, comm, &flag, &st);
+            if (!flag) { /* the master costs nothing while it waits */
+                sleep_ms(20);
+                if (now() - M.last_status > 30) status_line(&M);
+                continue;
+            }
+            lr_job_report rep;
+            MPI_Recv(&rep, sizeof rep, MPI_BYTE, st.MPI_SOURCE, TAG_REPORT, comm, MPI_STATUS_IGNORE);
+            busy[st.MPI_SOURCE] = 0;
+            idle++;
+            on_report(&M, &rep);
+        }
+        for (int r = 1; r < size; r++) {
+            int stop[2] = {-1, 0};
+            MPI_Send(stop, 2, MPI_INT, r, TAG_JOB, comm);
+        }
+        free(busy);
+    }
+    status_line(&M);
+    int failed = M.n_failed;
+    master_free(&M);
+    return failed;
+}
+
+void lr_worker_loop(const lr_experiment *exp, const lr_campaign *c, MPI_Comm comm)
+{
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    lr_worker_state w;
+    lr_worker_init(&w, exp, rank);
+    while (1) {
+        int flag = 0;
+        MPI_Iprobe(0, TAG_JOB, comm, &flag, MPI_STATUS_IGNORE);
+        if (!flag) { /* an idle worker sleeps instead of spinning a core */
+            sleep_ms(20);
+            continue;
+        }
+        int msg[2];
+        MPI_Recv(msg, 2, MPI_INT, 0, TAG_JOB, comm, MPI_STATUS_IGNORE);
+        if (msg[0] < 0) break;
+        lr_job_report rep;
+        lr_worker_run_job(&w, &c->jobs[msg[0]], msg[1], &rep);
+        MPI_Send(&rep, sizeof rep, MPI_BYTE, 0, TAG_REPORT, comm);
+    }
+    lr_worker_free(&w);
+}

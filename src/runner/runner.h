@@ -1,0 +1,43 @@
+/* Campaign execution: one job in this process (the code path of `train`), the MPI master/worker
+ * scheduler, and the merge of job shards into the parallel-HDF5 campaign file. */
+#ifndef LR_RUNNER_RUNNER_H
+#define LR_RUNNER_RUNNER_H
+
+#include <mpi.h>
+
+#include "data/cohort.h"
+#include "model/train.h"
+#include "runner/campaign.h"
+
+/* What a worker keeps between jobs: the cohort (read once) and the split. */
+typedef struct {
+    const lr_experiment *exp;
+    lr_cohort cohort;
+    int have_cohort, have_patches;
+    int *part;
+    int rank;
+    char host[64];
+} lr_worker_state;
+
+typedef struct {
+    int id, status, attempt, rank;
+    double c[3], wall;
+    char error[512];
+} lr_job_report;
+
+void lr_worker_init(lr_worker_state *w, const lr_experiment *exp, int rank);
+void lr_worker_free(lr_worker_state *w);
+/* Runs job j (attempt number given), writes its shard / weights, fills the report. Never exits. */
+void lr_worker_run_job(lr_worker_state *w, const lr_job *j, int attempt, lr_job_report *rep);
+
+/* Rank 0: schedule the campaign over ranks 1..size-1 (or run it alone when size == 1).
+ * Returns the number of jobs that failed every try. */
+int lr_master_run(const lr_experiment *exp, const lr_campaign *c, MPI_Comm comm, int verbose);
+void lr_worker_loop(const lr_experiment *exp, const lr_campaign *c, MPI_Comm comm);
+
+/* Collective over comm: write results/<name>.h5 from the shards (temporary name, then rename). */
+int lr_campaign_merge(const lr_experiment *exp, const lr_campaign *c, MPI_Comm comm, double *seconds, lr_err *err);
+
+uint64_t lr_job_identity(const lr_experiment *exp, const lr_job *j);
+
+#endif
