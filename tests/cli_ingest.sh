@@ -28,6 +28,7 @@ expect "bad --connectivity" 2 "--connectivity '8'" -- "$LR" ingest --clinical a 
 # --- round trip: synth (4 patients, 48 x 96 x 96 NIfTI grid) -> ingest -> inspect ---
 expect "synth --nifti" 0 "nifti_grid: 48x96x96" -- "$LR" synth -o "$T/synth.h5" --patients 4 --seed 5 --volumes 48x96x96 --nifti "$T/nii"
 S="$T/nii"; CSV="$S/clinical.csv"
+expect "synth --nifti refuses existing studies" 1 "clinical.csv exists; refusing to overwrite" -- "$LR" synth -o "$T/synth_b.h5" --patients 4 --nifti "$S"
 expect "ingest" 0 "studies_per_minute: " -- "$LR" ingest --clinical "$CSV" --studies "$S" -o "$T/i1.h5"
 a="$("$LR" inspect "$T/synth.h5")"; b="$("$LR" inspect "$T/i1.h5")"; rc=$?
 [ $rc -eq 0 ] && ok "inspect ingested cohort" || bad "inspect ingested cohort (exit $rc)"

@@ -81,6 +81,12 @@ int cmd_synth(int argc, char **argv)
     struct stat st;
     if (!force && stat(out, &st) == 0)
         return lr_runtime_error("synth", "%s exists; refusing to overwrite (use --force)", out);
+    if (nifti_dir && !force) {
+        char csv[4200];
+        snprintf(csv, sizeof csv, "%s/clinical.csv", nifti_dir);
+        if (stat(csv, &st) == 0)
+            return lr_runtime_error("synth", "%s exists; refusing to overwrite the NIfTI studies (use --force)", csv);
+    }
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     lr_err err = {{0}};

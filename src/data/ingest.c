@@ -429,9 +429,12 @@ int lr_ingest_run(const lr_ingest_opts *o, MPI_Comm comm, lr_ingest_report *rep,
     /* Deal the studies that scanned to ranks; ingest mine one at a time. */
     size_t candidates = 0;
     for (size_t p = 0; p < N; p++) owner[p] = in.setup_error[p] ? -1 : (int)(candidates++ % (size_t)size);
-    int local_fail = 0;
+    int local_fail = 0, tty = !o->quiet && isatty(STDERR_FILENO);
+    size_t mine = 0, done = 0;
+    for (size_t p = 0; p < N; p++) mine += owner[p] == rank;
     for (size_t p = 0; p < N; p++) {
         if (owner[p] != rank) continue;
+        if (tty) fprintf(stderr, "\r[rank %d] study %zu/%zu %s   ", rank, ++done, mine, in.rows[p].id);
         lr_err e = {{0}};
         if (lr_study_ingest(&in.files[p], &in.organs, o->connectivity, &rows[p], &e)) {
             char line[sizeof e.msg + 600];
@@ -443,6 +446,7 @@ int lr_ingest_run(const lr_ingest_opts *o, MPI_Comm comm, lr_ingest_report *rep,
             counts[3 * p + 1] = (long long)rows[p].n_lesions;
         }
     }
+    if (tty && mine) fputc('\n', stderr);
     if (any(local_fail, comm)) {
         lr_fail(err, "out of memory collecting messages");
         goto out;
