@@ -14,6 +14,7 @@ int cmd_stats(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 /* Print "lesionrank VERB: message" to stderr and return 2 (usage error). */
 int lr_usage_error(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -1,0 +1,518 @@
+/* lesionrank report RESULTS.h5 -o DIR: Table 2, Figures 3-5, training curves, truth recovery and the
+ * interpretation (report.md ties them together). */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "model/model.h"
+#include "report/report.h"
+#include "util/cli.h"
+
+#define VERB "report"
+
+static const char *help =
+    "usage: lesionrank report RESULTS.h5 -o DIR [options]\n"
+    "Turns a campaign file (lesionrank merge) into the paper's Table 2 and figures: DIR/report.md,\n"
+    "table2.md|csv|tex, interpretation.md, lmm_growth.csv, figures/*.png|svg (gnuplot), data/ (the numbers\n"
+    "behind every figure) and figures/render.sh (re-render them). Missing or failed jobs are listed and\n"
+    "everything that can be computed without them is.\n"
+    "  -o DIR            report directory (created; an existing non-empty one needs --force)\n"
+    "  --force           write into an existing non-empty DIR\n"
+    "  --model NAME      model of the lesion-level figures and the growth test (default proposed)\n"
+    "  --fold K          split whose test lesions the figures use (default 0, as in the paper)\n"
+    "  --all-folds       use the test lesions of every fold (risks of different folds are on different\n"
+    "                    scales; the report says so)\n"
+    "  --bootstrap B     bootstrap replicates for Table 2 intervals (default 2000)\n"
+    "  --seed S          bootstrap seed (default: the campaign's seed)\n"
+    "  --cohort PATH     cohort file for Figure 5's patches (default: the campaign's cohort_path)\n"
+    "  --analysis DIR    plot templates (default: $LESIONRANK_ANALYSIS, <binary>/../analysis, ./analysis)\n"
+    "Prints key: value lines (report, table2, figures_rendered, growth_beta, growth_p_one_sided, ...).\n"
+    "Exit status: 0 report written, 1 bad input (not a campaign file, DIR not empty), 2 usage error.\n";
+
+typedef struct {
+    const char *results, *out_dir, *model, *cohort, *analysis;
+    int fold, force;
+    long bootstrap;
+    int have_seed;
+    unsigned long long seed;
+} report_args;
+
+static int dir_is_empty(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d) return 1;
+    struct dirent *e;
+    int empty = 1;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) empty = 0;
+    closedir(d);
+    return empty;
+}
+
+static int make_dir(const char *path, lr_err *err)
+{
+    char buf[2048];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST) return lr_fail(err, "%s: cannot create: %s", buf, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST) return lr_fail(err, "%s: cannot create: %s", buf, strerror(errno));
+    return 0;
+}
+
+static int file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+static void find_analysis_dir(const char *given, char *out, size_t size)
+{
+    char probe[PATH_MAX + 64];
+    if (given) {
+        snprintf(out, size, "%s", given);
+        return;
+    }
+    const char *env = getenv("LESIONRANK_ANALYSIS");
+    if (env && *env) {
+        snprintf(out, size, "%s", env);
+        return;
+    }
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = 0;
+            snprintf(probe, sizeof probe, "%s/../analysis/lr_style.gp", exe);
+            if (file_exists(probe)) {
+                snprintf(out, size, "%.*s/../analysis", (int)(size > 16 ? size - 16 : 0), exe);
+                return;
+            }
+        }
+    }
+    snprintf(out, size, "analysis");
+}
+
+/* The cohort for Figure 5: --cohort, the campaign's cohort_path as given, or next to the campaign file. */
+static void find_cohort(const report_args *a, const lr_results *c, char *out, size_t size)
+{
+    if (a->cohort) {
+        snprintf(out, size, "%s", a->cohort);
+        return;
+    }
+    snprintf(out, size, "%s", c->cohort_path);
+    if (file_exists(out) || c->cohort_path[0] == '/') return;
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s", a->results);
+    char *slash = strrchr(dir, '/');
+    if (!slash) return;
+    *slash = 0;
+    char alt[2048];
+    snprintf(alt, sizeof alt, "%s/%s", dir, c->cohort_path);
+    if (file_exists(alt)) snprintf(out, size, "%s", alt);
+}
+
+static int parse_args(int argc, char **argv, report_args *a)
+{
+    static const struct option options[] = {{"output", required_argument, NULL, 'o'},
+                                            {"force", no_argument, NULL, 'f'},
+                                            {"model", required_argument, NULL, 'm'},
+                                            {"fold", required_argument, NULL, 'k'},
+                                            {"all-folds", no_argument, NULL, 'a'},
+                                            {"bootstrap", required_argument, NULL, 'b'},
+                                            {"seed", required_argument, NULL, 's'},
+                                            {"cohort", required_argument, NULL, 'c'},
+                                            {"analysis", required_argument, NULL, 'A'},
+                                            {"help", no_argument, NULL, 'h'},
+                                            {NULL, 0, NULL, 0}};
+    memset(a, 0, sizeof *a);
+    a->model = "proposed";
+    a->bootstrap = 2000;
+    int c;
+    long v;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "ho:", options, NULL)) != -1) {
+        switch (c) {
+        case 'h': fputs(help, stdout); return 1;
+        case 'o': a->out_dir = optarg; break;
+        case 'f': a->force = 1; break;
+        case 'm': {
+            lr_model_kind kind;
+            if (lr_model_parse(optarg, &kind)) return lr_usage_error(VERB, "unknown model '%s'", optarg);
+            if (!lr_model_is_learned(kind) || kind == LR_MODEL_WHOLE_VOLUME)
+                return lr_usage_error(VERB, "--model %s has no lesion risks (use a lesion model, e.g. proposed)",
+                                      optarg);
+            a->model = optarg;
+            break;
+        }
+        case 'k':
+            if (lr_parse_long(optarg, 0, 63, &v)) return lr_usage_error(VERB, "--fold wants 0..63, got '%s'", optarg);
+            a->fold = (int)v;
+            break;
+        case 'a': a->fold = -1; break;
+        case 'b':
+            if (lr_parse_long(optarg, 0, 1000000, &v) || v == 1)
+                return lr_usage_error(VERB, "--bootstrap wants 0 (no intervals) or 2..1000000, got '%s'", optarg);
+            a->bootstrap = v;
+            break;
+        case 's':
+            if (lr_parse_long(optarg, 0, LONG_MAX, &v)) return lr_usage_error(VERB, "--seed wants an integer >= 0");
+            a->seed = (unsigned long long)v;
+            a->have_seed = 1;
+            break;
+        case 'c': a->cohort = optarg; break;
+        case 'A': a->analysis = optarg; break;
+        default: return lr_usage_error(VERB, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind >= argc) return lr_usage_error(VERB, "missing RESULTS.h5");
+    if (optind + 1 < argc) return lr_usage_error(VERB, "unexpected argument '%s'", argv[optind + 1]);
+    if (!a->out_dir) return lr_usage_error(VERB, "missing -o DIR");
+    a->results = argv[optind];
+    return 0;
+}
+
+/* Everything the markdown writers need. */
+typedef struct {
+    const report_args *args;
+    const lr_results *c;
+    lr_table2 table;
+    lr_plotter plot;
+    lr_lesion_set lesions;
+    char lesions_note[512];  /* why the lesion figures are missing */
+    lr_group_stats *organ;   /* [K] */
+    lr_growth_result growth;
+    int have_growth;
+    lr_picked_lesion picked[4];
+    size_t n_picked;
+    char fig5_skipped[1024];
+    char cohort[2048];
+    size_t curve_models;
+    lr_truth_rho rho[8];
+    size_t n_rho;
+    double rho_split;
+    char split[64];          /* "fold 0" or "all folds" */
+} report_state;
+
+static void fmt_p(char *buf, size_t size, double p)
+{
+    if (!isfinite(p)) snprintf(buf, size, "NA");
+    else if (p < 1e-4) snprintf(buf, size, "%.1e", p);
+    else snprintf(buf, size, "%.4f", p);
+}
+
+static int write_interpretation(const report_state *st, lr_err *err)
+{
+    char path[2048];
+    snprintf(path, sizeof path, "%s/interpretation.md", st->args->out_dir);
+    FILE *f = fopen(path, "w");
+    if (!f) return lr_fail(err, "%s: cannot write: %s", path, strerror(errno));
+    const lr_results *c = st->c;
+    fprintf(f, "# Interpretation — model `%s`, test lesions of %s\n\n", st->args->model, st->split);
+    if (!st->lesions.n) {
+        fprintf(f, "No lesion-level analysis: %s.\n", st->lesions_note);
+        return fclose(f) ? lr_fail(err, "%s: write failed", path) : 0;
+    }
+    if (st->args->fold < 0)
+        fprintf(f, "Lesions of all folds are pooled; each fold's model puts risks on its own scale, so "
+                   "between-fold differences add spread.\n\n");
+    fprintf(f, "%zu test lesion rows (one row per reader's annotation of a lesion) from %s.\n\n", st->lesions.n,
+            st->split);
+    fprintf(f, "## Lesion risk by organ (paper §6.1, Figure 3)\n\n| Organ | Lesions | Median risk | IQR |\n|---|---|---|---|\n");
+    size_t order[256], n = 0;
+    for (size_t k = 0; k < c->K && n < 256; k++)
+        if (st->organ[k].n) order[n++] = k;
+    for (size_t i = 1; i < n; i++) /* highest median first */
+        for (size_t j = i; j > 0 && st->organ[order[j]].median > st->organ[order[j - 1]].median; j--) {
+            size_t t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    for (size_t i = 0; i < n; i++) {
+        const lr_group_stats *g = &st->organ[order[i]];
+        fprintf(f, "| %s | %zu | %.3f | %.3f – %.3f |\n", c->organ_name[order[i]], g->n, g->median, g->q1, g->q3);
+    }
+    if (n >= 2)
+        fprintf(f, "\nHighest median risk: %s; lowest: %s.\n", c->organ_name[order[0]], c->organ_name[order[n - 1]]);
+    const lr_growth_result *g = &st->growth;
+    fprintf(f, "\n## Growing vs shrinking lesions (paper §6.2, Figure 4)\n\n");
+    fprintf(f, "Test lesions with a second time point: %zu (%zu growing, %zu shrinking of which %zu vanished) in %zu "
+               "patients; %zu without a second time point were excluded. Growing = follow-up volume > baseline "
+               "volume; a vanished lesion (volume 0) counts as shrinking.\n\n",
+            g->n_obs, g->n_growing, g->n_shrinking, g->n_vanished, g->n_patients, g->n_no_followup);
+    if (st->have_growth && isfinite(g->beta)) {
+        char p1[32], p2[32], pc[32];
+        fmt_p(p1, sizeof p1, g->p_one_sided);
+        fmt_p(p2, sizeof p2, g->p_two_sided);
+        fmt_p(pc, sizeof pc, g->p_one_sided_containment);
+        fprintf(f, "Random-intercept mixed model `risk ~ growing + (1 | patient)` (REML): β_growing = %.4f, SE = %.4f, "
+                   "df = %.1f (Satterthwaite), t = %.3f, one-sided p = %s (H1: β > 0; two-sided p = %s; with "
+                   "containment df %.0f: one-sided p = %s). Intercept %.4f, τ² = %.4g, σ² = %.4g%s.\n\n",
+                g->beta, g->se, g->df, g->t, p1, p2, g->df_containment, pc, g->intercept, g->tau2, g->sigma2,
+                g->singular ? " (singular fit: τ² = 0)" : "");
+        fprintf(f, "Median risk: growing %.3f, shrinking %.3f. %s\n\n", g->median_growing, g->median_shrinking,
+                g->p_one_sided < 0.05 ? "Growing lesions have significantly higher predicted risk (one-sided α = 0.05)."
+                                      : "No significant difference at one-sided α = 0.05.");
+        fprintf(f, "Rerun: `lesionrank stats lmm lmm_growth.csv --response risk --group patient --fixed growing`.\n");
+    } else {
+        fprintf(f, "The mixed model was not fitted: it needs growing and shrinking lesions in at least 2 patients.\n");
+    }
+    fprintf(f, "\n## Highest and lowest risk lesions (paper §6.3, Figure 5)\n\n| | Risk | Organ | Volume (mm³) | "
+               "Diameter (mm) | Patient | Lesion row |\n|---|---|---|---|---|---|---|\n");
+    for (size_t i = 0; i < st->n_picked; i++) {
+        const lr_picked_lesion *p = &st->picked[i];
+        fprintf(f, "| %s #%d | %.3f | %s | %.0f | %.1f | %zu | %zu |\n", p->rank_high ? "highest" : "lowest",
+                p->rank_high ? p->rank_high : p->rank_low, p->risk, c->organ_name[c->lesion_organ[p->lesion]],
+                c->lesion_volume_mm3[p->lesion], c->lesion_diameter_mm[p->lesion], p->patient, p->lesion);
+    }
+    if (st->fig5_skipped[0]) fprintf(f, "\nFigure 5 was not drawn: %s.\n", st->fig5_skipped);
+    if (c->has_truth) {
+        fprintf(f, "\n## Truth recovery (synthetic cohort)\n\nSpearman ρ between predicted lesion risk and the "
+                   "generator's true lesion log-hazard, test lesions, per fold (mean ± sample sd over folds) and on "
+                   "the report's split:\n\n| Model | Folds | ρ mean ± sd | ρ (%s) |\n|---|---|---|---|\n",
+                st->split);
+        for (size_t i = 0; i < st->n_rho; i++) {
+            const lr_truth_rho *r = &st->rho[i];
+            char sd[32];
+            if (isfinite(r->rho_sd)) snprintf(sd, sizeof sd, "%.3f", r->rho_sd);
+            else snprintf(sd, sizeof sd, "NA");
+            fprintf(f, "| %s | %zu | %.3f ± %s | %.3f |\n", r->model, r->folds, r->rho_mean, sd, r->rho_split);
+        }
+    }
+    return fclose(f) ? lr_fail(err, "%s: write failed", path) : 0;
+}
+
+static void copy_into(FILE *to, const char *path)
+{
+    FILE *from = fopen(path, "r");
+    if (!from) return;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, from)) > 0) fwrite(buf, 1, n, to);
+    fclose(from);
+}
+
+static void figure_md(FILE *f, const report_state *st, const char *name, const char *title, const char *caption)
+{
+    char png[2048];
+    snprintf(png, sizeof png, "%s/figures/%s.png", st->args->out_dir, name);
+    if (file_exists(png))
+        fprintf(f, "### %s\n\n![%s](figures/%s.png)\n\n%s (SVG: `figures/%s.svg`; data: `data/`.)\n\n", title, title,
+                name, caption, name);
+    else
+        fprintf(f, "### %s\n\nNot rendered (%s); the data are in `data/` and `sh figures/render.sh` draws it.\n\n%s\n\n",
+                title, st->plot.gnuplot ? "gnuplot failed, see figures/gnuplot.log" : "gnuplot not found", caption);
+}
+
+static int write_report_md(const report_state *st, lr_err *err)
+{
+    const lr_results *c = st->c;
+    char path[2048];
+    snprintf(path, sizeof path, "%s/report.md", st->args->out_dir);
+    FILE *f = fopen(path, "w");
+    if (!f) return lr_fail(err, "%s: cannot write: %s", path, strerror(errno));
+    size_t ok = 0, failed = 0, missing = 0;
+    for (size_t j = 0; j < c->J; j++) {
+        ok += c->job_status[j] == LR_JOB_STATUS_OK;
+        failed += c->job_status[j] == LR_JOB_STATUS_FAILED;
+        missing += c->job_status[j] == LR_JOB_STATUS_MISSING;
+    }
+    fprintf(f, "# lesionrank report — campaign `%s`\n\n", c->name);
+    fprintf(f, "- campaign file: `%s` (software %s)\n- config: `%s`\n- cohort: `%s` (%zu patients, %zu annotations, "
+               "%zu lesion rows%s)\n- jobs: %zu (%zu ok, %zu failed, %zu missing); %ld folds × %ld replicate(s), seed "
+               "%ld\n",
+            c->path, c->software_version, c->config_path, c->cohort_path, c->P, c->A, c->L,
+            c->has_truth ? ", synthetic with truth" : "", c->J, ok, failed, missing, c->folds, c->replicates, c->seed);
+    if (failed || missing) {
+        fprintf(f, "\n**Unfinished campaign.** These jobs have no results; every number below is computed from the "
+                   "others:\n\n");
+        for (size_t j = 0; j < c->J; j++)
+            if (c->job_status[j] != LR_JOB_STATUS_OK)
+                fprintf(f, "- job %d `%s` fold %d replicate %d: %s%s%s\n", c->job_id[j], c->job_model[j], c->job_fold[j],
+                        c->job_replicate[j], lr_job_status_name(c->job_status[j]), c->job_error[j][0] ? " — " : "",
+                        c->job_error[j]);
+    }
+    fprintf(f, "\n## Table 2\n\n");
+    snprintf(path, sizeof path, "%s/table2.md", st->args->out_dir);
+    copy_into(f, path);
+    fprintf(f, "\nAlso as `table2.csv` and `table2.tex`.\n\n## Figures\n\n");
+    if (st->lesions.n) {
+        char cap[1024];
+        snprintf(cap, sizeof cap, "**Figure 3.** Predicted lesion risk (model `%s`, test lesions of %s) per organ; "
+                 "n = lesion rows (readers' annotations). Densities: Gaussian kernel, Silverman bandwidth "
+                 "0.9·min(sd, IQR/1.34)·n^(−1/5), each violin scaled to its own peak and trimmed to the data range; "
+                 "white dot = median, bar = interquartile range.", st->args->model, st->split);
+        figure_md(f, st, "fig3_organs", "Figure 3 — lesion risk by organ", cap);
+        snprintf(cap, sizeof cap, "**Figure 4.** Predicted risk of growing (follow-up volume > baseline) and "
+                 "shrinking or vanished test lesions (model `%s`, %s); lesions without a second time point are "
+                 "excluded. Mixed-model test in `interpretation.md`.", st->args->model, st->split);
+        figure_md(f, st, "fig4_growth", "Figure 4 — growing vs shrinking lesions", cap);
+        if (st->fig5_skipped[0])
+            fprintf(f, "### Figure 5 — highest and lowest risk lesions\n\nSkipped: %s. The four lesions are listed in "
+                       "`interpretation.md`.\n\n", st->fig5_skipped);
+        else {
+            snprintf(cap, sizeof cap, "**Figure 5.** Top row: the 2 highest-risk test lesions; bottom row: the 2 "
+                     "lowest (model `%s`, %s). Each panel is the cohort's stored axial patch (2d × 2d around a "
+                     "lesion of diameter d; lung window L −600/W 1500 HU for lung lesions, soft tissue L 40/W 400 "
+                     "otherwise). The circle is the lesion's nominal outline — diameter d, the patch's inner half — "
+                     "not a segmentation. The cohort stores patches, not slices, so the annotation's other lesions "
+                     "cannot be shown in place: they are the dots under each patch (larger dot = this lesion), "
+                     "coloured by risk like the outline (blue low → red high over this split's test lesions).",
+                     st->args->model, st->split);
+            figure_md(f, st, "fig5_lesions", "Figure 5 — highest and lowest risk lesions", cap);
+        }
+    } else {
+        fprintf(f, "Figures 3–5 were not drawn: %s.\n\n", st->lesions_note);
+    }
+    if (st->curve_models)
+        figure_md(f, st, "training_curves", "Training curves",
+                  "Mean training NPLL (per event) and C-index per epoch for each learned model: line = mean over "
+                  "folds and replicates, band = ± 1 sd; only evaluated epochs are drawn.");
+    if (c->has_truth && st->lesions.n) {
+        char cap[512];
+        snprintf(cap, sizeof cap, "Predicted lesion risk against the generator's true lesion log-hazard (model `%s`, "
+                 "test lesions of %s), coloured by organ; Spearman ρ = %.3f. ρ per model in `interpretation.md`.",
+                 st->args->model, st->split, st->rho_split);
+        figure_md(f, st, "truth_scatter", "Truth recovery", cap);
+    }
+    fprintf(f, "## Interpretation\n\nSee [`interpretation.md`](interpretation.md)");
+    if (st->have_growth && isfinite(st->growth.beta)) {
+        char p[32];
+        fmt_p(p, sizeof p, st->growth.p_one_sided);
+        fprintf(f, ": growing lesions' risk − shrinking lesions' risk β = %.4f (SE %.4f, df %.1f), one-sided p = %s",
+                st->growth.beta, st->growth.se, st->growth.df, p);
+    }
+    fprintf(f, ".\n\n## Method notes\n\n- Standard deviations are sample standard deviations (n − 1) over folds.\n"
+               "- Pooled test C: mean of per-fold test C; stratified (within-fold) patient bootstrap, BCa intervals "
+               "as R's boot with stratified jackknife acceleration; risks of different folds are never compared.\n"
+               "- Densities: Debian's GSL 2.7 has no KDE, so the Gaussian KDE is ours (sd and IQR from gsl_stats).\n"
+               "- Figures: gnuplot scripts in `figures/gp` (copied from `analysis/`), data in `data/`, commands in "
+               "`figures/render.sh`.\n");
+    if (!st->plot.gnuplot) fprintf(f, "- **gnuplot was not found: no figure was rendered.** Install gnuplot "
+                                      "(Debian: gnuplot-nox) and run `sh figures/render.sh`.\n");
+    return fclose(f) ? lr_fail(err, "report.md: write failed") : 0;
+}
+
+static int build_report(const report_args *a, const lr_results *c, report_state *st, lr_err *err)
+{
+    char buf[2048];
+    LR_TRY(make_dir(a->out_dir, err));
+    snprintf(buf, sizeof buf, "%s/data", a->out_dir);
+    LR_TRY(make_dir(buf, err));
+    snprintf(buf, sizeof buf, "%s/figures", a->out_dir);
+    LR_TRY(make_dir(buf, err));
+
+    lr_table2_options opt = lr_table2_default_options();
+    opt.replicates = (size_t)a->bootstrap;
+    opt.seed = a->have_seed ? a->seed : (uint64_t)c->seed;
+    LR_TRY(lr_table2_compute(c, &opt, &st->table, err));
+    LR_TRY(lr_table2_write(&st->table, a->out_dir, err));
+
+    char analysis[1024];
+    find_analysis_dir(a->analysis, analysis, sizeof analysis);
+    LR_TRY(lr_plotter_init(&st->plot, a->out_dir, analysis, err));
+    LR_TRY(lr_figure_curves(&st->plot, c, &st->curve_models, err));
+
+    if (a->fold >= 0) snprintf(st->split, sizeof st->split, "fold %d", a->fold);
+    else snprintf(st->split, sizeof st->split, "all folds");
+    if (a->fold >= c->folds) {
+        snprintf(st->lesions_note, sizeof st->lesions_note, "--fold %d but the campaign has %ld folds", a->fold,
+                 c->folds);
+    } else if (lr_test_lesions(c, a->model, a->fold, &st->lesions, err)) {
+        snprintf(st->lesions_note, sizeof st->lesions_note, "%.500s", err->msg);
+        err->msg[0] = 0;
+    } else if (!st->lesions.n) {
+        snprintf(st->lesions_note, sizeof st->lesions_note, "model %s has no scored test lesions in %s", a->model,
+                 st->split);
+    }
+    if (!st->lesions.n) return 0;
+
+    char caption[256];
+    snprintf(caption, sizeof caption, "model %s, test lesions of %s", a->model, st->split);
+    st->organ = lr_calloc(c->K ? c->K : 1, sizeof *st->organ, err);
+    if (!st->organ) goto fail;
+    LR_TRY(lr_figure_organs(&st->plot, c, &st->lesions, caption, st->organ, err));
+    snprintf(buf, sizeof buf, "%s/lmm_growth.csv", a->out_dir);
+    LR_TRY(lr_growth_test(c, &st->lesions, buf, &st->growth, err));
+    st->have_growth = 1;
+    LR_TRY(lr_figure_growth(&st->plot, c, &st->lesions, caption, err));
+    lr_pick_extremes(&st->lesions, c, st->picked, &st->n_picked);
+    find_cohort(a, c, st->cohort, sizeof st->cohort);
+    LR_TRY(lr_figure_lesions(&st->plot, c, &st->lesions, st->cohort, st->picked, st->n_picked, st->fig5_skipped,
+                             sizeof st->fig5_skipped, err));
+    if (c->has_truth)
+        LR_TRY(lr_figure_truth(&st->plot, c, &st->lesions, a->model, st->rho, &st->n_rho, &st->rho_split, err));
+    return 0;
+fail:
+    return -1;
+}
+
+static void print_summary(const report_state *st)
+{
+    const report_args *a = st->args;
+    printf("report: %s/report.md\ntable2: %s/table2.md\ninterpretation: %s/interpretation.md\n", a->out_dir, a->out_dir,
+           a->out_dir);
+    size_t incomplete = 0;
+    for (int r = 0; r < LR_TABLE2_ROWS; r++) {
+        const lr_table2_row *w = &st->table.rows[r];
+        printf("cindex_test_%s: %.4f\n", w->model, w->mean[2]);
+        incomplete += w->present && w->n_ok < w->n_jobs;
+    }
+    const lr_table2_row *prop = &st->table.rows[2];
+    printf("pooled_test_c_proposed: %.4f\npooled_bca_proposed: [%.4f, %.4f]\n", prop->pooled, prop->bca_low,
+           prop->bca_high);
+    printf("incomplete_rows: %zu\n", incomplete);
+    printf("figures_rendered: %zu\nfigures_failed: %zu\ngnuplot: %s\n", st->plot.rendered, st->plot.failed,
+           st->plot.gnuplot ? st->plot.png_terminal : "not found (data and figures/render.sh written)");
+    if (st->lesions.n) {
+        printf("test_lesions: %zu\n", st->lesions.n);
+        printf("growth_n_obs: %zu\ngrowth_beta: %.6g\ngrowth_se: %.6g\ngrowth_df: %.6g\ngrowth_p_one_sided: %.6g\n",
+               st->growth.n_obs, st->growth.beta, st->growth.se, st->growth.df, st->growth.p_one_sided);
+        printf("figure5: %s\n", st->fig5_skipped[0] ? st->fig5_skipped : "drawn");
+    } else {
+        printf("lesion_figures: skipped (%s)\n", st->lesions_note);
+    }
+    if (isfinite(st->table.oracle_cindex)) printf("oracle_cindex: %.4f\n", st->table.oracle_cindex);
+}
+
+int cmd_report(int argc, char **argv)
+{
+    report_args a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc) return rc == 1 ? 0 : rc;
+    lr_err err = {{0}};
+    lr_results c;
+    if (lr_results_read(a.results, &c, &err)) return lr_runtime_error(VERB, "%s", err.msg);
+    if (file_exists(a.out_dir) && !dir_is_empty(a.out_dir) && !a.force) {
+        lr_results_free(&c);
+        return lr_runtime_error(VERB, "%s exists and is not empty; refusing to overwrite (use --force)", a.out_dir);
+    }
+    report_state st;
+    memset(&st, 0, sizeof st);
+    st.args = &a;
+    st.c = &c;
+    st.lesions.job = -1;
+    rc = build_report(&a, &c, &st, &err);
+    if (!rc) rc = write_interpretation(&st, &err);
+    if (!rc) rc = write_report_md(&st, &err);
+    lr_plotter_close(&st.plot);
+    if (!rc) print_summary(&st);
+    lr_lesion_set_free(&st.lesions);
+    free(st.organ);
+    lr_results_free(&c);
+    if (rc) return lr_runtime_error(VERB, "%s", err.msg);
+    return 0;
+}

@@ -1,0 +1,183 @@
+/* Interpretation statistics of the paper's §6: kernel densities for the violins, the test lesions of a
+ * split, and the growing-vs-shrinking mixed model. */
+#include "report/report.h"
+
+#include <errno.h>
+#include <gsl/gsl_sort.h>
+#include <gsl/gsl_statistics_double.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "survival/lmm.h"
+
+/* Debian's GSL 2.7 has no kernel density estimator (gsl_kde arrived later), so the Gaussian KDE is here. */
+double lr_silverman_bandwidth(const double *sorted, size_t n)
+{
+    if (n < 2) return 1e-3 * (n ? fabs(sorted[0]) + 1.0 : 1.0);
+    double sd = gsl_stats_sd(sorted, 1, n);
+    double iqr = gsl_stats_quantile_from_sorted_data(sorted, 1, n, 0.75) -
+                 gsl_stats_quantile_from_sorted_data(sorted, 1, n, 0.25);
+    double spread = sd;
+    if (iqr > 0.0 && iqr / 1.34 < spread) spread = iqr / 1.34;
+    if (!(spread > 0.0)) return 1e-3 * (fabs(gsl_stats_mean(sorted, 1, n)) + 1.0);
+    return 0.9 * spread * pow((double)n, -0.2);
+}
+
+void lr_gaussian_kde(const double *data, size_t n, double h, const double *x, size_t m, double *out)
+{
+    const double norm = 1.0 / ((double)n * h * sqrt(2.0 * M_PI));
+    for (size_t i = 0; i < m; i++) {
+        double sum = 0.0;
+        for (size_t k = 0; k < n; k++) {
+            double u = (x[i] - data[k]) / h;
+            sum += exp(-0.5 * u * u);
+        }
+        out[i] = sum * norm;
+    }
+}
+
+int lr_test_lesions(const lr_results *c, const char *model, int fold, lr_lesion_set *s, lr_err *err)
+{
+    memset(s, 0, sizeof *s);
+    s->job = -1;
+    long jobs[64];
+    size_t n_jobs = 0;
+    for (long k = 0; k < c->folds && k < 64; k++) {
+        if (fold >= 0 && k != fold) continue;
+        long j = lr_results_find_job(c, model, (int)k, 0);
+        if (j >= 0) jobs[n_jobs++] = j;
+    }
+    if (!n_jobs) {
+        if (fold >= 0) return lr_fail(err, "no ok job of model '%s' at fold %d", model, fold);
+        return lr_fail(err, "no ok job of model '%s'", model);
+    }
+    s->job = jobs[0];
+    s->lesion = lr_malloc(c->L ? c->L : 1, sizeof *s->lesion, err);
+    s->risk = lr_malloc(c->L ? c->L : 1, sizeof *s->risk, err);
+    if (!s->lesion || !s->risk) {
+        lr_lesion_set_free(s);
+        return -1;
+    }
+    for (size_t q = 0; q < n_jobs; q++) {
+        size_t j = (size_t)jobs[q];
+        for (size_t l = 0; l < c->L; l++) {
+            int32_t a = c->lesion_annotation[l];
+            if (a < 0) continue;
+            size_t p = (size_t)c->ann_patient[a];
+            double r = c->lesion_risk[j * c->L + l];
+            if (c->patient_role[j * c->P + p] != 2 || !isfinite(r)) continue;
+            s->lesion[s->n] = l;
+            s->risk[s->n] = r;
+            s->n++;
+        }
+    }
+    return 0;
+}
+
+void lr_lesion_set_free(lr_lesion_set *s)
+{
+    free(s->lesion);
+    free(s->risk);
+    memset(s, 0, sizeof *s);
+    s->job = -1;
+}
+
+static double median_of(double *v, size_t n)
+{
+    if (!n) return NAN;
+    gsl_sort(v, 1, n);
+    return gsl_stats_median_from_sorted_data(v, 1, n);
+}
+
+int lr_growth_test(const lr_results *c, const lr_lesion_set *s, const char *csv_path, lr_growth_result *g,
+                   lr_err *err)
+{
+    memset(g, 0, sizeof *g);
+    g->beta = g->se = g->df = g->t = g->p_one_sided = g->p_two_sided = NAN;
+    g->df_containment = g->p_one_sided_containment = g->intercept = g->tau2 = g->sigma2 = NAN;
+    g->median_growing = g->median_shrinking = NAN;
+    size_t n = s->n;
+    double *y = lr_malloc(n ? n : 1, sizeof *y, err);          /* [N] risk */
+    double *X = lr_malloc(2 * (n ? n : 1), sizeof *X, err);    /* [N, 2] intercept, growing */
+    size_t *group = lr_malloc(n ? n : 1, sizeof *group, err);  /* [N] patient -> dense group */
+    long *dense = lr_malloc(c->P ? c->P : 1, sizeof *dense, err); /* [P] */
+    double *grow = lr_malloc(n ? n : 1, sizeof *grow, err), *shrink = lr_malloc(n ? n : 1, sizeof *shrink, err);
+    size_t *patient = lr_malloc(n ? n : 1, sizeof *patient, err);
+    FILE *f = NULL;
+    lr_lmm_fit fit;
+    memset(&fit, 0, sizeof fit);
+    int rc = -1;
+    if (!y || !X || !group || !dense || !grow || !shrink || !patient) goto done;
+    for (size_t p = 0; p < c->P; p++) dense[p] = -1;
+    size_t N = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t l = s->lesion[i];
+        double v0 = c->lesion_volume_mm3[l], v1 = c->lesion_volume_followup_mm3[l];
+        if (isnan(v1)) {
+            g->n_no_followup++;
+            continue;
+        }
+        int growing = v1 > v0; /* vanished (v1 = 0) counts as shrinking */
+        size_t p = (size_t)c->ann_patient[c->lesion_annotation[l]];
+        if (dense[p] < 0) dense[p] = (long)g->n_patients++;
+        y[N] = s->risk[i];
+        X[2 * N] = 1.0;
+        X[2 * N + 1] = growing;
+        group[N] = (size_t)dense[p];
+        patient[N] = p;
+        if (growing) grow[g->n_growing++] = y[N];
+        else shrink[g->n_shrinking++] = y[N];
+        g->n_vanished += v1 == 0.0;
+        N++;
+    }
+    g->n_obs = N;
+    if (csv_path) {
+        f = fopen(csv_path, "w");
+        if (!f) {
+            lr_fail(err, "%s: cannot write: %s", csv_path, strerror(errno));
+            goto done;
+        }
+        fprintf(f, "risk,growing,patient\n");
+        for (size_t i = 0; i < N; i++) fprintf(f, "%.9g,%d,%zu\n", y[i], (int)X[2 * i + 1], patient[i]);
+        if (fclose(f) != 0) {
+            f = NULL;
+            lr_fail(err, "%s: write failed", csv_path);
+            goto done;
+        }
+        f = NULL;
+    }
+    g->median_growing = median_of(grow, g->n_growing);
+    g->median_shrinking = median_of(shrink, g->n_shrinking);
+    if (g->n_growing == 0 || g->n_shrinking == 0 || g->n_patients < 2) {
+        rc = 0; /* nothing to test: the caller reports the counts */
+        goto done;
+    }
+    lr_lmm_data data = {.n_obs = N, .n_fixed = 2, .n_groups = g->n_patients, .y = y, .X = X, .group = group};
+    if (lr_lmm_fit_model(&data, 1, &fit, err)) goto done;
+    g->intercept = fit.beta[0];
+    g->beta = fit.beta[1];
+    g->se = fit.se[1];
+    g->t = fit.tstat[1];
+    g->df = fit.df_satterthwaite[1];
+    g->p_two_sided = fit.p_satterthwaite[1];
+    g->p_one_sided = fit.p_one_sided_satterthwaite[1];
+    g->df_containment = fit.df_containment[1];
+    g->p_one_sided_containment = fit.p_one_sided_containment[1];
+    g->tau2 = fit.tau2;
+    g->sigma2 = fit.sigma2;
+    g->singular = fit.singular;
+    rc = 0;
+done:
+    if (f) fclose(f);
+    lr_lmm_fit_free(&fit);
+    free(y);
+    free(X);
+    free(group);
+    free(dense);
+    free(grow);
+    free(shrink);
+    free(patient);
+    return rc;
+}

@@ -1,0 +1,301 @@
+#include "report/results.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/h5.h"
+
+const char *lr_job_status_name(int status)
+{
+    return status == LR_JOB_STATUS_OK ? "ok" : status == LR_JOB_STATUS_MISSING ? "missing" : "failed";
+}
+
+/* Reads a dataset whose shape must be exactly dims[0..rank-1] into a new buffer. */
+static void *read_shaped(hid_t f, const char *path, hid_t memtype, size_t elsize, int rank, const size_t *dims,
+                         lr_err *err)
+{
+    int file_rank;
+    hsize_t file_dims[LR_H5_MAXRANK];
+    if (lr_h5_shape(f, path, &file_rank, file_dims, err)) return NULL;
+    size_t n = 1;
+    int same = file_rank == rank;
+    for (int k = 0; k < rank; k++) {
+        n *= dims[k];
+        if (same && file_dims[k] != dims[k]) same = 0;
+    }
+    if (!same) {
+        char want[128] = "", got[128] = "";
+        for (int k = 0; k < rank; k++)
+            snprintf(want + strlen(want), sizeof want - strlen(want), "%s%zu", k ? "x" : "", dims[k]);
+        for (int k = 0; k < file_rank && k < LR_H5_MAXRANK; k++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%llu", k ? "x" : "",
+                     (unsigned long long)file_dims[k]);
+        lr_fail(err, "%s: expected shape [%s], found [%s]", path, want, got);
+        return NULL;
+    }
+    void *buf = lr_malloc(n ? n : 1, elsize, err);
+    if (!buf) return NULL;
+    if (n && lr_h5_read(f, path, memtype, buf, err)) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+static char **read_strings_n(hid_t f, const char *path, size_t n, lr_err *err)
+{
+    size_t got = 0;
+    char **s = lr_h5_read_strings(f, path, &got, err);
+    if (!s) return NULL;
+    if (got != n) {
+        lr_h5_free_strings(s, got);
+        lr_fail(err, "%s: expected %zu strings, found %zu", path, n, got);
+        return NULL;
+    }
+    return s;
+}
+
+static int read_attr_long(hid_t f, const char *name, long *v, lr_err *err)
+{
+    return lr_h5_attr_read(f, "/", name, H5T_NATIVE_LONG, 1, v, err);
+}
+
+static int dataset_len(hid_t f, const char *path, size_t *n, lr_err *err)
+{
+    int rank;
+    hsize_t dims[LR_H5_MAXRANK];
+    if (lr_h5_shape(f, path, &rank, dims, err)) return -1;
+    if (rank < 1) return lr_fail(err, "%s: expected an array", path);
+    *n = dims[0];
+    return 0;
+}
+
+static int read_root(hid_t f, lr_results *c, lr_err *err)
+{
+    char format[64] = "";
+    if (!lr_h5_attr_exists(f, "/", "format"))
+        return lr_fail(err, "not a lesionrank campaign file (no root attribute 'format'; "
+                            "a campaign file is written by 'lesionrank merge')");
+    LR_TRY(lr_h5_attr_read_string(f, "/", "format", format, sizeof format, err));
+    if (strcmp(format, LR_CAMPAIGN_FORMAT) != 0)
+        return lr_fail(err, "not a campaign file: format = '%s', expected '%s'%s", format, LR_CAMPAIGN_FORMAT,
+                       !strcmp(format, "lesionrank-shard") ? " (this is one job's shard; merge the campaign first)"
+                       : !strcmp(format, "lesionrank-cohort") ? " (this is a cohort)" : "");
+    long version = 0;
+    LR_TRY(read_attr_long(f, "version", &version, err));
+    if (version != 1) return lr_fail(err, "campaign version %ld, this reader knows version 1", version);
+    LR_TRY(lr_h5_attr_read_string(f, "/", "name", c->name, sizeof c->name, err));
+    LR_TRY(lr_h5_attr_read_string(f, "/", "cohort_path", c->cohort_path, sizeof c->cohort_path, err));
+    /* informational attributes: tolerate their absence */
+    if (lr_h5_attr_exists(f, "/", "config_path"))
+        LR_TRY(lr_h5_attr_read_string(f, "/", "config_path", c->config_path, sizeof c->config_path, err));
+    if (lr_h5_attr_exists(f, "/", "cohort_fnv1a64"))
+        LR_TRY(lr_h5_attr_read_string(f, "/", "cohort_fnv1a64", c->cohort_fnv1a64, sizeof c->cohort_fnv1a64, err));
+    if (lr_h5_attr_exists(f, "/", "software_version"))
+        LR_TRY(lr_h5_attr_read_string(f, "/", "software_version", c->software_version, sizeof c->software_version,
+                                      err));
+    LR_TRY(read_attr_long(f, "seed", &c->seed, err));
+    LR_TRY(read_attr_long(f, "folds", &c->folds, err));
+    LR_TRY(read_attr_long(f, "replicates", &c->replicates, err));
+    if (c->folds < 2 || c->replicates < 1)
+        return lr_fail(err, "root attributes: folds = %ld (>= 2 expected), replicates = %ld (>= 1 expected)",
+                       c->folds, c->replicates);
+    return 0;
+fail:
+    return -1;
+}
+
+static int read_jobs(hid_t f, lr_results *c, lr_err *err)
+{
+    size_t J = c->J, J3[2] = {J, 3};
+    c->job_id = read_shaped(f, "/jobs/id", H5T_NATIVE_INT32, 4, 1, &J, err);
+    if (!c->job_id) return -1;
+    if (!(c->job_fold = read_shaped(f, "/jobs/fold", H5T_NATIVE_INT32, 4, 1, &J, err))) return -1;
+    if (!(c->job_replicate = read_shaped(f, "/jobs/replicate", H5T_NATIVE_INT32, 4, 1, &J, err))) return -1;
+    if (!(c->job_best_epoch = read_shaped(f, "/jobs/best_epoch", H5T_NATIVE_INT32, 4, 1, &J, err))) return -1;
+    if (!(c->job_selected_epoch = read_shaped(f, "/jobs/selected_epoch", H5T_NATIVE_INT32, 4, 1, &J, err))) return -1;
+    if (!(c->job_epochs_run = read_shaped(f, "/jobs/epochs_run", H5T_NATIVE_INT32, 4, 1, &J, err))) return -1;
+    if (!(c->job_wall_seconds = read_shaped(f, "/jobs/wall_seconds", H5T_NATIVE_DOUBLE, 8, 1, &J, err))) return -1;
+    if (!(c->job_cindex = read_shaped(f, "/jobs/cindex", H5T_NATIVE_DOUBLE, 8, 2, J3, err))) return -1;
+    if (!(c->job_model = read_strings_n(f, "/jobs/model", J, err))) return -1;
+    if (!(c->job_error = read_strings_n(f, "/jobs/error", J, err))) return -1;
+    if (!(c->job_weights_source = read_strings_n(f, "/jobs/weights_source", J, err))) return -1;
+    if (!(c->job_selection = read_strings_n(f, "/jobs/selection", J, err))) return -1;
+    char **status = read_strings_n(f, "/jobs/status", J, err);
+    if (!status) return -1;
+    c->job_status = lr_malloc(J ? J : 1, sizeof *c->job_status, err);
+    if (!c->job_status) {
+        lr_h5_free_strings(status, J);
+        return -1;
+    }
+    for (size_t j = 0; j < J; j++)
+        c->job_status[j] = !strcmp(status[j], "ok")        ? LR_JOB_STATUS_OK
+                           : !strcmp(status[j], "missing") ? LR_JOB_STATUS_MISSING
+                                                           : LR_JOB_STATUS_FAILED;
+    lr_h5_free_strings(status, J);
+    for (size_t j = 0; j < J; j++)
+        if (c->job_fold[j] < 0 || c->job_fold[j] >= c->folds || c->job_replicate[j] < 0)
+            return lr_fail(err, "/jobs/fold, /jobs/replicate: job %zu has fold %d, replicate %d (folds = %ld)", j,
+                           c->job_fold[j], c->job_replicate[j], c->folds);
+    return 0;
+}
+
+static int read_risks(hid_t f, lr_results *c, lr_err *err)
+{
+    int rank;
+    hsize_t dims[LR_H5_MAXRANK];
+    LR_TRY(lr_h5_shape(f, "/curves/train_loss", &rank, dims, err));
+    if (rank != 2 || dims[0] != c->J) return lr_fail(err, "/curves/train_loss: expected shape [%zu, E]", c->J);
+    c->E = dims[1];
+    size_t JE[2] = {c->J, c->E}, JE3[3] = {c->J, c->E, 3}, JP[2] = {c->J, c->P}, JL[2] = {c->J, c->L};
+    if (!(c->curve_loss = read_shaped(f, "/curves/train_loss", H5T_NATIVE_DOUBLE, 8, 2, JE, err))) return -1;
+    if (!(c->curve_cindex = read_shaped(f, "/curves/cindex", H5T_NATIVE_DOUBLE, 8, 3, JE3, err))) return -1;
+    if (!(c->patient_risk = read_shaped(f, "/risks/patient", H5T_NATIVE_DOUBLE, 8, 2, JP, err))) return -1;
+    if (!(c->patient_role = read_shaped(f, "/risks/patient_role", H5T_NATIVE_INT8, 1, 2, JP, err))) return -1;
+    if (!(c->lesion_risk = read_shaped(f, "/risks/lesion", H5T_NATIVE_FLOAT, 4, 2, JL, err))) return -1;
+    if (!(c->lesion_scale = read_shaped(f, "/risks/lesion_scale", H5T_NATIVE_FLOAT, 4, 2, JL, err))) return -1;
+    return 0;
+fail:
+    return -1;
+}
+
+static int read_cohort_copy(hid_t f, lr_results *c, lr_err *err)
+{
+    size_t P = c->P, A = c->A, L = c->L;
+    if (!(c->time_days = read_shaped(f, "/cohort/time_days", H5T_NATIVE_DOUBLE, 8, 1, &P, err))) return -1;
+    int8_t *event = read_shaped(f, "/cohort/event", H5T_NATIVE_INT8, 1, 1, &P, err);
+    if (!event) return -1;
+    c->event = lr_malloc(P ? P : 1, sizeof *c->event, err);
+    if (!c->event) {
+        free(event);
+        return -1;
+    }
+    for (size_t i = 0; i < P; i++) c->event[i] = event[i] != 0;
+    free(event);
+    if (!(c->ann_patient = read_shaped(f, "/cohort/annotation_patient", H5T_NATIVE_INT32, 4, 1, &A, err))) return -1;
+    if (!(c->ann_first_lesion = read_shaped(f, "/cohort/annotation_first_lesion", H5T_NATIVE_INT64, 8, 1, &A, err)))
+        return -1;
+    if (!(c->ann_n_lesions = read_shaped(f, "/cohort/annotation_n_lesions", H5T_NATIVE_INT32, 4, 1, &A, err)))
+        return -1;
+    if (!(c->lesion_organ = read_shaped(f, "/cohort/lesion_organ", H5T_NATIVE_INT16, 2, 1, &L, err))) return -1;
+    if (!(c->lesion_volume_mm3 = read_shaped(f, "/cohort/lesion_volume_mm3", H5T_NATIVE_DOUBLE, 8, 1, &L, err)))
+        return -1;
+    if (!(c->lesion_volume_followup_mm3 =
+              read_shaped(f, "/cohort/lesion_volume_followup_mm3", H5T_NATIVE_DOUBLE, 8, 1, &L, err)))
+        return -1;
+    if (!(c->lesion_diameter_mm = read_shaped(f, "/cohort/lesion_diameter_mm", H5T_NATIVE_DOUBLE, 8, 1, &L, err)))
+        return -1;
+    if (!(c->organ_name = lr_h5_read_strings(f, "/cohort/organ_name", &c->K, err))) return -1;
+    c->oracle_cindex = NAN;
+    c->has_truth = lr_h5_exists(f, "/cohort/truth_lesion_log_hazard");
+    if (c->has_truth) {
+        size_t one = 1;
+        if (!(c->truth_lesion_log_hazard =
+                  read_shaped(f, "/cohort/truth_lesion_log_hazard", H5T_NATIVE_DOUBLE, 8, 1, &L, err)))
+            return -1;
+        if (!(c->truth_patient_log_hazard =
+                  read_shaped(f, "/cohort/truth_patient_log_hazard", H5T_NATIVE_DOUBLE, 8, 1, &P, err)))
+            return -1;
+        if (lr_h5_exists(f, "/cohort/oracle_cindex")) {
+            double *oracle = read_shaped(f, "/cohort/oracle_cindex", H5T_NATIVE_DOUBLE, 8, 1, &one, err);
+            if (!oracle) return -1;
+            c->oracle_cindex = oracle[0];
+            free(oracle);
+        }
+    }
+    return 0;
+}
+
+/* Cross-references: annotations point at patients and lesion rows, lesions at organs. */
+static int check_and_index(lr_results *c, lr_err *err)
+{
+    c->lesion_annotation = lr_malloc(c->L ? c->L : 1, sizeof *c->lesion_annotation, err);
+    if (!c->lesion_annotation) return -1;
+    for (size_t l = 0; l < c->L; l++) c->lesion_annotation[l] = -1;
+    for (size_t a = 0; a < c->A; a++) {
+        if (c->ann_patient[a] < 0 || (size_t)c->ann_patient[a] >= c->P)
+            return lr_fail(err, "/cohort/annotation_patient[%zu] = %d outside [0, %zu)", a, c->ann_patient[a], c->P);
+        int64_t first = c->ann_first_lesion[a], n = c->ann_n_lesions[a];
+        if (first < 0 || n < 0 || (uint64_t)(first + n) > c->L)
+            return lr_fail(err, "/cohort/annotation_first_lesion[%zu], n_lesions: rows %lld+%lld outside [0, %zu)", a,
+                           (long long)first, (long long)n, c->L);
+        for (int64_t l = first; l < first + n; l++) c->lesion_annotation[l] = (int32_t)a;
+    }
+    for (size_t l = 0; l < c->L; l++)
+        if (c->lesion_organ[l] < 0 || (size_t)c->lesion_organ[l] >= c->K)
+            return lr_fail(err, "/cohort/lesion_organ[%zu] = %d outside /cohort/organ_name [0, %zu)", l,
+                           c->lesion_organ[l], c->K);
+    return 0;
+}
+
+int lr_results_read(const char *path, lr_results *c, lr_err *err)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->path, sizeof c->path, "%s", path);
+    hid_t f = lr_h5_open_read(path, err);
+    if (f < 0) return -1;
+    LR_TRY(read_root(f, c, err));
+    LR_TRY(dataset_len(f, "/jobs/id", &c->J, err));
+    LR_TRY(dataset_len(f, "/cohort/time_days", &c->P, err));
+    LR_TRY(dataset_len(f, "/cohort/annotation_patient", &c->A, err));
+    LR_TRY(dataset_len(f, "/cohort/lesion_organ", &c->L, err));
+    LR_TRY(read_jobs(f, c, err));
+    LR_TRY(read_risks(f, c, err));
+    LR_TRY(read_cohort_copy(f, c, err));
+    LR_TRY(check_and_index(c, err));
+    H5Fclose(f);
+    return 0;
+fail:
+    H5Fclose(f);
+    lr_results_free(c);
+    return lr_fail_ctx(err, "%s", path);
+}
+
+void lr_results_free(lr_results *c)
+{
+    free(c->job_id);
+    free(c->job_fold);
+    free(c->job_replicate);
+    free(c->job_best_epoch);
+    free(c->job_selected_epoch);
+    free(c->job_epochs_run);
+    if (c->job_model) lr_h5_free_strings(c->job_model, c->J);
+    if (c->job_error) lr_h5_free_strings(c->job_error, c->J);
+    if (c->job_weights_source) lr_h5_free_strings(c->job_weights_source, c->J);
+    if (c->job_selection) lr_h5_free_strings(c->job_selection, c->J);
+    free(c->job_status);
+    free(c->job_wall_seconds);
+    free(c->job_cindex);
+    free(c->curve_loss);
+    free(c->curve_cindex);
+    free(c->patient_risk);
+    free(c->patient_role);
+    free(c->lesion_risk);
+    free(c->lesion_scale);
+    free(c->time_days);
+    free(c->event);
+    free(c->ann_patient);
+    free(c->ann_first_lesion);
+    free(c->ann_n_lesions);
+    free(c->lesion_annotation);
+    free(c->lesion_organ);
+    free(c->lesion_volume_mm3);
+    free(c->lesion_volume_followup_mm3);
+    free(c->lesion_diameter_mm);
+    if (c->organ_name) lr_h5_free_strings(c->organ_name, c->K);
+    free(c->truth_lesion_log_hazard);
+    free(c->truth_patient_log_hazard);
+    memset(c, 0, sizeof *c);
+}
+
+long lr_results_find_job(const lr_results *c, const char *model, int fold, int replicate)
+{
+    long any = -1;
+    for (size_t j = 0; j < c->J; j++) {
+        if (c->job_status[j] != LR_JOB_STATUS_OK || c->job_fold[j] != fold || strcmp(c->job_model[j], model)) continue;
+        if (c->job_replicate[j] == replicate) return (long)j;
+        if (any < 0) any = (long)j;
+    }
+    return any;
+}

@@ -1,0 +1,63 @@
+/* The campaign file (results/<name>.h5, format "lesionrank-campaign" v1; schema in the README, "Job shards
+ * and the campaign file") read whole into memory for the report. The reader is tolerant of unfinished
+ * campaigns: a job whose status is "missing" or "failed" keeps its row (NaN risks, role -1) and the report
+ * says so; it fails only on a file that is not a campaign or whose datasets disagree in shape. */
+#ifndef LR_REPORT_RESULTS_H
+#define LR_REPORT_RESULTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+#define LR_CAMPAIGN_FORMAT "lesionrank-campaign"
+
+enum { LR_JOB_STATUS_OK = 0, LR_JOB_STATUS_FAILED = 1, LR_JOB_STATUS_MISSING = 2 };
+
+typedef struct {
+    char path[1024];
+    char name[256], config_path[1024], cohort_path[1024], cohort_fnv1a64[64], software_version[64];
+    long seed, folds, replicates;
+    size_t J, P, A, L, K, E; /* jobs, patients, annotations, lesions, organs, epochs (curve width) */
+
+    /* jobs [J] */
+    int32_t *job_id, *job_fold, *job_replicate;
+    int32_t *job_best_epoch, *job_selected_epoch, *job_epochs_run;
+    char **job_model, **job_error, **job_weights_source, **job_selection;
+    int *job_status;       /* LR_JOB_STATUS_* (an unknown string counts as failed) */
+    double *job_wall_seconds;
+    double *job_cindex;    /* [J*3] train, valid, test under the model's checkpoint rule */
+    double *curve_loss;    /* [J*E] NaN padded */
+    double *curve_cindex;  /* [J*E*3] NaN where not evaluated */
+
+    /* risks */
+    double *patient_risk;  /* [J*P] */
+    int8_t *patient_role;  /* [J*P] 0 train, 1 valid, 2 test, -1 missing */
+    float *lesion_risk;    /* [J*L] r_l */
+    float *lesion_scale;   /* [J*L] s_l */
+
+    /* cohort copy */
+    double *time_days;     /* [P] */
+    int *event;            /* [P] 0/1 */
+    int32_t *ann_patient;  /* [A] */
+    int64_t *ann_first_lesion; /* [A] */
+    int32_t *ann_n_lesions;    /* [A] */
+    int32_t *lesion_annotation; /* [L] derived: the annotation owning each lesion row (-1 none) */
+    int16_t *lesion_organ;     /* [L] */
+    double *lesion_volume_mm3, *lesion_volume_followup_mm3, *lesion_diameter_mm; /* [L] */
+    char **organ_name;         /* [K] */
+    int has_truth;
+    double *truth_lesion_log_hazard;  /* [L] */
+    double *truth_patient_log_hazard; /* [P] */
+    double oracle_cindex;             /* NaN without truth */
+} lr_results;
+
+/* Reads and checks the file; on failure *c is freed and err names the file and what is wrong. */
+int lr_results_read(const char *path, lr_results *c, lr_err *err);
+void lr_results_free(lr_results *c);
+
+const char *lr_job_status_name(int status);
+/* The first ok job of (model, fold), replicate preferred; -1 when none. */
+long lr_results_find_job(const lr_results *c, const char *model, int fold, int replicate);
+
+#endif

@@ -1,0 +1,571 @@
+/* Table 2: per-fold C-indices (mean ± sample sd over folds, replicates averaged within a fold) and the
+ * pooled out-of-fold test C with a stratified bootstrap over patients.
+ *
+ * Why stratified and fold-wise: a patient's out-of-fold risk comes from the model trained without its
+ * fold, and models of different folds put risks on different scales, so concatenating risks across folds
+ * and computing one C would compare incomparable numbers. The pooled statistic is instead the mean over
+ * folds of Harrell's C on that fold's test patients (replicates averaged), and each bootstrap replicate
+ * resamples patients with replacement within their test fold (fold sizes fixed), recomputing every fold's
+ * C. The paired difference to Proposed uses the same resampled patients. Intervals: percentile and BCa as
+ * R's boot (norm.inter order statistics), the acceleration from the stratified jackknife
+ * L_i = (n_k - 1)(θ̂ - θ̂_(-i)), n_k the size of patient i's fold. */
+#include "report/report.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <gsl/gsl_cdf.h>
+#include <gsl/gsl_rng.h>
+#include <gsl/gsl_sort.h>
+#include <gsl/gsl_statistics_double.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "survival/bootstrap.h"
+#include "survival/concordance.h"
+#include "util/rng.h"
+
+#define MAX_FOLDS 64
+
+static const struct {
+    const char *model, *label;
+    int learned;
+} row_defs[LR_TABLE2_ROWS] = {
+    {"imagenet_resnet50", "ImageNet ResNet50", 1},
+    {"radimagenet_resnet50", "RadImageNet ResNet50", 1},
+    {"proposed", "Proposed", 1},
+    {"no_fc", "No FC network", 1},
+    {"no_scaler", "No size scaler", 1},
+    {"mean_largest5", "Mean of largest 5", 1},
+    {"whole_volume", "Whole volume", 1},
+    {"total_volume", "Total lesion volume", 0},
+    {"sum_diameters", "Sum of diameters (RECIST-like)", 0},
+    {"lesion_count", "Lesion count", 0},
+};
+#define PROPOSED_ROW 2
+
+lr_table2_options lr_table2_default_options(void)
+{
+    return (lr_table2_options){.replicates = 2000, .level = 0.95, .seed = 0};
+}
+
+void lr_results_test_fold(const lr_results *c, int *out)
+{
+    for (size_t p = 0; p < c->P; p++) {
+        out[p] = -1;
+        for (size_t j = 0; j < c->J && out[p] < 0; j++)
+            if (c->job_status[j] == LR_JOB_STATUS_OK && c->patient_role[j * c->P + p] == 2) out[p] = c->job_fold[j];
+    }
+}
+
+/* ---- the pooled statistic ---- */
+
+typedef struct {
+    const lr_results *c;
+    size_t folds;
+    long *jobs;          /* [rows * folds * replicates_max] ok jobs, -1 padded */
+    size_t rep_max;
+    size_t *units;       /* [n_test] patients by fold: units[start[k]..start[k+1]) */
+    size_t start[MAX_FOLDS + 1];
+    double *work_time, *work_risk; /* [n_test] */
+    int *work_event;
+} pool_ctx;
+
+static long job_at(const pool_ctx *x, size_t row, size_t fold, size_t r)
+{
+    return x->jobs[(row * x->folds + fold) * x->rep_max + r];
+}
+
+static int fold_has_jobs(const pool_ctx *x, size_t row, size_t fold) { return job_at(x, row, fold, 0) >= 0; }
+
+/* Harrell's C of one job on the patients units[0..n). */
+static int job_cindex(pool_ctx *x, long job, const size_t *units, size_t n, double *value, lr_err *err)
+{
+    const lr_results *c = x->c;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t p = units[i];
+        double r = c->patient_risk[(size_t)job * c->P + p];
+        if (!isfinite(r) || c->patient_role[(size_t)job * c->P + p] != 2) continue;
+        x->work_time[m] = c->time_days[p];
+        x->work_event[m] = c->event[p];
+        x->work_risk[m] = r;
+        m++;
+    }
+    lr_concordance conc;
+    if (lr_harrell_cindex(m, x->work_time, x->work_event, x->work_risk, &conc, err)) return -1;
+    *value = conc.cindex;
+    return 0;
+}
+
+/* Mean over the folds in mask of (mean over the fold's ok replicates of C). */
+static int row_statistic(pool_ctx *x, size_t row, const unsigned char *mask, const size_t *units,
+                         const size_t *start, double *value, lr_err *err)
+{
+    double sum = 0.0;
+    size_t folds_used = 0;
+    for (size_t k = 0; k < x->folds; k++) {
+        if (!mask[k]) continue;
+        double fold_sum = 0.0;
+        size_t reps = 0;
+        for (size_t r = 0; r < x->rep_max; r++) {
+            long j = job_at(x, row, k, r);
+            if (j < 0) break;
+            double cj;
+            if (job_cindex(x, j, units + start[k], start[k + 1] - start[k], &cj, err)) return -1;
+            fold_sum += cj;
+            reps++;
+        }
+        sum += fold_sum / (double)reps;
+        folds_used++;
+    }
+    *value = folds_used ? sum / (double)folds_used : NAN;
+    return 0;
+}
+
+/* Interval from sorted finite replicates: percentile, and BCa from z0 and the jackknife values L. */
+static void intervals(double *t, size_t used, double estimate, const double *L, size_t n, double level,
+                      double *pct_low, double *pct_high, double *bca_low, double *bca_high, double *se)
+{
+    *pct_low = *pct_high = *bca_low = *bca_high = *se = NAN;
+    if (used < 2 || !isfinite(estimate)) return;
+    gsl_sort(t, 1, used);
+    *se = gsl_stats_sd(t, 1, used);
+    double a_lo = (1.0 - level) / 2.0, a_hi = (1.0 + level) / 2.0;
+    *pct_low = lr_boot_norm_inter(t, used, a_lo);
+    *pct_high = lr_boot_norm_inter(t, used, a_hi);
+    double below = 0.0;
+    for (size_t b = 0; b < used; b++) below += t[b] < estimate;
+    double z0 = gsl_cdf_ugaussian_Pinv(below / (double)used);
+    if (!isfinite(z0)) return; /* every replicate on one side: BCa undefined */
+    double s2 = 0.0, s3 = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(L[i])) continue;
+        s2 += L[i] * L[i];
+        s3 += L[i] * L[i] * L[i];
+    }
+    double accel = s2 > 0.0 ? s3 / (6.0 * pow(s2, 1.5)) : 0.0;
+    double ends[2] = {a_lo, a_hi}, out[2];
+    for (int e = 0; e < 2; e++) {
+        double z = z0 + gsl_cdf_ugaussian_Pinv(ends[e]);
+        out[e] = lr_boot_norm_inter(t, used, gsl_cdf_ugaussian_P(z0 + z / (1.0 - accel * z)));
+    }
+    *bca_low = out[0];
+    *bca_high = out[1];
+}
+
+static int fold_has_any(const unsigned char *mask, size_t folds)
+{
+    for (size_t k = 0; k < folds; k++)
+        if (mask[k]) return 1;
+    return 0;
+}
+
+typedef struct {
+    unsigned char mask[LR_TABLE2_ROWS][MAX_FOLDS];      /* folds the row has */
+    unsigned char diff_mask[LR_TABLE2_ROWS][MAX_FOLDS]; /* folds both the row and Proposed have */
+} row_masks;
+
+static int row_stats(pool_ctx *x, const row_masks *mk, size_t row, const size_t *units, const size_t *start,
+                     double *stat, double *diff, lr_err *err)
+{
+    *stat = *diff = NAN;
+    if (!fold_has_any(mk->mask[row], x->folds)) return 0;
+    if (row_statistic(x, row, mk->mask[row], units, start, stat, err)) return -1;
+    if (row != PROPOSED_ROW && fold_has_any(mk->diff_mask[row], x->folds)) {
+        double a, b;
+        if (row_statistic(x, row, mk->diff_mask[row], units, start, &a, err)) return -1;
+        if (row_statistic(x, PROPOSED_ROW, mk->diff_mask[row], units, start, &b, err)) return -1;
+        *diff = a - b;
+    }
+    return 0;
+}
+
+/* Bootstrap and jackknife of every row's pooled C and difference to Proposed, sharing the draws. */
+static int pooled_bootstrap(pool_ctx *x, const row_masks *mk, const size_t *members, const lr_table2_options *opt,
+                            lr_table2 *t, lr_err *err)
+{
+    size_t n = x->start[x->folds], B = opt->replicates, R = LR_TABLE2_ROWS;
+    double *reps = lr_malloc(2 * R * B, sizeof *reps, err);       /* [2][R][B] stat, diff */
+    double *jack = lr_malloc(2 * R * (n ? n : 1), sizeof *jack, err); /* [2][R][n] influence values */
+    size_t *units = lr_malloc(n ? n : 1, sizeof *units, err);
+    gsl_rng *rng = lr_rng_stream(opt->seed, "report-table2-bootstrap", 0, 0, 0);
+    int rc = -1;
+    if (!reps || !jack || !units || !rng) {
+        if (!rng) lr_fail(err, "out of memory for the RNG");
+        goto done;
+    }
+    double est[LR_TABLE2_ROWS], est_diff[LR_TABLE2_ROWS];
+    for (size_t row = 0; row < R; row++)
+        if (row_stats(x, mk, row, members, x->start, &est[row], &est_diff[row], err)) goto done;
+    for (size_t b = 0; b < B; b++) {
+        for (size_t k = 0; k < x->folds; k++) {
+            size_t nk = x->start[k + 1] - x->start[k];
+            for (size_t i = 0; i < nk; i++) units[x->start[k] + i] = members[x->start[k] + gsl_rng_uniform_int(rng, nk)];
+        }
+        for (size_t row = 0; row < R; row++)
+            if (row_stats(x, mk, row, units, x->start, &reps[row * B + b], &reps[(R + row) * B + b], err)) goto done;
+    }
+    /* stratified jackknife: leave patient i out of its fold */
+    size_t start[MAX_FOLDS + 1];
+    for (size_t i = 0; i < n; i++) {
+        size_t m = 0, k_i = 0;
+        for (size_t k = 0; k < x->folds; k++) {
+            start[k] = m;
+            for (size_t q = x->start[k]; q < x->start[k + 1]; q++) {
+                if (q == i) k_i = k;
+                else units[m++] = members[q];
+            }
+        }
+        start[x->folds] = m;
+        double nk = (double)(x->start[k_i + 1] - x->start[k_i]);
+        for (size_t row = 0; row < R; row++) {
+            double s, d;
+            if (row_stats(x, mk, row, units, start, &s, &d, err)) goto done;
+            jack[row * n + i] = (nk - 1.0) * (est[row] - s);
+            jack[(R + row) * n + i] = (nk - 1.0) * (est_diff[row] - d);
+        }
+    }
+    for (size_t row = 0; row < R; row++) {
+        lr_table2_row *w = &t->rows[row];
+        for (int which = 0; which < 2; which++) {
+            double *tb = &reps[(which * R + row) * B];
+            size_t used = 0;
+            for (size_t b = 0; b < B; b++)
+                if (isfinite(tb[b])) tb[used++] = tb[b];
+            const double *L = &jack[(which * R + row) * n];
+            if (which == 0) {
+                w->pooled = est[row];
+                intervals(tb, used, est[row], L, n, opt->level, &w->pct_low, &w->pct_high, &w->bca_low, &w->bca_high,
+                          &w->boot_se);
+            } else {
+                double se;
+                w->diff = est_diff[row];
+                intervals(tb, used, est_diff[row], L, n, opt->level, &w->diff_pct_low, &w->diff_pct_high,
+                          &w->diff_low, &w->diff_high, &se);
+            }
+        }
+    }
+    rc = 0;
+done:
+    free(reps);
+    free(jack);
+    free(units);
+    if (rng) gsl_rng_free(rng);
+    return rc;
+}
+
+static void append(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void append(char *buf, size_t size, const char *fmt, ...)
+{
+    size_t used = strlen(buf);
+    if (used + 1 >= size) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + used, size - used, fmt, ap);
+    va_end(ap);
+}
+
+/* Job bookkeeping and fold means of one row; fills the row's ok jobs into x->jobs. */
+static void summarise_row(const lr_results *c, pool_ctx *x, size_t row, lr_table2_row *w)
+{
+    w->model = row_defs[row].model;
+    w->label = row_defs[row].label;
+    w->learned = row_defs[row].learned;
+    for (int s = 0; s < 3; s++) w->mean[s] = w->sd[s] = NAN;
+    w->pooled = w->pct_low = w->pct_high = w->bca_low = w->bca_high = w->boot_se = NAN;
+    w->diff = w->diff_low = w->diff_high = w->diff_pct_low = w->diff_pct_high = NAN;
+    double sum[MAX_FOLDS][3] = {{0}};
+    size_t count[MAX_FOLDS] = {0};
+    for (size_t j = 0; j < c->J; j++) {
+        if (strcmp(c->job_model[j], w->model)) continue;
+        w->present = 1;
+        w->n_jobs++;
+        if (c->job_status[j] != LR_JOB_STATUS_OK) {
+            if (c->job_status[j] == LR_JOB_STATUS_MISSING) w->n_missing++;
+            else w->n_failed++;
+            append(w->problems, sizeof w->problems, "%sfold %d rep %d %s%s%.80s%s", w->problems[0] ? "; " : "",
+                   c->job_fold[j], c->job_replicate[j], lr_job_status_name(c->job_status[j]),
+                   c->job_error[j][0] ? " (" : "", c->job_error[j], c->job_error[j][0] ? ")" : "");
+            continue;
+        }
+        w->n_ok++;
+        if (!w->weights[0]) {
+            snprintf(w->weights, sizeof w->weights, "%s", c->job_weights_source[j]);
+            w->starred = !strcmp(c->job_selection[j], "best_valid");
+        }
+        size_t k = (size_t)c->job_fold[j];
+        if (count[k] < x->rep_max) x->jobs[(row * x->folds + k) * x->rep_max + count[k]] = (long)j;
+        for (int s = 0; s < 3; s++) sum[k][s] += c->job_cindex[j * 3 + s];
+        count[k]++;
+    }
+    double vals[3][MAX_FOLDS];
+    for (size_t k = 0; k < x->folds; k++) {
+        for (int s = 0; s < 3; s++) {
+            w->fold_c[k][s] = count[k] ? sum[k][s] / (double)count[k] : NAN;
+            if (count[k]) vals[s][w->n_folds] = w->fold_c[k][s];
+        }
+        if (count[k]) w->n_folds++;
+    }
+    for (int s = 0; s < 3; s++) {
+        if (w->n_folds >= 1) w->mean[s] = gsl_stats_mean(vals[s], 1, (size_t)w->n_folds);
+        if (w->n_folds >= 2) w->sd[s] = gsl_stats_sd(vals[s], 1, (size_t)w->n_folds);
+    }
+}
+
+int lr_table2_compute(const lr_results *c, const lr_table2_options *opt, lr_table2 *t, lr_err *err)
+{
+    memset(t, 0, sizeof *t);
+    t->opt = *opt;
+    t->folds = (size_t)c->folds;
+    t->oracle_cindex = c->oracle_cindex;
+    if (t->folds > MAX_FOLDS) return lr_fail(err, "%s: %zu folds, the report handles at most %d", c->path, t->folds,
+                                             MAX_FOLDS);
+    pool_ctx x = {.c = c, .folds = t->folds, .rep_max = (size_t)c->replicates};
+    for (size_t j = 0; j < c->J; j++)
+        if ((size_t)c->job_replicate[j] + 1 > x.rep_max) x.rep_max = (size_t)c->job_replicate[j] + 1;
+    size_t n_slots = LR_TABLE2_ROWS * t->folds * x.rep_max;
+    int *test_fold = lr_malloc(c->P ? c->P : 1, sizeof *test_fold, err);
+    size_t *members = lr_malloc(c->P ? c->P : 1, sizeof *members, err);
+    x.jobs = lr_malloc(n_slots, sizeof *x.jobs, err);
+    x.work_time = lr_malloc(c->P ? c->P : 1, sizeof *x.work_time, err);
+    x.work_risk = lr_malloc(c->P ? c->P : 1, sizeof *x.work_risk, err);
+    x.work_event = lr_malloc(c->P ? c->P : 1, sizeof *x.work_event, err);
+    int rc = -1;
+    if (!test_fold || !members || !x.jobs || !x.work_time || !x.work_risk || !x.work_event) goto done;
+    for (size_t i = 0; i < n_slots; i++) x.jobs[i] = -1;
+    for (size_t j = 0; j < c->J; j++) {
+        int known = 0;
+        for (size_t row = 0; row < LR_TABLE2_ROWS; row++) known |= !strcmp(c->job_model[j], row_defs[row].model);
+        t->n_unknown_models += !known;
+    }
+    row_masks mk;
+    memset(&mk, 0, sizeof mk);
+    for (size_t row = 0; row < LR_TABLE2_ROWS; row++) {
+        summarise_row(c, &x, row, &t->rows[row]);
+        for (size_t k = 0; k < t->folds; k++) mk.mask[row][k] = (unsigned char)fold_has_jobs(&x, row, k);
+    }
+    for (size_t row = 0; row < LR_TABLE2_ROWS; row++)
+        for (size_t k = 0; k < t->folds; k++) {
+            mk.diff_mask[row][k] = mk.mask[row][k] && mk.mask[PROPOSED_ROW][k];
+            t->rows[row].diff_folds += mk.diff_mask[row][k];
+        }
+    lr_results_test_fold(c, test_fold);
+    size_t n = 0;
+    for (size_t k = 0; k < t->folds; k++) {
+        x.start[k] = n;
+        for (size_t p = 0; p < c->P; p++)
+            if (test_fold[p] == (int)k) members[n++] = p;
+    }
+    x.start[t->folds] = n;
+    t->n_test_patients = n;
+    x.units = members;
+    if (n >= 2 && opt->replicates >= 2) LR_TRY(pooled_bootstrap(&x, &mk, members, opt, t, err));
+    rc = 0;
+fail:
+done:
+    free(test_fold);
+    free(members);
+    free(x.jobs);
+    free(x.work_time);
+    free(x.work_risk);
+    free(x.work_event);
+    return rc;
+}
+
+/* ---- writers ---- */
+
+static const char *fmt_num(char *buf, size_t size, double v, int digits)
+{
+    if (isfinite(v)) snprintf(buf, size, "%.*f", digits, v);
+    else snprintf(buf, size, "NA");
+    return buf;
+}
+
+static const char *checkpoint_text(const lr_table2_row *w)
+{
+    if (!w->n_ok) return "";
+    if (!w->learned) return "no training";
+    return w->starred ? "best validation" : "last epoch";
+}
+
+static const char *weights_text(const lr_table2_row *w)
+{
+    if (!w->n_ok) return "";
+    return w->learned ? w->weights : "none (size only)";
+}
+
+/* "0.662 ± 0.020" (pm = the separator) */
+static void mean_sd(char *buf, size_t size, const lr_table2_row *w, int s, const char *pm)
+{
+    if (!isfinite(w->mean[s])) snprintf(buf, size, "—");
+    else if (!isfinite(w->sd[s])) snprintf(buf, size, "%.3f (1 fold)", w->mean[s]);
+    else snprintf(buf, size, "%.3f%s%.3f", w->mean[s], pm, w->sd[s]);
+}
+
+static void interval_text(char *buf, size_t size, double est, double lo, double hi, int sign)
+{
+    if (!isfinite(est)) snprintf(buf, size, "—");
+    else if (!isfinite(lo) || !isfinite(hi)) snprintf(buf, size, sign ? "%+.3f [NA]" : "%.3f [NA]", est);
+    else snprintf(buf, size, sign ? "%+.3f [%+.3f, %+.3f]" : "%.3f [%.3f, %.3f]", est, lo, hi);
+}
+
+static void jobs_text(char *buf, size_t size, const lr_table2_row *w)
+{
+    if (!w->present) snprintf(buf, size, "not in campaign");
+    else if (w->n_ok == w->n_jobs) snprintf(buf, size, "%zu/%zu ok", w->n_ok, w->n_jobs);
+    else snprintf(buf, size, "%zu/%zu ok (%zu failed, %zu missing)", w->n_ok, w->n_jobs, w->n_failed, w->n_missing);
+}
+
+static FILE *open_out(const char *dir, const char *name, lr_err *err)
+{
+    char path[2048];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    if (!f) lr_fail(err, "%s: cannot write: %s", path, strerror(errno));
+    return f;
+}
+
+static int close_out(FILE *f, const char *dir, const char *name, lr_err *err)
+{
+    if (fclose(f) != 0) return lr_fail(err, "%s/%s: write failed: %s", dir, name, strerror(errno));
+    return 0;
+}
+
+static int write_md(const lr_table2 *t, const char *dir, lr_err *err)
+{
+    FILE *f = open_out(dir, "table2.md", err);
+    if (!f) return -1;
+    int pct = (int)lround(100.0 * t->opt.level);
+    fprintf(f, "| Model | Checkpoint | Weights | Train | Valid | Test | Pooled test C [%d %% BCa] | "
+               "Δ C vs Proposed [%d %% BCa] | Jobs |\n|---|---|---|---|---|---|---|---|---|\n", pct, pct);
+    for (size_t row = 0; row < LR_TABLE2_ROWS; row++) {
+        const lr_table2_row *w = &t->rows[row];
+        char m[3][64], pooled[96], diff[96], jobs[128];
+        for (int s = 0; s < 3; s++) mean_sd(m[s], sizeof m[s], w, s, " ± ");
+        interval_text(pooled, sizeof pooled, w->pooled, w->bca_low, w->bca_high, 0);
+        if (row == PROPOSED_ROW) snprintf(diff, sizeof diff, "(reference)");
+        else interval_text(diff, sizeof diff, w->diff, w->diff_low, w->diff_high, 1);
+        jobs_text(jobs, sizeof jobs, w);
+        fprintf(f, "| %s%s | %s | %s | %s | %s | %s | %s | %s | %s |\n", w->label, w->starred ? "*" : "",
+                checkpoint_text(w), weights_text(w), m[0], m[1], m[2], pooled, diff, jobs);
+    }
+    fprintf(f, "\nC-index (Harrell) from %zu-fold cross-validation. Train / Valid / Test: mean ± sample standard "
+               "deviation (n − 1) over folds of each fold's C under the model's checkpoint rule, replicates "
+               "averaged within a fold. *: the best-validation checkpoint was evaluated; other learned rows use "
+               "the last epoch.\n\n",
+            t->folds);
+    fprintf(f, "Pooled test C: every patient's risk comes from the fold in which it was a test patient (%zu "
+               "patients). Risks of different folds come from different models and are on different scales, so "
+               "they are not concatenated: the pooled C is the mean over folds of that fold's test C, and its "
+               "%d %% BCa interval comes from a stratified bootstrap (%zu replicates) that resamples patients "
+               "with replacement within their test fold. Δ C vs Proposed is the paired difference on the same "
+               "resampled patients, over the folds both models have.\n",
+            t->n_test_patients, pct, t->opt.replicates);
+    if (isfinite(t->oracle_cindex))
+        fprintf(f, "\nOracle C (the cohort's true patient log-hazard, all patients): %.3f — the best C any model "
+                   "can reach on this cohort.\n", t->oracle_cindex);
+    int any = 0;
+    for (size_t row = 0; row < LR_TABLE2_ROWS; row++) {
+        const lr_table2_row *w = &t->rows[row];
+        if (!w->problems[0] && w->present) continue;
+        if (!any++) fprintf(f, "\nIncomplete rows:\n\n");
+        if (!w->present) fprintf(f, "- %s: no job of model `%s` in the campaign.\n", w->label, w->model);
+        else fprintf(f, "- %s: %s (computed from the %d folds with an ok job).\n", w->label, w->problems, w->n_folds);
+    }
+    if (t->n_unknown_models) fprintf(f, "\n%zu jobs of models that are not Table 2 rows were ignored.\n",
+                                     t->n_unknown_models);
+    return close_out(f, dir, "table2.md", err);
+}
+
+static void csv_text(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static int write_csv(const lr_table2 *t, const char *dir, lr_err *err)
+{
+    FILE *f = open_out(dir, "table2.csv", err);
+    if (!f) return -1;
+    fprintf(f, "model,label,checkpoint,weights,jobs,ok,failed,missing,folds,train_mean,train_sd,valid_mean,"
+               "valid_sd,test_mean,test_sd,pooled_test_c,pooled_bca_low,pooled_bca_high,pooled_pct_low,"
+               "pooled_pct_high,pooled_boot_se,diff_vs_proposed,diff_bca_low,diff_bca_high,diff_pct_low,"
+               "diff_pct_high,diff_folds,problems\n");
+    char b[64];
+    for (size_t row = 0; row < LR_TABLE2_ROWS; row++) {
+        const lr_table2_row *w = &t->rows[row];
+        fprintf(f, "%s,", w->model);
+        csv_text(f, w->label);
+        fputc(',', f);
+        csv_text(f, checkpoint_text(w));
+        fputc(',', f);
+        csv_text(f, weights_text(w));
+        fprintf(f, ",%zu,%zu,%zu,%zu,%d", w->n_jobs, w->n_ok, w->n_failed, w->n_missing, w->n_folds);
+        for (int s = 0; s < 3; s++) {
+            fprintf(f, ",%s", fmt_num(b, sizeof b, w->mean[s], 6));
+            fprintf(f, ",%s", fmt_num(b, sizeof b, w->sd[s], 6));
+        }
+        const double v[] = {w->pooled, w->bca_low, w->bca_high, w->pct_low, w->pct_high, w->boot_se,
+                            w->diff, w->diff_low, w->diff_high, w->diff_pct_low, w->diff_pct_high};
+        for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) fprintf(f, ",%s", fmt_num(b, sizeof b, v[i], 6));
+        fprintf(f, ",%d,", w->diff_folds);
+        csv_text(f, w->present ? w->problems : "not in campaign");
+        fputc('\n', f);
+    }
+    return close_out(f, dir, "table2.csv", err);
+}
+
+static void tex_text(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '~') fputs("\\textasciitilde{}", f);
+        else if (*s == '^') fputs("\\textasciicircum{}", f);
+        else if (*s == '\\') fputs("\\textbackslash{}", f);
+        else {
+            if (strchr("&%$#_{}", *s)) fputc('\\', f);
+            fputc(*s, f);
+        }
+    }
+}
+
+static int write_tex(const lr_table2 *t, const char *dir, lr_err *err)
+{
+    FILE *f = open_out(dir, "table2.tex", err);
+    if (!f) return -1;
+    int pct = (int)lround(100.0 * t->opt.level);
+    fprintf(f, "%% Table 2 (lesionrank report); needs \\usepackage{booktabs}\n"
+               "\\begin{table}[t]\n\\centering\n\\small\n\\begin{tabular}{lllll}\n\\toprule\n"
+               "Model & Train & Valid & Test & Pooled test C [%d\\,\\%% BCa] \\\\\n\\midrule\n", pct);
+    for (size_t row = 0; row < LR_TABLE2_ROWS; row++) {
+        const lr_table2_row *w = &t->rows[row];
+        if (row == 7) fprintf(f, "\\midrule\n");
+        char m[3][64], pooled[96];
+        for (int s = 0; s < 3; s++) mean_sd(m[s], sizeof m[s], w, s, "$\\pm$");
+        interval_text(pooled, sizeof pooled, w->pooled, w->bca_low, w->bca_high, 0);
+        tex_text(f, w->label);
+        fprintf(f, "%s%s & %s & %s & %s & %s \\\\\n", w->starred ? "$^*$" : "", w->n_ok < w->n_jobs || !w->present
+                                                                                  ? "$^\\dagger$" : "",
+                m[0], m[1], m[2], pooled);
+    }
+    fprintf(f, "\\bottomrule\n\\end{tabular}\n\\caption{Model C-indices from %zu-fold cross validation (mean "
+               "$\\pm$ sample sd over folds). For the starred models, the best validation checkpoint was chosen for "
+               "evaluation; for the other learned models, the last checkpoint. Pooled test C: mean of the per-fold "
+               "test C with a stratified patient bootstrap BCa interval. $^\\dagger$: incomplete (failed or missing "
+               "jobs, see table2.md).",
+            t->folds);
+    if (isfinite(t->oracle_cindex)) fprintf(f, " Oracle C (true log-hazard): %.3f.", t->oracle_cindex);
+    fprintf(f, "}\n\\label{tab:cindex}\n\\end{table}\n");
+    return close_out(f, dir, "table2.tex", err);
+}
+
+int lr_table2_write(const lr_table2 *t, const char *dir, lr_err *err)
+{
+    if (write_md(t, dir, err) || write_csv(t, dir, err) || write_tex(t, dir, err)) return -1;
+    return 0;
+}
