@@ -352,7 +352,7 @@ int lr_figure_curves(lr_plotter *pl, const lr_results *c, size_t *n_models, lr_e
         fclose(f);
         return -1;
     }
-    char names[512] = "";
+    char names[512] = "", colours[512] = "";
     fprintf(f, "# one block per model; one file block per series: epoch mean lo hi rgb (lo/hi = mean -/+ sd over "
                "jobs; evaluated epochs only)\n# series per model: 0 train loss, 1 train C, 2 valid C\n");
     for (size_t m = 0; m < sizeof models / sizeof models[0]; m++) {
@@ -380,16 +380,20 @@ int lr_figure_curves(lr_plotter *pl, const lr_results *c, size_t *n_models, lr_e
             fprintf(f, "\n\n");
         }
         snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", *n_models ? " " : "", models[m]);
+        snprintf(colours + strlen(colours), sizeof colours - strlen(colours), "%s#%06x", *n_models ? " " : "",
+                 lr_model_colour(models[m]));
         (*n_models)++;
     }
     free(vals);
     if (close_data(f, pl, "curves.dat", err)) return -1;
     if (!*n_models) return 0;
-    char v[2][600];
+    char v[4][600];
     snprintf(v[0], sizeof v[0], "models='%s'", names);
     snprintf(v[1], sizeof v[1], "nmodels=%zu", *n_models);
-    const char *vars[] = {v[0], v[1]};
-    return lr_plot(pl, "training_curves", "training_curves", vars, 2, err);
+    snprintf(v[2], sizeof v[2], "colors='%s'", colours);
+    snprintf(v[3], sizeof v[3], "nepochs=%zu", c->E);
+    const char *vars[] = {v[0], v[1], v[2], v[3]};
+    return lr_plot(pl, "training_curves", "training_curves", vars, 4, err);
 }
 
 /* ---- truth recovery ---- */

@@ -71,6 +71,9 @@ int lr_plotter_init(lr_plotter *pl, const char *out_dir, const char *analysis_di
     if (!pl->render) return lr_fail(err, "%s: cannot write: %s", path, strerror(errno));
     fprintf(pl->render, "#!/bin/sh\n# Re-renders every figure of this report from data/ (needs gnuplot): sh figures/render.sh\n"
                         "cd \"$(dirname \"$0\")/..\" || exit 1\n");
+    snprintf(path, sizeof path, "%s/figures/gnuplot.log", out_dir);
+    FILE *log = fopen(path, "w"); /* a fresh log per report */
+    if (log) fclose(log);
     char *probe_cairo[] = {"gnuplot", "-e", "set terminal pngcairo", NULL};
     char *probe[] = {"gnuplot", "-e", "set terminal png", NULL};
     if (run_in(out_dir, "figures/gnuplot.log", probe_cairo) == 0) {

@@ -472,7 +472,7 @@ static int write_md(const lr_table2 *t, const char *dir, lr_err *err)
         if (!w->problems[0] && w->present) continue;
         if (!any++) fprintf(f, "\nIncomplete rows:\n\n");
         if (!w->present) fprintf(f, "- %s: no job of model `%s` in the campaign.\n", w->label, w->model);
-        else fprintf(f, "- %s: %s (computed from the %d folds with an ok job).\n", w->label, w->problems, w->n_folds);
+        else fprintf(f, "- %s: %s (computed from the %d fold(s) with an ok job).\n", w->label, w->problems, w->n_folds);
     }
     if (t->n_unknown_models) fprintf(f, "\n%zu jobs of models that are not Table 2 rows were ignored.\n",
                                      t->n_unknown_models);

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# The report verb: a fixture campaign (tests/test_report.c --write-fixture: small synthetic cohort, one
+# failed and one missing job), the figures and the data behind them, the LMM against `stats lmm` on the
+# exported CSV, bad inputs, no gnuplot, and a real campaign from run --job + merge with missing jobs.
+set -u
+LR="${LR:-bin/lesionrank}"
+BUILD="${BUILD:-build}"
+T="${TMPDIR_TESTS:-$(mktemp -d)}/cli_report"
+rm -rf "$T"; mkdir -p "$T"
+pass=0; fail=0
+ok()  { pass=$((pass + 1)); echo "ok   $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL $1"; }
+expect() {
+  local name="$1" code="$2" re="$3"; shift 4
+  local out rc
+  out="$("$@" 2>&1)"; rc=$?
+  LAST="$out"
+  if [ "$rc" -ne "$code" ]; then bad "$name: exit $rc, expected $code; output: $(echo "$out" | tail -3)"; return; fi
+  if [ -n "$re" ] && ! echo "$out" | grep -Eq -- "$re"; then bad "$name: output lacks /$re/: $(echo "$out" | tail -3)"; return; fi
+  ok "$name"
+}
+key() { echo "$LAST" | awk -v k="$1" -F': ' '$1 == k {print $2}'; }
+close_to() { # name a b reltol
+  awk -v a="$2" -v b="$3" -v t="$4" 'BEGIN { d = a - b; if (d < 0) d = -d; s = b < 0 ? -b : b; exit !(d <= t * s + 1e-12) }' \
+    && ok "$1" || bad "$1: $2 vs $3"
+}
+check_file() { # name path min_bytes
+  local size; size=$(stat -c %s "$2" 2>/dev/null || echo 0)
+  [ "$size" -ge "$3" ] && ok "$1 ($size bytes)" || bad "$1: $2 has $size bytes, expected >= $3"
+}
+
+"$BUILD/tests/test_report" --write-fixture "$T" >/dev/null 2>&1 && [ -f "$T/campaign.h5" ] && ok "fixture written" \
+  || { bad "fixture written"; echo "$pass passed, $fail failed"; exit 1; }
+
+R="$T/report"
+expect "report on the fixture" 0 "^report: $R/report.md" -- "$LR" report "$T/campaign.h5" -o "$R" --bootstrap 200
+REPORT_OUT="$LAST"
+for f in report.md table2.md table2.csv table2.tex interpretation.md lmm_growth.csv figures/render.sh; do
+  check_file "$f" "$R/$f" 100
+done
+grep -q '| Proposed | last epoch | random init |' "$R/table2.md" && ok "table2.md: Proposed row" || bad "table2.md: Proposed row"
+grep -q 'ImageNet ResNet50\* | best validation' "$R/table2.md" && ok "table2.md: starred row" || bad "table2.md: starred row"
+grep -q 'fold 3 rep 0 failed (NaN loss at epoch 1)' "$R/table2.md" && ok "table2.md: failed job named" || bad "failed job named"
+grep -q 'fold 2 rep 0 missing' "$R/table2.md" && ok "table2.md: missing job named" || bad "missing job named"
+grep -q 'Unfinished campaign' "$R/report.md" && grep -q '`no_fc` fold 2 replicate 0: missing' "$R/report.md" \
+  && ok "report.md lists unfinished jobs" || bad "report.md lists unfinished jobs"
+grep -q 'Oracle C' "$R/table2.md" && ok "oracle line" || bad "oracle line"
+[ "$(wc -l < "$R/table2.csv")" -eq 11 ] && ok "table2.csv: header + 10 rows" || bad "table2.csv rows"
+
+# the data behind the figures hold the expected counts
+n_test=$(key test_lesions); n_obs=$(key growth_n_obs)
+sum3=$(awk '!/^#/ && NF {s += $5} END {print s}' "$R/data/fig3_stats.dat")
+[ "$sum3" = "$n_test" ] && ok "fig3 counts add up to the test lesions ($n_test)" || bad "fig3 counts $sum3 vs $n_test"
+sum4=$(awk '!/^#/ && NF {s += $5} END {print s}' "$R/data/fig4_stats.dat")
+[ "$sum4" = "$n_obs" ] && ok "fig4 counts = LMM observations ($n_obs)" || bad "fig4 counts $sum4 vs $n_obs"
+[ "$(($(wc -l < "$R/lmm_growth.csv") - 1))" = "$n_obs" ] && ok "lmm_growth.csv rows" || bad "lmm_growth.csv rows"
+head -1 "$R/lmm_growth.csv" | grep -qx 'risk,growing,patient' && ok "lmm_growth.csv header" || bad "lmm_growth.csv header"
+[ "$(grep -vc '^#' "$R/data/fig5_patch1.dat")" = 72 ] && ok "fig5 patch is 72 rows" || bad "fig5 patch rows"
+[ "$(key figure5)" = "drawn" ] && ok "figure 5 drawn" || bad "figure 5: $(key figure5)"
+
+# the LMM equals `lesionrank stats lmm` on the exported CSV
+expect "stats lmm on lmm_growth.csv" 0 "^beta_growing" -- \
+  "$LR" stats lmm "$R/lmm_growth.csv" --response risk --group patient --fixed growing
+close_to "LMM beta = stats lmm" "$(echo "$REPORT_OUT" | awk -F': ' '$1=="growth_beta"{print $2}')" "$(key beta_growing)" 1e-5
+close_to "LMM se = stats lmm" "$(echo "$REPORT_OUT" | awk -F': ' '$1=="growth_se"{print $2}')" "$(key se_growing)" 1e-5
+close_to "LMM df = stats lmm" "$(echo "$REPORT_OUT" | awk -F': ' '$1=="growth_df"{print $2}')" "$(key df_growing)" 1e-5
+close_to "LMM one-sided p = stats lmm" "$(echo "$REPORT_OUT" | awk -F': ' '$1=="growth_p_one_sided"{print $2}')" \
+  "$(key p_one_sided_growing)" 1e-5
+
+if command -v gnuplot >/dev/null; then
+  for fig in fig3_organs fig4_growth fig5_lesions training_curves truth_scatter; do
+    check_file "$fig.png" "$R/figures/$fig.png" 10000
+    check_file "$fig.svg" "$R/figures/$fig.svg" 5000
+  done
+  [ "$(echo "$REPORT_OUT" | awk -F': ' '$1=="figures_failed"{print $2}')" = 0 ] && ok "no gnuplot failure" || bad "gnuplot failures"
+  errs=$(grep -vi 'warning' "$R/figures/gnuplot.log" | grep -c 'line [0-9]*:')
+  [ "$errs" = 0 ] && ok "gnuplot reported no error" || bad "gnuplot log: $(grep -vi warning "$R/figures/gnuplot.log" | head -3)"
+else
+  echo "skip figure files: gnuplot not installed"
+fi
+
+# bad inputs and the output directory
+expect "refuses a non-empty report dir" 1 "exists and is not empty; refusing to overwrite \(use --force\)" -- \
+  "$LR" report "$T/campaign.h5" -o "$R" --bootstrap 0
+expect "--force rewrites" 0 "^report:" -- "$LR" report "$T/campaign.h5" -o "$R" --force --bootstrap 0
+expect "a cohort is not a campaign" 1 "not a campaign file: format = 'lesionrank-cohort'" -- \
+  "$LR" report "$T/cohort.h5" -o "$T/r2"
+[ ! -e "$T/r2" ] && ok "nothing written for a bad input" || bad "wrote $T/r2 for a bad input"
+echo "not hdf5" > "$T/junk.h5"
+expect "not HDF5" 1 "junk.h5" -- "$LR" report "$T/junk.h5" -o "$T/r3"
+expect "missing -o" 2 "missing -o DIR" -- "$LR" report "$T/campaign.h5"
+expect "unknown model" 2 "unknown model 'best'" -- "$LR" report "$T/campaign.h5" -o "$T/r4" --model best
+expect "model without lesion risks" 2 "has no lesion risks" -- "$LR" report "$T/campaign.h5" -o "$T/r4" --model total_volume
+expect "fold with a missing job" 0 "lesion_figures: skipped \(no ok job of model 'no_fc' at fold 2\)" -- \
+  "$LR" report "$T/campaign.h5" -o "$T/r5" --model no_fc --fold 2 --bootstrap 0
+expect "cohort not readable: figure 5 skipped" 0 "figure5: the cohort file /nonexistent/c.h5 is not readable" -- \
+  "$LR" report "$T/campaign.h5" -o "$T/r6" --cohort /nonexistent/c.h5 --bootstrap 0
+grep -q "Figure 5 — highest and lowest risk lesions" "$T/r6/report.md" && grep -q "Skipped: the cohort file" "$T/r6/report.md" \
+  && ok "report.md says why Figure 5 is missing" || bad "report.md Figure 5 note"
+expect "all folds" 0 "^test_lesions:" -- "$LR" report "$T/campaign.h5" -o "$T/r7" --all-folds --bootstrap 0
+[ "$(key test_lesions)" -gt "$n_test" ] && ok "all folds has more lesions" || bad "all folds lesions"
+
+# no gnuplot: data and render.sh, figures reported as skipped, exit 0
+expect "without gnuplot" 0 "gnuplot: not found" -- env PATH=/nonexistent "$LR" report "$T/campaign.h5" -o "$T/nognuplot" --bootstrap 0
+[ -s "$T/nognuplot/data/fig3_violins.dat" ] && [ ! -e "$T/nognuplot/figures/fig3_organs.png" ] && \
+  grep -q "gnuplot -e" "$T/nognuplot/figures/render.sh" && grep -q "gnuplot was not found" "$T/nognuplot/report.md" \
+  && ok "without gnuplot: data, render.sh and a note" || bad "without gnuplot"
+if command -v gnuplot >/dev/null; then
+  (cd "$T/nognuplot" && sh figures/render.sh >/dev/null 2>&1) && [ -s "$T/nognuplot/figures/fig3_organs.png" ] \
+    && ok "render.sh draws the figures later" || bad "render.sh"
+fi
+
+# a real campaign: run --job for part of a 3-model smoke campaign, merge, report (other jobs missing)
+if "$LR" merge --help >/dev/null 2>&1; then
+  sed -e "s|results/smoke/cohort.h5|$T/real/cohort.h5|" -e "s|^retries = 1;|retries = 1;\nresults_dir = \"$T/real\";|" \
+      -e 's/^models = .*/models = ["proposed", "total_volume", "lesion_count"];/' -e '/^          "imagenet_resnet50"/d' \
+      experiments/smoke.cfg > "$T/mini.cfg"
+  mkdir -p "$T/real"
+  runs_ok=1
+  for id in 0 4 5 6 7 8 9 10 11; do "$LR" run "$T/mini.cfg" --job "$id" >/dev/null 2>&1 || runs_ok=0; done
+  [ "$runs_ok" = 1 ] && ok "real campaign: 9 of 12 jobs ran" || bad "real campaign jobs"
+  "$LR" merge "$T/mini.cfg" >/dev/null 2>&1 && [ -f "$T/real/smoke.h5" ] && ok "real campaign merged" || bad "merge"
+  expect "report on the real campaign" 0 "incomplete_rows: 1" -- "$LR" report "$T/real/smoke.h5" -o "$T/real/report" --bootstrap 200
+  grep -q 'Proposed | last epoch | random init[^|]* | .* | 1/4 ok (0 failed, 3 missing)' "$T/real/report/table2.md" \
+    && ok "real: Proposed marked 1/4 ok" || bad "real: Proposed row: $(grep Proposed "$T/real/report/table2.md")"
+  grep -q 'Total lesion volume | no training | none (size only) | .* | 4/4 ok |' "$T/real/report/table2.md" \
+    && ok "real: size baseline complete" || bad "real: baseline row"
+  grep -q '| ImageNet ResNet50 | .*not in campaign' "$T/real/report/table2.md" && ok "real: absent model marked" \
+    || bad "real: absent model"
+  [ "$(key figure5)" = "drawn" ] && ok "real: figure 5 from the cohort" || bad "real: figure 5: $(key figure5)"
+else
+  echo "skip real campaign: lesionrank merge not available"
+fi
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
