@@ -5,7 +5,7 @@ w = 1000; h = 620
 load style
 stats datadir.'/fig3_stats.dat' using 1 nooutput
 n = STATS_records
-set title 'Predicted lesion risk by organ ('.caption.')'
+set title "Predicted lesion risk by organ\n(".caption.")"
 set ylabel 'predicted lesion risk r_l (log-hazard scale, unitless)'
 set xlabel 'organ (n = test lesion rows)'
 set xrange [0.4:n+0.6]

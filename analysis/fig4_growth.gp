@@ -4,7 +4,7 @@ w = 700; h = 620
 load style
 stats datadir.'/fig4_stats.dat' using 1 nooutput
 n = STATS_records
-set title 'Risk of growing and shrinking lesions ('.caption.')'
+set title "Risk of growing and shrinking lesions\n(".caption.")"
 set ylabel 'predicted lesion risk r_l (log-hazard scale, unitless)'
 set xlabel 'volume change to the second time point'
 set xrange [0.4:n+0.6]

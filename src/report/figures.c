@@ -424,8 +424,9 @@ int lr_figure_truth(lr_plotter *pl, const lr_results *c, const lr_lesion_set *s,
         size_t l = s->lesion[i];
         a[i] = c->truth_lesion_log_hazard[l];
         b[i] = s->risk[i];
-        fprintf(f, "%.6g %.6g %u %s\n", a[i], b[i], lr_organ_colour((size_t)c->lesion_organ[l]),
-                c->organ_name[c->lesion_organ[l]]);
+        fprintf(f, "%.6g %.6g %u ", a[i], b[i], lr_organ_colour((size_t)c->lesion_organ[l]));
+        for (const char *q = c->organ_name[c->lesion_organ[l]]; *q; q++) fputc(*q == ' ' ? '_' : *q, f);
+        fputc('\n', f);
     }
     if (close_data(f, pl, "truth_scatter.dat", err)) {
         f = NULL;
@@ -457,11 +458,23 @@ int lr_figure_truth(lr_plotter *pl, const lr_results *c, const lr_lesion_set *s,
         r.rho_sd = r.folds > 1 ? gsl_stats_sd(per_fold, 1, r.folds) : NAN;
         rho[(*n_rho)++] = r;
     }
-    char v[2][256];
+    char v[4][1024];
     snprintf(v[0], sizeof v[0], "rho=%.6f", isfinite(*rho_split) ? *rho_split : 0.0);
     snprintf(v[1], sizeof v[1], "model='%s'", model);
-    const char *vars[] = {v[0], v[1]};
-    rc = lr_plot(pl, "truth_scatter", "truth_scatter", vars, 2, err);
+    /* legend: organ names (spaces as _) and their colours, in organ order */
+    snprintf(v[2], sizeof v[2], "organs='");
+    snprintf(v[3], sizeof v[3], "ocolors='");
+    for (size_t k = 0; k < c->K && k < 32; k++) {
+        size_t n2 = strlen(v[2]);
+        for (const char *q = c->organ_name[k]; *q && n2 + 40 < sizeof v[2]; q++) v[2][n2++] = *q == ' ' ? '_' : *q;
+        v[2][n2] = 0;
+        snprintf(v[2] + n2, sizeof v[2] - n2, "%s", k + 1 < c->K ? " " : "");
+        snprintf(v[3] + strlen(v[3]), sizeof v[3] - strlen(v[3]), "#%06x%s", lr_organ_colour(k), k + 1 < c->K ? " " : "");
+    }
+    strncat(v[2], "'", sizeof v[2] - strlen(v[2]) - 1);
+    strncat(v[3], "'", sizeof v[3] - strlen(v[3]) - 1);
+    const char *vars[] = {v[0], v[1], v[2], v[3]};
+    rc = lr_plot(pl, "truth_scatter", "truth_scatter", vars, 4, err);
 done:
     if (f) fclose(f);
     free(a);
