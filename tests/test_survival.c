@@ -231,10 +231,11 @@ static void brute_cindex(size_t n, const double *time, const int *event, const d
     out->cindex = ((double)out->concordant + 0.5 * (double)out->tied_risk) / (double)out->comparable;
 }
 
+/* CPU time of this process: the limit should not depend on what else the machine is running. */
 static double now_seconds(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -256,7 +257,7 @@ static void test_cindex_million(void)
     double t0 = now_seconds();
     CHECK(lr_harrell_cindex(n, time, event, risk, &conc, &err) == 0);
     double elapsed = now_seconds() - t0;
-    printf("  C-index n=1e6: %.3f s (C = %.6f)\n", elapsed, conc.cindex);
+    printf("  C-index n=1e6: %.3f s CPU (C = %.6f)\n", elapsed, conc.cindex);
 #if !defined(__SANITIZE_ADDRESS__)
     CHECK_MSG(elapsed < 1.0, "n = 1e6 took %.3f s", elapsed);
 #endif

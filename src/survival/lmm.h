@@ -9,9 +9,13 @@
  * Reported like R: loglik = lme4's logLik (REML criterion for REML fits); standard errors from
  * σ̂²(X*ᵀX*)⁻¹; denominator degrees of freedom both by Satterthwaite (as lmerTest: Hessian of the
  * deviance in (θ, σ) and gradient of Var β̂_k, by Richardson-extrapolated central differences) and by
- * containment (as nlme: columns constant within every group are between-group effects with
- * df = G − (between-group columns + 1); all others, and the intercept, have df = N − G − within columns).
- * p-values from Student t: two-sided, and one-sided for the alternative β > 0. */
+ * containment (as nlme::getFixDF: columns constant within every group are between-group effects with
+ * df = G − (between-group columns + 1); the others have df = N − G − within columns; the intercept gets
+ * the larger of the two). p-values from Student t with the lme4 standard error: two-sided, and one-sided
+ * for the alternative β > 0. For ML fits nlme's summary() inflates SEs by √(N/(N−p)) unless
+ * adjustSigma = FALSE; our containment p-values equal nlme's with adjustSigma = FALSE.
+ * Singular fits (θ̂ = 0) report tau2 = 0 and singular = 1; Satterthwaite then uses a pseudo-inverse of
+ * the deviance Hessian as lmerTest does. Groups of size 1 are allowed. */
 #ifndef LR_SURVIVAL_LMM_H
 #define LR_SURVIVAL_LMM_H
 
