@@ -2,6 +2,7 @@
 #include "model/train.h"
 
 #include <gsl/gsl_randist.h>
+#include <gsl/gsl_sort_ulong.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -705,6 +706,8 @@ static int run_epoch(job *J, int epoch, double *mean_loss, lr_err *err)
         if (aug) gsl_rng_free(aug);
         return lr_fail(err, "out of memory (rng)");
     }
+    /* every epoch shuffles the same ascending list, so the order depends on the epoch alone (resume) */
+    gsl_sort_ulong((unsigned long *)J->train_units, 1, J->n_train_units);
     gsl_ran_shuffle(order, J->train_units, J->n_train_units, sizeof(size_t));
     int B = J->m->kind == LR_MODEL_WHOLE_VOLUME ? J->o->wv_batch : J->o->batch_annotations;
     double sum = 0;

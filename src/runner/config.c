@@ -25,7 +25,7 @@ typedef struct {
 static const key_spec schema[] = {
     {"name", K_STRING, 0, 0, "campaign name (letters, digits, - and _)"},
     {"seed", K_INT, 0, 2147483647, "experiment seed"},
-    {"folds", K_INT, 2, 20, "number of cross-validation folds (4 as in the paper)"},
+    {"folds", K_INT, 3, 20, "number of cross-validation folds (4 as in the paper; >= 3: test, validation, training)"},
     {"replicates", K_INT, 1, 1000, "replicates per (model, fold)"},
     {"models", K_MODELS, 0, 0, "list of model names"},
     {"results_dir", K_STRING, 0, 0, "output directory (default \"results\")"},
