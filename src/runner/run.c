@@ -130,7 +130,7 @@ static void status_line(master *M)
     double el = now() - M->t0, frac = M->cost_total > 0 ? M->cost_done / M->cost_total : 1;
     double eta = frac > 0.02 ? el / frac - el : NAN;
     printf("[%7.1fs] status: %d/%d done, %d running, %d failed, elapsed %.0fs, ETA %s%.0fs\n", el,
-           M->n_done + M->n_failed, M->c->n_jobs, M->running, M->n_failed, el, isnan(eta) ? "~" : "", isnan(eta) ? 0 : eta);
+           M->n_done + M->n_failed, M->c->n_jobs, M->running, M->n_failed, el, isnan(eta) ? "~" : "", isnan(eta) || eta < 0 ? 0 : eta);
     fflush(stdout);
     M->last_status = now();
 }
