@@ -70,8 +70,11 @@ static void print_jobs(const lr_experiment *exp, const lr_campaign *c)
                j->depends_on >= 0 ? c->jobs[j->depends_on].name : "");
         if (j->depends_on >= 0) printf(")\n");
     }
-    printf("jobs: %d\nmodel_jobs: %d\nfolds: %d\nreplicates: %d\n", c->n_jobs, c->n_model_jobs, exp->folds,
-           exp->replicates);
+    char file[LR_PATH_MAX];
+    lr_campaign_file_path(exp, file, sizeof file);
+    printf("name: %s\ncampaign_file: %s\njobs: %d\nmodel_jobs: %d\npretrain_job: %d\nfolds: %d\nreplicates: %d\n",
+           exp->name, file, c->n_jobs, c->n_model_jobs, c->n_jobs > c->n_model_jobs ? c->n_model_jobs : -1,
+           exp->folds, exp->replicates);
 }
 
 static int move_aside(const lr_experiment *exp)
