@@ -291,6 +291,13 @@ int lr_master_run(const lr_experiment *exp, const lr_campaign *c, MPI_Comm comm,
         free(busy);
     }
     status_line(&M);
+    if (size > 1) { /* the master's own cost: it should be a small fraction of one core */
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        double cpu = (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_sec +
+                     1e-6 * (double)ru.ru_stime.tv_usec, el = now() - M.t0;
+        printf("master: %.2f s CPU over %.1f s (%.2f %% of a core)\n", cpu, el, el > 0 ? 100 * cpu / el : 0);
+    }
     int failed = M.n_failed;
     master_free(&M);
     return failed;
