@@ -8,7 +8,7 @@ CFG=experiments/demo.cfg
 export BLIS_NUM_THREADS=1 OMP_NUM_THREADS=1
 # Open MPI refuses root without these; one rank more than cores (the master costs almost nothing).
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-ranks=$(( $(nproc) + 1 ))
+ranks=$(( $(getconf _NPROCESSORS_ONLN) + 1 ))   # (nproc would honour OMP_NUM_THREADS=1)
 start=$(date +%s)
 status=0
 if command -v mpirun >/dev/null; then

@@ -54,9 +54,9 @@ int lr_campaign_build(const lr_experiment *exp, lr_campaign *c, lr_err *err)
         j->kind = LR_MODEL_IMAGENET_RESNET50;
         j->fold = j->replicate = -1;
         j->depends_on = -1;
+        /* one epoch over about 20 lesions per patient of the corpus, for the ETA; scheduled first anyway */
         double w = exp->train.r50_width / 8.0;
-        j->cost = 1e6; /* first: ResNet50 jobs wait for it */
-        (void)w;
+        j->cost = w * w * 2.3 * exp->train.pretrain_epochs * exp->train.pretrain_patients / 258.0 + 0.01;
         snprintf(j->name, sizeof j->name, "pretrain-organ-resnet50");
     }
     return 0;

@@ -185,6 +185,7 @@ static int cmp_cost_desc(const void *a, const void *b, void *ctx)
 {
     const lr_campaign *c = ctx;
     int x = *(const int *)a, y = *(const int *)b;
+    if (c->jobs[x].pretrain != c->jobs[y].pretrain) return c->jobs[x].pretrain ? -1 : 1; /* others wait for it */
     double cx = c->jobs[x].cost, cy = c->jobs[y].cost;
     return cx < cy ? 1 : cx > cy ? -1 : (x > y) - (x < y);
 }
