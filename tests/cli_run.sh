@@ -86,6 +86,18 @@ cp results/kill.h5 merged_before.h5
 echo "garbage" > results/kill.h5.tmp
 "$LR" merge kill.cfg > /dev/null 2>&1 && same "merge after an interrupted merge" merged_before.h5 results/kill.h5 || bad "merge after kill"
 
+# Shards of another config are never mixed in: run refuses and points at --fresh, which moves them aside.
+sed -i 's/lr = 1e-3;/lr = 2e-3;/' kill.cfg
+out="$(mpirun -np 2 "$LR" run kill.cfg 2>&1)"; rc=$?
+[ $rc -ne 0 ] && echo "$out" | grep -q "made with another config" && ok "stale shards refused" || bad "stale shards: exit $rc $(echo "$out" | head -2)"
+out="$("$LR" run kill.cfg --job 1 2>&1)"; rc=$?
+[ $rc -ne 0 ] && echo "$out" | grep -q "run --fresh" && ok "--job refuses a stale shard" || bad "--job stale: exit $rc"
+sed -e 's/^models = .*/models = ["lesion_count"];/' kill.cfg > fresh.cfg
+sed -i 's/^name = "kill";/name = "kill";/' fresh.cfg
+out="$("$LR" run fresh.cfg --fresh 2>&1)"; rc=$?
+[ $rc -eq 0 ] && echo "$out" | grep -q "fresh: moved results/kill to results/kill.old-" && ok "--fresh moves old results aside" || bad "--fresh: exit $rc $(echo "$out" | head -2)"
+ls -d results/kill.old-* >/dev/null 2>&1 && ok "old results kept" || bad "old results gone"
+
 # A job that fails every try: reported, in the jobs table, and run exits non-zero.
 # (fault injection: learned jobs stop after one epoch on every attempt; baselines have no epochs)
 sed -e 's/^models = .*/models = ["proposed", "lesion_count"];/' camp.cfg > failing.cfg

@@ -37,6 +37,13 @@ static int settings_match(const lr_train_options *o, const char *path, lr_err *e
     return 0;
 }
 
+int lr_pretrain_organ_current(const lr_train_options *o)
+{
+    lr_err err;
+    struct stat st;
+    return stat(o->pretrain_path, &st) == 0 && settings_match(o, o->pretrain_path, &err) == 0;
+}
+
 int lr_pretrain_organ_ensure(const lr_train_options *o, char *desc, size_t desc_size, lr_err *err)
 {
     describe(o, desc, desc_size);

@@ -13,6 +13,8 @@
  * when present and made with the same settings; fails when present with other settings).
  * desc receives the provenance string. */
 int lr_pretrain_organ_ensure(const lr_train_options *o, char *desc, size_t desc_size, lr_err *err);
+/* 1 when o->pretrain_path exists and was made with these settings, 0 otherwise. */
+int lr_pretrain_organ_current(const lr_train_options *o);
 /* Train and write (temporary name + rename). verbose: progress lines on stdout. */
 int lr_pretrain_organ_run(const lr_train_options *o, int verbose, lr_err *err);
 

@@ -52,6 +52,9 @@ static int write_body(hid_t f, const lr_shard_meta *meta, const lr_job_result *r
     LR_TRY(attr_long(f, "fold", meta->fold, err));
     LR_TRY(attr_long(f, "replicate", meta->replicate, err));
     LR_TRY(attr_long(f, "attempts", meta->attempts, err));
+    char ident[32];
+    snprintf(ident, sizeof ident, "%016llx", (unsigned long long)meta->identity);
+    LR_TRY(lr_h5_attr_write_string(f, "/", "identity", ident, err));
     LR_TRY(attr_long(f, "rank", meta->rank, err));
     LR_TRY(lr_h5_attr_write_string(f, "/", "host", meta->host ? meta->host : "", err));
     LR_TRY(attr_long(f, "seed", (long)meta->seed, err));

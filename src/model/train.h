@@ -67,6 +67,7 @@ typedef struct {
     int fold, replicate;
     uint64_t seed;
     int attempts, rank;           /* campaign bookkeeping (1, -1 for a standalone train) */
+    uint64_t identity;            /* lr_job_identity: config text, model, fold, replicate (0: none) */
     const char *host;
 } lr_shard_meta;
 int lr_shard_write(const char *path, const lr_shard_meta *meta, const lr_job_result *res, lr_err *err);

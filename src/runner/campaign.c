@@ -6,6 +6,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "model/pretrain.h"
+#include "runner/runner.h"
 #include "util/h5.h"
 
 /* Relative cost of one epoch, proportional to the CNN's FLOP per example (width², ResNet50 ≈ 2.3×). */
@@ -122,12 +124,15 @@ int lr_campaign_job_done(const lr_experiment *exp, const lr_job *j)
     lr_campaign_shard_path(exp, j, path, sizeof path);
     struct stat st;
     if (stat(path, &st) != 0) return 0;
-    if (j->pretrain) return 1;
+    if (j->pretrain) return lr_pretrain_organ_current(&exp->train); /* a cache: redone when settings changed */
     lr_err err;
     hid_t f = lr_h5_open_read(path, &err);
     if (f < 0) return 0;
-    char status[32] = "";
+    char status[32] = "", ident[32] = "", want[32];
+    snprintf(want, sizeof want, "%016llx", (unsigned long long)lr_job_identity(exp, j));
     int ok = lr_h5_attr_read_string(f, "/", "status", status, sizeof status, &err) == 0 && !strcmp(status, "ok");
+    lr_h5_attr_read_string(f, "/", "identity", ident, sizeof ident, &err);
     H5Fclose(f);
+    if (strcmp(ident, want) != 0) return -1; /* another config's result: never mixed in silently */
     return ok;
 }

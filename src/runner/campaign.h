@@ -31,7 +31,8 @@ void lr_campaign_checkpoint_path(const lr_experiment *exp, const lr_job *j, char
 void lr_campaign_file_path(const lr_experiment *exp, char *buf, size_t n);
 /* mkdir -p results_dir/<name>/{jobs,logs,checkpoints} */
 int lr_campaign_make_dirs(const lr_experiment *exp, lr_err *err);
-/* 1 when the job's shard exists and says status ok (a finished job is skipped on resume). */
+/* 1 when the job's shard exists and says status ok (a finished job is skipped on resume), 0 when not
+ * finished, -1 when the shard belongs to another config (lr_job_identity differs). */
 int lr_campaign_job_done(const lr_experiment *exp, const lr_job *j);
 
 #endif

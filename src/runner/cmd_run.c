@@ -101,10 +101,14 @@ static int move_aside(const lr_experiment *exp)
 static int run_single_job(const lr_experiment *exp, const lr_campaign *c, int id)
 {
     const lr_job *j = &c->jobs[id];
-    if (lr_campaign_job_done(exp, j)) {
+    int done = lr_campaign_job_done(exp, j);
+    if (done > 0) {
         printf("job %d %s: already finished (shard present); nothing to do\n", id, j->name);
         return 0;
     }
+    if (done < 0)
+        return lr_runtime_error("run", "job %d %s: its shard was made with another config; refusing to overwrite it "
+                                "(start over with run --fresh)", id, j->name);
     lr_err err = {{0}};
     if (lr_campaign_make_dirs(exp, &err)) return lr_runtime_error("run", "%s", err.msg);
     lr_worker_state w;
@@ -236,7 +240,7 @@ int cmd_merge(int argc, char **argv)
             if (rc) fprintf(stderr, "lesionrank merge: %s\n", err.msg);
             else {
                 int missing = 0;
-                for (int i = 0; i < camp.n_model_jobs; i++) missing += !lr_campaign_job_done(&exp, &camp.jobs[i]);
+                for (int i = 0; i < camp.n_model_jobs; i++) missing += lr_campaign_job_done(&exp, &camp.jobs[i]) != 1;
                 printf("campaign file: %s\njobs: %d\nnot_ok: %d\nranks: %d\nmerge_seconds: %.3f\n", file,
                        camp.n_model_jobs, missing, size, secs);
             }

@@ -104,7 +104,7 @@ int cmd_train(int argc, char **argv)
     }
     char host[64] = "";
     gethostname(host, sizeof host - 1);
-    lr_shard_meta meta = {exp.text, exp.path, exp.cohort, model, (int)fold, (int)replicate, exp.seed, 1, -1, host};
+    lr_shard_meta meta = {exp.text, exp.path, exp.cohort, model, (int)fold, (int)replicate, exp.seed, 1, -1, 0, host};
     if (lr_shard_write(out, &meta, &res, &err)) {
         lr_runtime_error("train", "%s", err.msg);
         goto done;

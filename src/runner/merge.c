@@ -433,6 +433,8 @@ int lr_campaign_merge(const lr_experiment *exp, const lr_campaign *c, MPI_Comm c
             if (read_shard(shard, j, &o, &r, &e2)) {
                 rows_blank(&r, &o, "failed", "");
                 snprintf(r.error, sizeof r.error, "unreadable shard: %.200s", e2.msg);
+            } else if (lr_campaign_job_done(exp, j) < 0) {
+                rows_blank(&r, &o, "failed", "shard made with another config (run --fresh)");
             }
         }
         rc = write_job(&o, exp, j, &r, err);

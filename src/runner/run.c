@@ -84,7 +84,7 @@ void lr_worker_run_job(lr_worker_state *w, const lr_job *j, int attempt, lr_job_
                 snprintf(rep->error, sizeof rep->error, "%.500s", err.msg);
             } else {
                 lr_shard_meta meta = {exp->text, exp->path, exp->cohort, lr_model_name(j->kind), j->fold, j->replicate,
-                                      exp->seed, attempt, w->rank, w->host};
+                                      exp->seed, attempt, w->rank, lr_job_identity(exp, j), w->host};
                 if (lr_shard_write(shard, &meta, &res, &err)) {
                     snprintf(rep->error, sizeof rep->error, "%.500s", err.msg);
                 } else {
@@ -203,14 +203,27 @@ static int master_setup(master *M, const lr_experiment *exp, const lr_campaign *
     for (int i = 0; i < c->n_jobs; i++) M->order[i] = i;
     qsort_r(M->order, (size_t)c->n_jobs, sizeof(int), cmp_cost_desc, (void *)c);
     M->t0 = now();
+    int stale = 0;
     for (int i = 0; i < c->n_jobs; i++) {
         M->cost_total += c->jobs[i].cost;
-        if (lr_campaign_job_done(exp, &c->jobs[i])) {
+        int done = lr_campaign_job_done(exp, &c->jobs[i]);
+        if (done < 0) {
+            char path[LR_PATH_MAX];
+            lr_campaign_shard_path(exp, &c->jobs[i], path, sizeof path);
+            fprintf(stderr, "lesionrank run: %s was made with another config (or seed); refusing to mix results\n", path);
+            stale++;
+        }
+        if (done > 0) {
             M->state[i] = JOB_DONE;
             M->n_done++;
             M->n_skipped++;
             M->cost_total -= c->jobs[i].cost;
         }
+    }
+    if (stale) {
+        fprintf(stderr, "lesionrank run: %d shard(s) from another config in %s/%s/jobs: start over with --fresh "
+                "(old results are moved aside, not deleted)\n", stale, exp->results_dir, exp->name);
+        return -2;
     }
     printf("campaign %s: %d jobs, %d already finished (resume), %d to run\n", exp->name, c->n_jobs, M->n_skipped,
            c->n_jobs - M->n_skipped);
@@ -230,8 +243,15 @@ int lr_master_run(const lr_experiment *exp, const lr_campaign *c, MPI_Comm comm,
     int size;
     MPI_Comm_size(comm, &size);
     master M;
-    if (master_setup(&M, exp, c, verbose)) {
-        fprintf(stderr, "lesionrank run: out of memory\n");
+    int setup = master_setup(&M, exp, c, verbose);
+    if (setup) {
+        if (setup == -1) fprintf(stderr, "lesionrank run: out of memory\n");
+        master_free(&M);
+        /* workers are waiting for jobs: release them */
+        for (int r = 1; r < size; r++) {
+            int stop[2] = {-1, 0};
+            MPI_Send(stop, 2, MPI_INT, r, TAG_JOB, comm);
+        }
         return c->n_jobs;
     }
     if (size == 1) { /* no workers: run the jobs here, in the same order */
