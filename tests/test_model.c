@@ -345,7 +345,7 @@ static void test_variants_run(void)
             /* shard round trip of the headline numbers */
             char shard[700];
             snprintf(shard, sizeof shard, "%s/proposed.h5", tmpdir);
-            lr_shard_meta meta = {"name = \"t\";", "t.cfg", path, "proposed", 1, 0, 3, 1, -1, "test"};
+            lr_shard_meta meta = {"name = \"t\";", "t.cfg", path, "proposed", 1, 0, 3, 1, -1, 0, "test"};
             CHECK_MSG(lr_shard_write(shard, &meta, &res, &err) == 0, "%s", err.msg);
             hid_t f = lr_h5_open_read(shard, &err);
             double cf[3];
