@@ -409,7 +409,8 @@ static int flush_eval_chunk(job *J, eval_out *e, int n, lr_err *err)
     return 0;
 }
 
-/* full: score every lesion (the reported checkpoint); otherwise only the lesions that enter the risks. */
+/* full: every patient and every lesion (a reported checkpoint); otherwise only the validation patients'
+ * annotations and the lesions that enter their risks (checkpoint selection and the validation curve). */
 static int evaluate_2d(job *J, eval_out *e, int full, lr_err *err)
 {
     const lr_cohort *c = J->c;
@@ -418,6 +419,7 @@ static int evaluate_2d(job *J, eval_out *e, int full, lr_err *err)
     if (grow_lesions(J, EVAL_CHUNK + 64, err)) return -1;
     for (size_t l = 0; l < c->n_lesions; l++) e->lesion_risk[l] = NAN;
     for (size_t a = 0; a < c->n_annotations; a++) {
+        if (!full && J->role[c->ann_patient[a]] != LR_ROLE_VALID) continue;
         int k = c->ann_n_lesions[a];
         if (grow_lesions(J, (size_t)(n + k) + 1, err)) return -1;
         n += lr_select_lesions(c, a, max, J->rows + n);
@@ -430,6 +432,10 @@ static int evaluate_2d(job *J, eval_out *e, int full, lr_err *err)
     /* 2. per annotation: scales of the selected lesions and the aggregate */
     for (size_t l = 0; l < c->n_lesions; l++) e->lesion_scale[l] = NAN, e->lesion_used[l] = 0;
     for (size_t a = 0; a < c->n_annotations; a++) {
+        if (!full && J->role[c->ann_patient[a]] != LR_ROLE_VALID) {
+            e->annotation_risk[a] = NAN;
+            continue;
+        }
         int k;
         if (gather_batch(J, &a, 1, is_mean5(J) ? 5 : J->o->max_lesions, &k, err)) return -1;
         if (is_mean5(J)) {
@@ -460,7 +466,7 @@ static int evaluate_2d(job *J, eval_out *e, int full, lr_err *err)
     return finish_eval(J, e, err);
 }
 
-static int evaluate_volume(job *J, eval_out *e, lr_err *err)
+static int evaluate_volume(job *J, eval_out *e, int full, lr_err *err)
 {
     const lr_cohort *c = J->c;
     const lr_train_options *o = J->o;
@@ -469,13 +475,26 @@ static int evaluate_volume(job *J, eval_out *e, lr_err *err)
     if (volume_batch_buffers(J, B, err)) return -1;
     double *prisk = lr_malloc(c->n_patients, sizeof *prisk, err);
     if (!prisk) return -1;
-    for (size_t p0 = 0; p0 < c->n_patients; p0 += (size_t)B) {
-        int nb = (int)((c->n_patients - p0) < (size_t)B ? c->n_patients - p0 : (size_t)B);
-        for (int b = 0; b < nb; b++)
-            if (load_volume(J, p0 + b, J->x + (size_t)b * nv, NULL, err)) goto fail;
-        if (lr_net_forward(J->m->cnn, J->x, nb, o->wv_crop, 0, err)) goto fail;
-        for (int b = 0; b < nb; b++) prisk[p0 + b] = lr_net_output(J->m->cnn)[b];
+    size_t *todo = lr_malloc(c->n_patients, sizeof *todo, err), n = 0;
+    if (!todo) goto fail;
+    for (size_t p = 0; p < c->n_patients; p++) {
+        prisk[p] = NAN;
+        if (full || J->role[p] == LR_ROLE_VALID) todo[n++] = p;
     }
+    for (size_t i0 = 0; i0 < n; i0 += (size_t)B) {
+        int nb = (int)((n - i0) < (size_t)B ? n - i0 : (size_t)B);
+        for (int b = 0; b < nb; b++)
+            if (load_volume(J, todo[i0 + b], J->x + (size_t)b * nv, NULL, err)) {
+                free(todo);
+                goto fail;
+            }
+        if (lr_net_forward(J->m->cnn, J->x, nb, o->wv_crop, 0, err)) {
+            free(todo);
+            goto fail;
+        }
+        for (int b = 0; b < nb; b++) prisk[todo[i0 + b]] = lr_net_output(J->m->cnn)[b];
+    }
+    free(todo);
     for (size_t a = 0; a < c->n_annotations; a++) e->annotation_risk[a] = prisk[c->ann_patient[a]];
     for (size_t l = 0; l < c->n_lesions; l++) e->lesion_risk[l] = NAN, e->lesion_scale[l] = NAN, e->lesion_used[l] = 0;
     free(prisk);
@@ -488,7 +507,7 @@ fail:
 
 static int evaluate(job *J, eval_out *e, int full, lr_err *err)
 {
-    return J->m->kind == LR_MODEL_WHOLE_VOLUME ? evaluate_volume(J, e, err) : evaluate_2d(J, e, full, err);
+    return J->m->kind == LR_MODEL_WHOLE_VOLUME ? evaluate_volume(J, e, full, err) : evaluate_2d(J, e, full, err);
 }
 
 /* ---- checkpoints ---- */
@@ -792,6 +811,29 @@ static int baseline_job(job *J, lr_err *err)
     return 0;
 }
 
+/* Full evaluation of the best-validation snapshot (the intermediate evaluation that chose it scored the
+ * validation split only); the final weights are put back afterwards. */
+static int evaluate_best_fully(job *J, lr_err *err)
+{
+    lr_lesion_model *m = J->m;
+    lr_job_result *res = J->res;
+    size_t np = m->cnn->n_params, nb = m->cnn->n_buffers, nh = m->n_head;
+    float *keep = lr_malloc(np + nb + nh + 1, sizeof(float), err);
+    if (!keep) return -1;
+    memcpy(keep, m->cnn->params, np * sizeof(float));
+    memcpy(keep + np, m->cnn->buffers, nb * sizeof(float));
+    if (nh) memcpy(keep + np + nb, m->head, nh * sizeof(float));
+    memcpy(m->cnn->params, res->best_params, np * sizeof(float));
+    memcpy(m->cnn->buffers, res->best_buffers, nb * sizeof(float));
+    if (nh) memcpy(m->head, res->best_head, nh * sizeof(float));
+    int rc = evaluate(J, &J->best, 1, err);
+    memcpy(m->cnn->params, keep, np * sizeof(float));
+    memcpy(m->cnn->buffers, keep + np, nb * sizeof(float));
+    if (nh) memcpy(m->head, keep + np + nb, nh * sizeof(float));
+    free(keep);
+    return rc;
+}
+
 static int learned_job(job *J, lr_err *err)
 {
     lr_job_result *res = J->res;
@@ -817,9 +859,9 @@ static int learned_job(job *J, lr_err *err)
         res->epochs_run = e + 1;
         int last = e == o->epochs - 1;
         if ((e + 1) % o->eval_every == 0 || last) {
-            /* the reported checkpoint scores every lesion: the last epoch, or any epoch for best-valid models */
-            int full = last || lr_model_selects_best(kind);
-            if (evaluate(J, &J->cur, full, err)) return -1;
+            /* intermediate evaluations score the validation split only (checkpoint selection); the last
+             * epoch, and the best one for best-valid models (below), are evaluated on every split */
+            if (evaluate(J, &J->cur, last, err)) return -1;
             memcpy(&res->c_epoch[3 * e], J->cur.c, sizeof J->cur.c);
             if (isfinite(J->cur.c[1]) && J->cur.c[1] > best_valid) {
                 best_valid = J->cur.c[1];
@@ -833,6 +875,7 @@ static int learned_job(job *J, lr_err *err)
         if (J->spec->checkpoint_path && !last && checkpoint_save(J, e + 1, best_valid, err)) return -1;
     }
     memcpy(res->c_last, J->cur.c, sizeof res->c_last);
+    if (res->best_epoch >= 0 && res->best_epoch != o->epochs - 1 && evaluate_best_fully(J, err)) return -1;
     if (res->best_epoch >= 0) memcpy(res->c_best, J->best.c, sizeof res->c_best);
     if (lr_model_selects_best(kind) && res->best_epoch >= 0) {
         res->selected_epoch = res->best_epoch;
