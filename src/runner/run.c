@@ -108,7 +108,7 @@ typedef struct {
     const lr_campaign *c;
     int *state, *attempts, *order;
     int n_done, n_failed, n_skipped, running;
-    double t0, cost_total, cost_done, last_status;
+    double t0, cpu0, cost_total, cost_done, last_status;
     int verbose;
 } master;
 
@@ -117,6 +117,14 @@ static double now(void)
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_sec +
+           1e-6 * (double)ru.ru_stime.tv_usec;
 }
 
 static void sleep_ms(int ms)
@@ -312,11 +320,8 @@ int lr_master_run(const lr_experiment *exp, const lr_campaign *c, MPI_Comm comm,
         free(busy);
     }
     status_line(&M);
-    if (size > 1) { /* the master's own cost: it should be a small fraction of one core */
-        struct rusage ru;
-        getrusage(RUSAGE_SELF, &ru);
-        double cpu = (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_sec +
-                     1e-6 * (double)ru.ru_stime.tv_usec, el = now() - M.t0;
+    if (size > 1) { /* the master's own cost while scheduling: a small fraction of one core */
+        double cpu = cpu_seconds() - M.cpu0, el = now() - M.t0;
         printf("master: %.2f s CPU over %.1f s (%.2f %% of a core)\n", cpu, el, el > 0 ? 100 * cpu / el : 0);
     }
     int failed = M.n_failed;
