@@ -211,6 +211,7 @@ static int master_setup(master *M, const lr_experiment *exp, const lr_campaign *
     for (int i = 0; i < c->n_jobs; i++) M->order[i] = i;
     qsort_r(M->order, (size_t)c->n_jobs, sizeof(int), cmp_cost_desc, (void *)c);
     M->t0 = now();
+    M->cpu0 = cpu_seconds();
     int stale = 0;
     for (int i = 0; i < c->n_jobs; i++) {
         M->cost_total += c->jobs[i].cost;
