@@ -25,17 +25,6 @@ static void synth_help(void)
            LR_SYNTH_DEFAULT_PATIENTS);
 }
 
-static int parse_dims(const char *s, size_t dims[3])
-{
-    long d[3];
-    char extra;
-    if (sscanf(s, "%ldx%ldx%ld%c", &d[0], &d[1], &d[2], &extra) != 3) return -1;
-    for (int i = 0; i < 3; i++) {
-        if (d[i] < 4 || d[i] > 2048) return -1;
-        dims[i] = (size_t)d[i];
-    }
-    return 0;
-}
 
 int cmd_synth(int argc, char **argv)
 {
@@ -67,7 +56,7 @@ int cmd_synth(int argc, char **argv)
             prm.seed = (uint64_t)v;
             break;
         case 'V':
-            if (parse_dims(optarg, prm.volume_dims)) return lr_usage_error("synth", "--volumes '%s': expected DxHxW with each in [4, 2048], e.g. 24x96x96", optarg);
+            if (lr_parse_dims(optarg, 4, 2048, prm.volume_dims)) return lr_usage_error("synth", "--volumes '%s': expected DxHxW with each in [4, 2048], e.g. 24x96x96", optarg);
             prm.volumes = 1;
             break;
         case 'f': force = 1; break;

@@ -30,17 +30,6 @@ static void ingest_help(void)
            "  -q, --quiet               no summary\n");
 }
 
-static int parse_shape(const char *s, size_t dims[3])
-{
-    long d[3];
-    char extra;
-    if (sscanf(s, "%ldx%ldx%ld%c", &d[0], &d[1], &d[2], &extra) != 3) return -1;
-    for (int i = 0; i < 3; i++) {
-        if (d[i] < 1 || d[i] > 4096) return -1;
-        dims[i] = (size_t)d[i];
-    }
-    return 0;
-}
 
 static int parse_spacing(const char *s, double sp[3])
 {
@@ -78,7 +67,7 @@ static int parse(int argc, char **argv, lr_ingest_opts *o)
         case 'o': o->output = optarg; break;
         case 'V': o->volumes = 1; break;
         case 'S':
-            if (parse_shape(optarg, o->volume_dims))
+            if (lr_parse_dims(optarg, 1, 4096, o->volume_dims))
                 return lr_usage_error("ingest", "--volume-shape '%s': expected DxHxW, e.g. 120x480x480", optarg);
             break;
         case 'P':

@@ -11,6 +11,7 @@
 #include "data/synth.h"
 #include "model/batch.h"
 #include "nn/net.h"
+#include "util/cli.h"
 #include "util/h5.h"
 #include "util/rng.h"
 
@@ -52,17 +53,6 @@ int lr_pretrain_organ_ensure(const lr_train_options *o, char *desc, size_t desc_
     return lr_pretrain_organ_run(o, 0, err);
 }
 
-static void mkdirs_for(const char *path)
-{
-    char dir[LR_PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", path);
-    for (char *p = dir + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            mkdir(dir, 0777);
-            *p = '/';
-        }
-}
 
 /* Softmax cross-entropy over K classes, mean over the batch; dlogits overwritten. */
 static double cross_entropy(const float *logits, const int *label, int n, int K, float *dlogits)
@@ -144,7 +134,7 @@ int lr_pretrain_organ_run(const lr_train_options *o, int verbose, lr_err *err)
             printf("pretrain epoch %d/%d: cross-entropy %.4f, organ accuracy %.3f\n", e + 1, o->pretrain_epochs,
                    steps ? sum / steps : NAN, seen ? (double)correct / seen : NAN);
     }
-    mkdirs_for(o->pretrain_path);
+    lr_mkdir_parents(o->pretrain_path, 0);
     hid_t f = lr_h5_create(tmp, err);
     if (f < 0) goto done;
     long settings[4] = {o->r50_width, (long)o->pretrain_seed, o->pretrain_patients, o->pretrain_epochs};

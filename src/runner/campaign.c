@@ -8,6 +8,7 @@
 
 #include "model/pretrain.h"
 #include "runner/runner.h"
+#include "util/cli.h"
 #include "util/h5.h"
 
 /* Relative cost of one epoch, proportional to the CNN's FLOP per example (width², ResNet50 ≈ 2.3×). */
@@ -91,21 +92,6 @@ void lr_campaign_file_path(const lr_experiment *exp, char *buf, size_t n)
     snprintf(buf, n, "%.800s/%.100s.h5", exp->results_dir, exp->name);
 }
 
-static int mkdir_p(const char *path, lr_err *err)
-{
-    char dir[LR_PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", path);
-    for (char *p = dir + 1;; p++) {
-        if (*p == '/' || *p == '\0') {
-            char c = *p;
-            *p = '\0';
-            if (mkdir(dir, 0777) != 0 && errno != EEXIST) return lr_fail(err, "%s: cannot create directory", dir);
-            *p = c;
-            if (!c) break;
-        }
-    }
-    return 0;
-}
 
 int lr_campaign_make_dirs(const lr_experiment *exp, lr_err *err)
 {
@@ -113,7 +99,7 @@ int lr_campaign_make_dirs(const lr_experiment *exp, lr_err *err)
     for (int i = 0; i < 3; i++) {
         char p[LR_PATH_MAX];
         snprintf(p, sizeof p, "%.700s/%.100s/%s", exp->results_dir, exp->name, sub[i]);
-        if (mkdir_p(p, err)) return -1;
+        if (lr_mkdir_parents(p, 1)) return lr_fail(err, "%s: cannot create directory", p);
     }
     return 0;
 }

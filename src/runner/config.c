@@ -11,6 +11,7 @@
 
 #include "data/cohort.h"
 #include "survival/npll.h"
+#include "util/cli.h"
 #include "util/h5.h"
 
 typedef enum { K_GROUP, K_INT, K_FLOAT, K_BOOL, K_STRING, K_MODELS, K_DIMS, K_FLOAT3, K_INT3, K_TIES } key_type;
@@ -225,17 +226,6 @@ static char *slurp(const char *path)
         if (lookup(&cfg, file, path, &(var), &found, err)) goto fail;                              \
     } while (0)
 
-static int parse_dims(const char *s, size_t dims[3])
-{
-    long d[3];
-    char extra;
-    if (sscanf(s, "%ldx%ldx%ld%c", &d[0], &d[1], &d[2], &extra) != 3) return -1;
-    for (int i = 0; i < 3; i++) {
-        if (d[i] < 4 || d[i] > 2048) return -1;
-        dims[i] = (size_t)d[i];
-    }
-    return 0;
-}
 
 int lr_experiment_load(const char *file, lr_experiment *exp, lr_err *err)
 {
@@ -297,7 +287,7 @@ int lr_experiment_load(const char *file, lr_experiment *exp, lr_err *err)
     GET("cohort.synth.seed", v); if (found) exp->synth.seed = (uint64_t)v;
     GET("cohort.synth.volumes", s);
     if (found) {
-        if (parse_dims(s, exp->synth.volume_dims)) {
+        if (lr_parse_dims(s, 4, 2048, exp->synth.volume_dims)) {
             fail_at(err, file, config_lookup(&cfg, "cohort.synth.volumes"), "'%s': %s", "cohort.synth.volumes",
                     "expected \"DxHxW\" with each in [4, 2048]");
             goto fail;
@@ -382,15 +372,7 @@ int lr_experiment_ensure_cohort(const lr_experiment *exp, lr_err *err)
     if (!exp->has_synth)
         return lr_fail(err, "%s: cohort '%s' does not exist (and the config has no cohort.synth block to generate it)",
                        exp->path, exp->cohort);
-    /* mkdir -p of the parent directory */
-    char dir[LR_PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", exp->cohort);
-    for (char *p = dir + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            mkdir(dir, 0777);
-            *p = '/';
-        }
+    if (lr_mkdir_parents(exp->cohort, 0)) return lr_fail(err, "%s: cannot create its directory", exp->cohort);
     char tmp[LR_PATH_MAX + 32];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", exp->cohort, (long)getpid());
     if (lr_synth_write(tmp, &exp->synth, err)) {

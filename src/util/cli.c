@@ -5,6 +5,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
 static void vreport(const char *verb, const char *fmt, va_list ap)
 {
@@ -51,5 +53,36 @@ int lr_parse_double(const char *s, double *out)
     double v = strtod(s, &end);
     if (errno || *end || !isfinite(v)) return -1;
     *out = v;
+    return 0;
+}
+
+int lr_parse_dims(const char *s, long lo, long hi, size_t dims[3])
+{
+    long d[3];
+    char extra;
+    if (!s || sscanf(s, "%ldx%ldx%ld%c", &d[0], &d[1], &d[2], &extra) != 3) return -1;
+    for (int i = 0; i < 3; i++) {
+        if (d[i] < lo || d[i] > hi) return -1;
+        dims[i] = (size_t)d[i];
+    }
+    return 0;
+}
+
+int lr_mkdir_parents(const char *path, int path_is_dir)
+{
+    char dir[4096];
+    size_t n = strlen(path);
+    if (n + 2 > sizeof dir) return -1;
+    memcpy(dir, path, n + 1);
+    if (path_is_dir) {
+        dir[n] = '/';
+        dir[n + 1] = '\0';
+    }
+    for (char *p = dir + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(dir, 0777) != 0 && errno != EEXIST) return -1;
+        *p = '/';
+    }
     return 0;
 }

@@ -3,6 +3,8 @@
 #ifndef LR_UTIL_CLI_H
 #define LR_UTIL_CLI_H
 
+#include <stddef.h>
+
 #define LR_VERSION "0.1.0"
 
 int cmd_synth(int argc, char **argv);
@@ -23,5 +25,9 @@ int lr_runtime_error(const char *verb, const char *fmt, ...) __attribute__((form
 /* Strict number parsing of option values: whole string must parse, in [lo, hi]. 0 ok, -1 bad. */
 int lr_parse_long(const char *s, long lo, long hi, long *out);
 int lr_parse_double(const char *s, double *out);
+/* "DxHxW" with each extent in [lo, hi]. 0 ok, -1 bad. */
+int lr_parse_dims(const char *s, long lo, long hi, size_t dims[3]);
+/* mkdir -p of the directory part of a file path (path_is_dir: of the path itself). 0 ok, -1 failed. */
+int lr_mkdir_parents(const char *path, int path_is_dir);
 
 #endif
