@@ -30,6 +30,8 @@ static int close_arrays_abs(const char *what, const float *a, const float *b, si
         if (fabs(b[i]) > max_ref) max_ref = fabs(b[i]);
     }
     int ok = max_diff <= tol * (max_ref > 0 ? max_ref : 1.0) + abs_tol;
+    if (getenv("LR_PARITY_REPORT")) /* measured deviations, for notes: relative to the tensor's scale */
+        printf("parity %s rel %.3g\n", what, max_diff / (max_ref > 0 ? max_ref : 1.0));
     if (!ok)
         fprintf(stderr, "  %s: max |diff| %.3g at %zu (got %.8g, want %.8g), scale %.3g, tol %.1g\n", what, max_diff,
                 worst, a[worst], b[worst], max_ref, tol);

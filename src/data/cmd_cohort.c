@@ -14,7 +14,7 @@
 static void synth_help(void)
 {
     printf("usage: lesionrank synth -o COHORT.h5 [--patients N] [--seed S] [--volumes DxHxW] [--nifti DIR] [--force]\n"
-           "Generate the synthetic cohort with known ground truth (see docs/synthetic-cohort.md).\n"
+           "Generate the synthetic cohort with known ground truth (see README.md, \"The synthetic cohort\").\n"
            "  -o, --output FILE     cohort file to write (refuses to overwrite unless --force)\n"
            "  -n, --patients N      number of patients (default %d, as in the paper)\n"
            "  -s, --seed S          seed; the same seed gives the same bytes (default 1)\n"
@@ -97,7 +97,7 @@ int cmd_synth(int argc, char **argv)
 static void inspect_help(void)
 {
     printf("usage: lesionrank inspect COHORT.h5\n"
-           "Validate a cohort file (format v1, docs/cohort-format.md) and print a summary as key: value\n"
+           "Validate a cohort file (format v1, README.md section \"Cohort format v1\") and print a summary as key: value\n"
            "lines. Exits 1 with a message naming the dataset and the problem when the file is invalid.\n");
 }
 

@@ -1,5 +1,5 @@
 /* Cohort format v1 (HDF5): reader, writer, validator and summary. The format is documented in
- * docs/cohort-format.md; the reader is the validator: it checks every dataset before use and fails
+ * README.md ("Cohort format v1"); the reader is the validator: it checks every dataset before use and fails
  * with a message naming the file, the dataset, the element and what was expected. */
 #ifndef LR_DATA_COHORT_H
 #define LR_DATA_COHORT_H

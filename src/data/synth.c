@@ -1,4 +1,4 @@
-/* Synthetic cohort generator. See docs/synthetic-cohort.md for the model; constants are here. */
+/* Synthetic cohort generator. See README.md "The synthetic cohort" for the model; constants are here. */
 #include "data/synth.h"
 
 #include <gsl/gsl_cdf.h>

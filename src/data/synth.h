@@ -1,5 +1,5 @@
 /* The synthetic cohort: a paper-like cohort with a known truth that a CNN can learn from the pixels.
- * The truth model (equations and constants) is documented in docs/synthetic-cohort.md; the constants
+ * The truth model (equations and constants) is documented in README.md ("The synthetic cohort"); the constants
  * live in synth.c next to the code that uses them. */
 #ifndef LR_DATA_SYNTH_H
 #define LR_DATA_SYNTH_H

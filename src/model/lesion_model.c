@@ -47,14 +47,11 @@ int lr_lesion_model_init(lr_lesion_model *m, lr_model_kind kind, const lr_train_
     if (kind == LR_MODEL_WHOLE_VOLUME) cfg.arch = LR_ARCH_RESNET18_3D, cfg.width = o->wv_width;
     m->cnn = lr_net_create(&cfg, rng, err);
     if (!m->cnn) return -1;
-    if (kind == LR_MODEL_MEAN_LARGEST5 || kind == LR_MODEL_NO_FC || kind == LR_MODEL_NO_SCALER ||
-        kind == LR_MODEL_PROPOSED || lr_model_uses_resnet50(kind) || kind == LR_MODEL_WHOLE_VOLUME) {
-        /* Start every risk near zero: the scorer's fc weights small, as a Cox model starts at β = 0. */
-        const lr_tensor *fw = lr_net_tensor(m->cnn, "fc.weight");
-        if (fw) {
-            float *w = lr_net_tensor_data(m->cnn, fw);
-            for (size_t i = 0; i < fw->numel; i++) w[i] *= 0.1f;
-        }
+    /* Start every risk near zero: the scorer's fc weights small, as a Cox model starts at β = 0. */
+    const lr_tensor *fw = lr_net_tensor(m->cnn, "fc.weight");
+    if (fw) {
+        float *w = lr_net_tensor_data(m->cnn, fw);
+        for (size_t i = 0; i < fw->numel; i++) w[i] *= 0.1f;
     }
     m->n_head = (size_t)head_size(m);
     if (m->n_head) {

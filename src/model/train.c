@@ -739,10 +739,7 @@ static int run_epoch(job *J, int epoch, double *mean_loss, lr_err *err)
         rc = J->m->kind == LR_MODEL_WHOLE_VOLUME ? train_step_volume(J, J->train_units + i, nb, aug, &loss, &used, err)
                                                  : train_step_2d(J, J->train_units + i, nb, aug, &loss, &used, err);
         if (rc) lr_fail_ctx(err, "epoch %d, batch %zu", epoch + 1, i / (size_t)B + 1);
-        if (rc == 0 && used && !isfinite(loss))
-            rc = lr_fail(err, "non-finite loss at epoch %d, batch %zu (learning rate too high?)", epoch + 1,
-                         i / (size_t)B + 1);
-        if (rc == 0 && !used && !isfinite(loss))
+        if (rc == 0 && !isfinite(loss))
             rc = lr_fail(err, "non-finite loss at epoch %d, batch %zu (learning rate too high?)", epoch + 1,
                          i / (size_t)B + 1);
         if (used) sum += loss, steps++;

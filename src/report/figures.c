@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/cli.h"
 #include "util/h5.h"
 
 #define KDE_POINTS 80
@@ -186,22 +187,6 @@ int lr_pick_extremes(const lr_lesion_set *s, const lr_results *c, lr_picked_lesi
     return 0;
 }
 
-static uint64_t fnv1a64_file(const char *path, int *ok)
-{
-    FILE *f = fopen(path, "rb");
-    *ok = f != NULL;
-    if (!f) return 0;
-    uint64_t h = 0xcbf29ce484222325ULL;
-    unsigned char buf[1 << 16];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        for (size_t i = 0; i < n; i++) {
-            h ^= buf[i];
-            h *= 0x100000001b3ULL;
-        }
-    fclose(f);
-    return h;
-}
 
 /* Reads patch rows lesions[0..n) of /lesions/patch [L,S,S] into out[n*S*S]. */
 static int read_patches(const char *path, size_t L, const size_t *lesions, size_t n, float *out, int *side,
@@ -254,7 +239,7 @@ int lr_figure_lesions(lr_plotter *pl, const lr_results *c, const lr_lesion_set *
     if (c->cohort_fnv1a64[0]) {
         int ok;
         char hex[32];
-        snprintf(hex, sizeof hex, "%016llx", (unsigned long long)fnv1a64_file(cohort_path, &ok));
+        snprintf(hex, sizeof hex, "%016llx", (unsigned long long)lr_fnv1a64_file(cohort_path, &ok));
         if (!ok) {
             snprintf(skipped, skipped_size, "the cohort file %s is not readable (%s)", cohort_path, strerror(errno));
             return 0;

@@ -65,10 +65,10 @@ static void print_jobs(const lr_experiment *exp, const lr_campaign *c)
     printf("%4s  %-22s %4s %4s %10s  %s\n", "id", "model", "fold", "rep", "est_cost", "name");
     for (int i = 0; i < c->n_jobs; i++) {
         const lr_job *j = &c->jobs[i];
-        printf("%4d  %-22s %4d %4d %10.2f  %s%s%s\n", j->id, j->pretrain ? "pretrain_organ" : lr_model_name(j->kind),
-               j->fold, j->replicate, j->cost, j->name, j->depends_on >= 0 ? " (after " : "",
-               j->depends_on >= 0 ? c->jobs[j->depends_on].name : "");
-        if (j->depends_on >= 0) printf(")\n");
+        printf("%4d  %-22s %4d %4d %10.2f  %s", j->id, j->pretrain ? "pretrain_organ" : lr_model_name(j->kind),
+               j->fold, j->replicate, j->cost, j->name);
+        if (j->depends_on >= 0) printf(" (after %s)", c->jobs[j->depends_on].name);
+        printf("\n");
     }
     char file[LR_PATH_MAX];
     lr_campaign_file_path(exp, file, sizeof file);

@@ -258,7 +258,8 @@ static int read_1d(hid_t f, const char *path, hid_t type, size_t n, void *buf, l
     return n ? lr_h5_read(f, path, type, buf, err) : 0;
 }
 
-static int read_shard(const char *path, const lr_job *j, const out_file *o, job_rows *r, lr_err *err)
+static int read_shard(const char *path, const lr_job *j, uint64_t identity, const out_file *o, job_rows *r,
+                      lr_err *err)
 {
     hid_t f = lr_h5_open_read(path, err);
     if (f < 0) return -1;
@@ -268,7 +269,11 @@ static int read_shard(const char *path, const lr_job *j, const out_file *o, job_
     if (strcmp(model, lr_model_name(j->kind)) || attr_l(f, "fold", -9) != j->fold ||
         attr_l(f, "replicate", -9) != j->replicate)
         rc = lr_fail(err, "%s: shard of another job (model %s)", path, model);
+    char ident[32] = "", want[32];
+    snprintf(want, sizeof want, "%016llx", (unsigned long long)identity);
     lr_err e2;
+    lr_h5_attr_read_string(f, "/", "identity", ident, sizeof ident, &e2);
+    int stale = !rc && strcmp(ident, want) != 0;
     if (!rc) {
         lr_h5_attr_read_string(f, "/", "status", r->status, sizeof r->status, &e2);
         lr_h5_attr_read_string(f, "/", "error", r->error, sizeof r->error, &e2);
@@ -297,7 +302,9 @@ static int read_shard(const char *path, const lr_job *j, const out_file *o, job_
             free(tmp);
         }
     }
-    if (!rc && !strcmp(r->status, "ok")) {
+    if (stale) {
+        rows_blank(r, o, "failed", "shard made with another config (run --fresh)");
+    } else if (!rc && !strcmp(r->status, "ok")) {
         rc = read_1d(f, "/patients/risk", H5T_NATIVE_DOUBLE, o->P, r->prisk, err);
         if (!rc) rc = read_1d(f, "/patients/role", H5T_NATIVE_INT8, o->P, r->role, err);
         if (!rc) rc = read_1d(f, "/annotations/risk", H5T_NATIVE_DOUBLE, o->A, r->arisk, err);
@@ -341,21 +348,6 @@ static int write_job(out_file *o, const lr_experiment *exp, const lr_job *j, job
     return rc;
 }
 
-static uint64_t fnv1a64_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    uint64_t h = 0xcbf29ce484222325ULL;
-    unsigned char buf[1 << 16];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        for (size_t i = 0; i < n; i++) {
-            h ^= buf[i];
-            h *= 0x100000001b3ULL;
-        }
-    fclose(f);
-    return h;
-}
 
 static int write_attrs(out_file *o, const lr_experiment *exp, const lr_campaign *c, uint64_t checksum, lr_err *err)
 {
@@ -397,7 +389,7 @@ int lr_campaign_merge(const lr_experiment *exp, const lr_campaign *c, MPI_Comm c
         if (!have) return -1;
         return lr_fail(err, "another rank could not read the cohort %s", exp->cohort);
     }
-    uint64_t checksum = rank == 0 ? fnv1a64_file(exp->cohort) : 0;
+    uint64_t checksum = rank == 0 ? lr_fnv1a64_file(exp->cohort, NULL) : 0;
     MPI_Bcast(&checksum, 1, MPI_UINT64_T, 0, comm);
     char final[LR_PATH_MAX], tmp[LR_PATH_MAX + 16];
     lr_campaign_file_path(exp, final, sizeof final);
@@ -430,11 +422,9 @@ int lr_campaign_merge(const lr_experiment *exp, const lr_campaign *c, MPI_Comm c
         rows_blank(&r, &o, "missing", "no shard");
         if (access(shard, F_OK) == 0) {
             lr_err e2 = {{0}};
-            if (read_shard(shard, j, &o, &r, &e2)) {
+            if (read_shard(shard, j, lr_job_identity(exp, j), &o, &r, &e2)) {
                 rows_blank(&r, &o, "failed", "");
                 snprintf(r.error, sizeof r.error, "unreadable shard: %.200s", e2.msg);
-            } else if (lr_campaign_job_done(exp, j) < 0) {
-                rows_blank(&r, &o, "failed", "shard made with another config (run --fresh)");
             }
         }
         rc = write_job(&o, exp, j, &r, err);

@@ -86,3 +86,20 @@ int lr_mkdir_parents(const char *path, int path_is_dir)
     }
     return 0;
 }
+
+unsigned long long lr_fnv1a64_file(const char *path, int *ok)
+{
+    FILE *f = fopen(path, "rb");
+    if (ok) *ok = f != NULL;
+    if (!f) return 0;
+    unsigned long long h = 0xcbf29ce484222325ULL;
+    unsigned char buf[1 << 16];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        for (size_t i = 0; i < n; i++) {
+            h ^= buf[i];
+            h *= 0x100000001b3ULL;
+        }
+    fclose(f);
+    return h;
+}

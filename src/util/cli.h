@@ -29,5 +29,7 @@ int lr_parse_double(const char *s, double *out);
 int lr_parse_dims(const char *s, long lo, long hi, size_t dims[3]);
 /* mkdir -p of the directory part of a file path (path_is_dir: of the path itself). 0 ok, -1 failed. */
 int lr_mkdir_parents(const char *path, int path_is_dir);
+/* 64-bit FNV-1a of a file's bytes (the campaign's cohort checksum); *ok = 0 when unreadable. */
+unsigned long long lr_fnv1a64_file(const char *path, int *ok);
 
 #endif
