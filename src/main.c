@@ -20,7 +20,7 @@ static const verb verbs[] = {
     {"run", "CONFIG [--job ID] [--fresh] [--list-jobs]", "run a campaign; under mpirun rank 0 is the master", cmd_run},
     {"merge", "CONFIG", "merge job shards into the campaign file", cmd_merge},
     {"report", "RESULTS.h5 -o DIR", "Table 2, figures and interpretation from a campaign file", cmd_report},
-    {"stats", "cindex|npll|lmm|uno|auc FILE.csv [options]", "survival statistics on a CSV file", cmd_stats},
+    {"stats", "cindex|npll|lmm|uno|auc|km|breslow|brier|ibs|cox|calibration FILE.csv [options]", "survival statistics on a CSV file", cmd_stats},
     {"forward", "--arch resnet18|resnet50 --weights W.h5 --input X.h5 -o Y.h5", "run a CNN in eval mode", cmd_forward},
     {"bench", "", "benchmark the CNN engine against BLIS sgemm (and PyTorch when present)", cmd_bench},
 };
