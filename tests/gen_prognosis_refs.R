@@ -180,9 +180,15 @@ prognosis_case <- function(name, d, at_km, group, at_breslow, brier_t, surv_cols
 }
 
 # survival probabilities from a Breslow baseline fitted on a training subset (the report's construction)
+# (survfit(newdata), not basehaz(centered = FALSE): see the breslow_* note above)
 breslow_surv <- function(train, test_risk, times) {
-  bh <- basehaz(coxph(Surv(time, event) ~ offset(risk), data = train), centered = FALSE)
-  sapply(times, function(t) exp(-last_step(bh, t) * exp(test_risk)))
+  fit <- coxph(Surv(time, event) ~ offset(risk), data = train)
+  H0 <- -log(summary(survfit(fit, newdata = data.frame(risk = 0)), times = times, extend = TRUE)$surv)
+  S <- sapply(H0, function(h) exp(-h * exp(test_risk)))  # [patients, times]
+  # one patient at a time: with several rows of newdata survfit returns a single curve for this model
+  check <- summary(survfit(fit, newdata = data.frame(risk = test_risk[3])), times = times[2], extend = TRUE)$surv
+  if (abs(check - S[3, 2]) > 1e-12) stop("survfit(newdata) is not exp(-H0 e^risk)")
+  S
 }
 
 # ---- R's lung: sex as the group, a fixed linear risk score, survival from a baseline fitted on half

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "runner/merge_survival.h"
 #include "survival/breslow.h"
 #include "survival/brier.h"
 #include "survival/calibration.h"
@@ -462,8 +463,60 @@ static void test_cox_against_logrank(void)
     free_case(&c);
 }
 
+/* The campaign file's construction (runner/merge_survival.c): baseline on the training patients, S for the
+ * test patients — against the lung reference, whose s<t> columns R computed from a baseline fitted on the
+ * odd rows (1-based) and applied to every row. */
+static void test_fold_survival_matches_r(void)
+{
+    prognosis_case c;
+    if (load_case("lung", &c) != 0) return;
+    double risk[MAX_N];
+    int8_t event[MAX_N], role[MAX_N];
+    column(&c, "risk", risk);
+    for (size_t i = 0; i < c.n; i++) {
+        event[i] = (int8_t)c.event[i];
+        role[i] = i % 2 == 0 ? 0 : 2; /* R's rows 1, 3, 5, ... train; the others are test */
+    }
+    lr_horizons h = {.n = 2, .days = {360, 720}};
+    lr_survival_grid g;
+    lr_err err;
+    CHECK(lr_survival_grid_make(&h, &g, &err) == 0);
+    CHECK(g.G == 24 && g.grid[0] == 30.0 && g.grid[g.G - 1] == 720.0);
+    double cumhaz[64], *surv = malloc(c.n * g.G * sizeof *surv), ref[MAX_N];
+    CHECK(lr_survival_from_fold(c.n, c.time, event, risk, role, &g, cumhaz, surv, &err) == 0);
+    size_t compared = 0, wrong = 0;
+    for (size_t k = 0; k < g.G; k++) {
+        char col[32];
+        snprintf(col, sizeof col, "s%.0f", g.grid[k]);
+        lr_err e2;
+        if (lr_csv_column(c.table, col, &e2) < 0) continue; /* R wrote every 60 days */
+        column(&c, col, ref);
+        for (size_t i = 0; i < c.n; i++) {
+            if (role[i] == 2) {
+                if (!(fabs(surv[i * g.G + k] - ref[i]) <= 1e-9) && wrong++ < 3)
+                    CHECK_CLOSE(surv[i * g.G + k], ref[i], 1e-9, 0);
+                compared++;
+            } else {
+                CHECK(isnan(surv[i * g.G + k])); /* only test patients get probabilities */
+            }
+        }
+    }
+    CHECK_MSG(wrong == 0, "%zu of %zu probabilities differ from R", wrong, compared);
+    CHECK(compared >= 12 * 100);
+    /* a horizon off the 30-day grid is added to it */
+    lr_horizons odd = {.n = 1, .days = {45}};
+    lr_survival_grid g2;
+    CHECK(lr_survival_grid_make(&odd, &g2, &err) == 0);
+    CHECK(g2.G == 2 && g2.grid[0] == 30.0 && g2.grid[1] == 45.0);
+    lr_survival_grid_free(&g2);
+    lr_survival_grid_free(&g);
+    free(surv);
+    free_case(&c);
+}
+
 int main(void)
 {
+    RUN(test_fold_survival_matches_r);
     RUN(test_matches_r);
     RUN(test_breslow_shift_invariance);
     RUN(test_brier_errors_and_limits);

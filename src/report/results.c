@@ -207,6 +207,30 @@ static int read_cohort_copy(hid_t f, lr_results *c, lr_err *err)
     return 0;
 }
 
+/* ---- survival probabilities (runner/merge_survival.h); optional: campaign files from before issue 13 lack
+ * them and the report then omits the prognosis section ---- */
+static int read_survival(hid_t f, lr_results *c, lr_err *err)
+{
+    if (!lr_h5_exists(f, "/survival/grid_days")) return 0;
+    LR_TRY(dataset_len(f, "/survival/horizons_days", &c->H, err));
+    LR_TRY(dataset_len(f, "/survival/grid_days", &c->G, err));
+    size_t JG[2] = {c->J, c->G}, JPG[3] = {c->J, c->P, c->G};
+    if (!(c->horizons_days = read_shaped(f, "/survival/horizons_days", H5T_NATIVE_DOUBLE, 8, 1, &c->H, err))) return -1;
+    if (!(c->grid_days = read_shaped(f, "/survival/grid_days", H5T_NATIVE_DOUBLE, 8, 1, &c->G, err))) return -1;
+    if (!(c->baseline_cumhaz = read_shaped(f, "/survival/baseline_cumhaz", H5T_NATIVE_DOUBLE, 8, 2, JG, err))) return -1;
+    if (!(c->patient_surv = read_shaped(f, "/survival/patient_surv", H5T_NATIVE_DOUBLE, 8, 3, JPG, err))) return -1;
+    for (size_t h = 0; h < c->H; h++) {
+        size_t g = 0;
+        while (g < c->G && c->grid_days[g] != c->horizons_days[h]) g++;
+        if (g == c->G) return lr_fail(err, "/survival/horizons_days[%zu] = %g is not in /survival/grid_days", h,
+                                      c->horizons_days[h]);
+    }
+    c->has_survival = 1;
+    return 0;
+fail:
+    return -1;
+}
+
 /* Cross-references: annotations point at patients and lesion rows, lesions at organs. */
 static int check_and_index(lr_results *c, lr_err *err)
 {
@@ -244,6 +268,7 @@ int lr_results_read(const char *path, lr_results *c, lr_err *err)
     LR_TRY(read_risks(f, c, err));
     LR_TRY(read_cohort_copy(f, c, err));
     LR_TRY(check_and_index(c, err));
+    LR_TRY(read_survival(f, c, err));
     H5Fclose(f);
     return 0;
 fail:
@@ -286,6 +311,10 @@ void lr_results_free(lr_results *c)
     if (c->organ_name) lr_h5_free_strings(c->organ_name, c->K);
     free(c->truth_lesion_log_hazard);
     free(c->truth_patient_log_hazard);
+    free(c->horizons_days);
+    free(c->grid_days);
+    free(c->baseline_cumhaz);
+    free(c->patient_surv);
     memset(c, 0, sizeof *c);
 }
 

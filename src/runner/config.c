@@ -14,7 +14,7 @@
 #include "util/cli.h"
 #include "util/h5.h"
 
-typedef enum { K_GROUP, K_INT, K_FLOAT, K_BOOL, K_STRING, K_MODELS, K_DIMS, K_FLOAT3, K_INT3, K_TIES } key_type;
+typedef enum { K_GROUP, K_INT, K_FLOAT, K_BOOL, K_STRING, K_MODELS, K_DIMS, K_FLOAT3, K_INT3, K_TIES, K_FLOAT_LIST } key_type;
 
 typedef struct {
     const char *path; /* dotted path */
@@ -71,6 +71,8 @@ static const key_spec schema[] = {
     {"whole_volume.spacing_mm", K_FLOAT3, 0.01, 100, "[z, y, x] spacing in mm"},
     {"whole_volume.crop", K_INT3, 4, 4096, "[D, H, W] crop"},
     {"whole_volume.batch", K_INT, 2, 10000, "patients per mini-batch"},
+    {"report", K_GROUP, 0, 0, ""},
+    {"report.horizons_days", K_FLOAT_LIST, 1, 36500, "1 to 8 increasing prognosis horizons in days"},
 };
 #define N_SCHEMA (sizeof schema / sizeof schema[0])
 
@@ -182,6 +184,21 @@ static int lookup(const config_t *cfg, const char *file, const char *path, void 
         }
         return 0;
     }
+    case K_FLOAT_LIST: {
+        lr_horizons *h = out;
+        int len = config_setting_length(s);
+        if ((type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST) || len < 1 || len > LR_MAX_HORIZONS)
+            return fail_at(err, file, s, "'%s': expected a list of %s", path, k->help);
+        for (int i = 0; i < len; i++) {
+            double v;
+            if (get_number(config_setting_get_elem(s, (unsigned)i), &v) || !(v >= k->min && v <= k->max) ||
+                (i > 0 && !(v > h->days[i - 1])))
+                return fail_at(err, file, s, "'%s': expected %s", path, range);
+            h->days[i] = v;
+        }
+        h->n = len;
+        return 0;
+    }
     case K_MODELS: {
         if ((type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST) || config_setting_length(s) < 1)
             return fail_at(err, file, s, "'%s': expected a non-empty list of %s", path, "model names");
@@ -238,6 +255,7 @@ int lr_experiment_load(const char *file, lr_experiment *exp, lr_err *err)
     exp->retries = 1;
     lr_train_options_default(&exp->train);
     lr_synth_default_params(&exp->synth);
+    exp->horizons = (lr_horizons){.n = 2, .days = {365.0, 730.0}};
     struct stat st;
     if (stat(file, &st) != 0) return lr_fail(err, "%s: no such experiment file", file);
     config_t cfg;
@@ -337,6 +355,7 @@ int lr_experiment_load(const char *file, lr_experiment *exp, lr_err *err)
     }
     GET("whole_volume.width", v); if (found) t->wv_width = (int)v;
     GET("whole_volume.batch", v); if (found) t->wv_batch = (int)v;
+    GET("report.horizons_days", exp->horizons);
     GET("whole_volume.spacing_mm", three); if (found) memcpy(t->wv_spacing_mm, three, sizeof three);
     GET("whole_volume.crop", three);
     if (found)

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "runner/merge_survival.h"
 #include "runner/runner.h"
 #include "util/cli.h"
 #include "util/h5.h"
@@ -412,6 +413,11 @@ int lr_campaign_merge(const lr_experiment *exp, const lr_campaign *c, MPI_Comm c
     if (!rc) rc = create_cohort_copy(&o, &co, strlen(exp->text ? exp->text : ""), err);
     /* independent part: rank 0 the cohort copy, each rank its jobs */
     if (!rc && rank == 0) rc = write_cohort_copy(&o, &co, exp->text ? exp->text : "", err);
+    /* survival probabilities (merge_survival.h): collective create, rank 0 the grid */
+    lr_survival_grid grid = {0};
+    if (!rc) rc = lr_survival_grid_make(&exp->horizons, &grid, err);
+    if (!rc) rc = lr_merge_survival_create(o.file, o.J, o.P, &grid, err);
+    if (!rc && rank == 0) rc = lr_merge_survival_write_grid(o.file, &grid, err);
     job_rows r;
     memset(&r, 0, sizeof r);
     if (!rc && rows_alloc(&r, &o)) rc = lr_fail(err, "out of memory");
@@ -428,8 +434,12 @@ int lr_campaign_merge(const lr_experiment *exp, const lr_campaign *c, MPI_Comm c
             }
         }
         rc = write_job(&o, exp, j, &r, err);
+        int ok = !strcmp(r.status, "ok");
+        if (!rc) rc = lr_merge_survival_write_job(o.file, (size_t)j->id, o.P, co.time_days, co.event,
+                                                  ok ? r.prisk : NULL, ok ? r.role : NULL, &grid, err);
     }
     rows_free(&r);
+    lr_survival_grid_free(&grid);
     rc = agree(rc, comm) ? (rc ? rc : lr_fail(err, "another rank failed writing %s", tmp)) : 0;
     if (H5Fclose(o.file) < 0 && !rc) rc = lr_fail(err, "%s: error closing", tmp);
     lr_cohort_free(&co);
