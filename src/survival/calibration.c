@@ -91,12 +91,9 @@ static int cox_observed(size_t n, size_t p, const double *time, const int *event
     return rc;
 }
 
-int lr_calibration_at(size_t n, const double *time, const int *event, const double *surv, double t, size_t bins,
-                      double level, lr_calibration *out, double *smooth_obs, lr_err *err)
+/* t within follow-up, an event at or before t, 0 < S < 1. */
+static int check_input(size_t n, const double *time, const int *event, const double *surv, double t, lr_err *err)
 {
-    *out = (lr_calibration){.bins = bins};
-    if (bins < 1 || n < 2 * bins)
-        return lr_fail(err, "calibration: %zu patients cannot fill %zu groups of at least 2", n, bins);
     double last = 0.0;
     size_t events_before = 0;
     for (size_t i = 0; i < n; i++) {
@@ -109,6 +106,39 @@ int lr_calibration_at(size_t n, const double *time, const int *event, const doub
     if (!(t > 0.0) || t > last)
         return lr_fail(err, "calibration at t = %g: t must be in (0, last follow-up %g]", t, last);
     if (!events_before) return lr_fail(err, "calibration at t = %g: no event at or before t", t);
+    return 0;
+}
+
+int lr_calibration_slope(size_t n, const double *time, const int *event, const double *surv, double t,
+                         double *slope, double *slope_se, double *intercept, lr_err *err)
+{
+    *slope = *slope_se = *intercept = NAN;
+    if (check_input(n, time, event, surv, t, err) != 0) return -1;
+    double *cll = lr_malloc(n, sizeof *cll, err), *eta = lr_malloc(n, sizeof *eta, err);
+    lr_cox_fit fit = {0};
+    int rc = -1;
+    if (!cll || !eta) goto done;
+    for (size_t i = 0; i < n; i++) cll[i] = log(-log(surv[i]));
+    double log_h0;
+    if (cox_observed(n, 1, time, event, cll, t, &fit, eta, &log_h0, NULL, err) != 0) goto done;
+    *slope = fit.beta[0];
+    *slope_se = fit.se[0];
+    *intercept = log_h0;
+    rc = 0;
+done:
+    lr_cox_fit_free(&fit);
+    free(cll);
+    free(eta);
+    return rc;
+}
+
+int lr_calibration_at(size_t n, const double *time, const int *event, const double *surv, double t, size_t bins,
+                      double level, lr_calibration *out, double *smooth_obs, lr_err *err)
+{
+    *out = (lr_calibration){.bins = bins};
+    if (bins < 1 || n < 2 * bins)
+        return lr_fail(err, "calibration: %zu patients cannot fill %zu groups of at least 2", n, bins);
+    if (check_input(n, time, event, surv, t, err) != 0) return -1;
     out->bin_n = lr_calloc(bins, sizeof *out->bin_n, err);
     out->pred = lr_calloc(5 * bins, sizeof *out->pred, err);
     double *X = lr_malloc(2 * n, sizeof *X, err), *eta = lr_malloc(n, sizeof *eta, err);
@@ -122,13 +152,9 @@ int lr_calibration_at(size_t n, const double *time, const int *event, const doub
     out->obs_upper = out->pred + 4 * bins;
     LR_TRY(calibration_groups(n, time, event, surv, t, level, out, err));
 
+    LR_TRY(lr_calibration_slope(n, time, event, surv, t, &out->slope, &out->slope_se, &out->intercept, err));
     for (size_t i = 0; i < n; i++) cll[i] = log(-log(surv[i]));
     double log_h0;
-    LR_TRY(cox_observed(n, 1, time, event, cll, t, &fit, eta, &log_h0, NULL, err));
-    out->slope = fit.beta[0];
-    out->slope_se = fit.se[0];
-    out->intercept = log_h0;
-    lr_cox_fit_free(&fit);
 
     memcpy(obs, cll, n * sizeof *obs); /* sorted copy for the knots */
     gsl_sort(obs, 1, n);

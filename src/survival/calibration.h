@@ -37,6 +37,10 @@ int lr_calibration_at(size_t n, const double *time, const int *event, const doub
                       double level, lr_calibration *out, double *smooth_obs, lr_err *err);
 void lr_calibration_free(lr_calibration *c);
 
+/* Slope and intercept alone (the first half of lr_calibration_at; same errors except the group size). */
+int lr_calibration_slope(size_t n, const double *time, const int *event, const double *surv, double t,
+                         double *slope, double *slope_se, double *intercept, lr_err *err);
+
 /* R's rcspline.eval(x, knots, inclx = TRUE, norm = 2) for 3 knots: basis[0] = x, basis[1] = the
  * non-linear term. */
 void lr_rcs3_basis(double x, const double knots[3], double basis[2]);
