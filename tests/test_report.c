@@ -20,6 +20,7 @@
 #include "survival/concordance.h"
 #include "survival/lmm.h"
 #include "util/csv.h"
+#include "report/prognosis.h"
 #include "runner/merge_survival.h"
 #include "util/h5.h"
 #include "util/rng.h"
@@ -410,6 +411,134 @@ static void test_bad_input(void)
     CHECK(lr_results_read("/nonexistent/x.h5", &c, &e) != 0);
 }
 
+
+/* ---- prognosis: one Brier score and one calibration bin recomputed from the campaign file by hand ---- */
+
+/* Written-out Kaplan–Meier S(t) of the patients idx[m] (O(m^2), independent of survival/km.c). */
+static double hand_km(const lr_results *c, const size_t *idx, size_t m, double t)
+{
+    double S = 1.0;
+    for (size_t a = 0; a < m; a++) {
+        double s = c->time_days[idx[a]];
+        int first = 1;
+        for (size_t b = 0; b < a; b++) first &= c->time_days[idx[b]] != s; /* each distinct time once */
+        if (!first || s > t) continue;
+        double d = 0, at_risk = 0;
+        for (size_t b = 0; b < m; b++) {
+            at_risk += c->time_days[idx[b]] >= s;
+            d += c->time_days[idx[b]] == s && c->event[idx[b]];
+        }
+        if (d > 0) S *= 1.0 - d / at_risk;
+    }
+    return S;
+}
+
+/* Censoring survival as riskRegression's prodlim(reverse = TRUE): deaths leave first; the left limit
+ * G(t-) when strict, else G(t). */
+static double hand_censoring(const lr_results *c, const size_t *idx, size_t m, double t, int strict)
+{
+    double G = 1.0;
+    for (size_t a = 0; a < m; a++) {
+        double s = c->time_days[idx[a]];
+        int first = 1;
+        for (size_t b = 0; b < a; b++) first &= c->time_days[idx[b]] != s;
+        if (!first || (strict ? s >= t : s > t)) continue;
+        double cens = 0, dead = 0, at_risk = 0;
+        for (size_t b = 0; b < m; b++) {
+            at_risk += c->time_days[idx[b]] >= s;
+            cens += c->time_days[idx[b]] == s && !c->event[idx[b]];
+            dead += c->time_days[idx[b]] == s && c->event[idx[b]];
+        }
+        if (cens > 0 && at_risk - dead > 0) G *= 1.0 - cens / (at_risk - dead);
+    }
+    return G;
+}
+
+static int compare_by_surv(const void *a, const void *b, void *ctx)
+{
+    const double *s = ctx;
+    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    return s[i] < s[j] ? -1 : s[i] > s[j] ? 1 : (i > j) - (i < j);
+}
+
+static void test_prognosis_recomputed(void)
+{
+    lr_err e = {{0}};
+    lr_results c;
+    CHECK_MSG(lr_results_read(campaign_path, &c, &e) == 0, "%s", e.msg);
+    CHECK(c.has_survival && c.H == 2);
+    if (!c.has_survival) return;
+    lr_table2_options opt = lr_table2_default_options();
+    opt.replicates = 0; /* estimates only */
+    lr_table2 t;
+    CHECK_MSG(lr_table2_compute(&c, &opt, &t, &e) == 0, "%s", e.msg);
+    lr_prognosis p;
+    CHECK_MSG(lr_prognosis_compute(&c, &t, &p, &e) == 0, "%s", e.msg);
+    /* Proposed's out-of-fold S at 365 d, straight from /survival/patient_surv (one replicate per fold) */
+    size_t g365 = 0;
+    while (g365 < c.G && c.grid_days[g365] != 365.0) g365++;
+    CHECK(g365 < c.G);
+    double *S = calloc(c.P, sizeof *S);
+    size_t *idx = calloc(c.P, sizeof *idx), m = 0;
+    for (size_t q = 0; q < c.P; q++) S[q] = NAN;
+    for (size_t j = 0; j < c.J && g365 < c.G; j++) {
+        if (strcmp(c.job_model[j], "proposed") || c.job_status[j] != LR_JOB_STATUS_OK) continue;
+        for (size_t q = 0; q < c.P; q++)
+            if (c.patient_role[j * c.P + q] == 2) S[q] = c.patient_surv[(j * c.P + q) * c.G + g365];
+    }
+    for (size_t q = 0; q < c.P; q++)
+        if (isfinite(S[q])) idx[m++] = q;
+    CHECK(m == c.P); /* every fold's baseline reaches 365 d in the fixture */
+    /* Brier: mean of w (y - F)^2 with the censoring weights written out */
+    double t365 = 365.0, G_t = hand_censoring(&c, idx, m, t365, 0), sum = 0.0;
+    for (size_t a = 0; a < m; a++) {
+        size_t q = idx[a];
+        if (c.time_days[q] <= t365 && c.event[q]) sum += S[q] * S[q] / hand_censoring(&c, idx, m, c.time_days[q], 1);
+        else if (c.time_days[q] > t365) sum += (1.0 - S[q]) * (1.0 - S[q]) / G_t;
+    }
+    double brier = sum / (double)m;
+    size_t r_prop = 2, k_brier = 0;
+    for (size_t i = 0; i < p.M; i++)
+        if (!strcmp(p.metric[i].key, "brier_365")) k_brier = i;
+    CHECK(!strcmp(p.rows[r_prop].model, "proposed") && !strcmp(p.metric[k_brier].key, "brier_365"));
+    CHECK_CLOSE(p.rows[r_prop].cell[k_brier].est, brier, 1e-12, 1e-10);
+    /* the first calibration group: the ceil(m/5) patients with the lowest S, KM at 365 d */
+    qsort_r(idx, m, sizeof *idx, compare_by_surv, S);
+    size_t nb = (m + 4) / 5;
+    double pred = 0.0;
+    for (size_t a = 0; a < nb; a++) pred += S[idx[a]] / (double)nb;
+    double obs = hand_km(&c, idx, nb, t365);
+    char dir[1024], path[1200];
+    snprintf(dir, sizeof dir, "%s/prognosis", fixture_dir);
+    mkdir(dir, 0755);
+    snprintf(path, sizeof path, "%s/data", dir);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/figures", dir);
+    mkdir(path, 0755);
+    lr_plotter pl;
+    CHECK_MSG(lr_plotter_init(&pl, dir, "analysis", &e) == 0, "%s", e.msg);
+    CHECK_MSG(lr_prognosis_write(&c, &p, &pl, dir, &e) == 0, "%s", e.msg);
+    lr_plotter_close(&pl);
+    snprintf(path, sizeof path, "%s/data/calibration.csv", dir);
+    lr_csv *csv = NULL;
+    int found = 0;
+    CHECK_MSG(lr_csv_read(path, &csv, &e) == 0, "%s", e.msg);
+    for (size_t r = 0; csv && r < csv->n_rows; r++) {
+        if (strcmp(lr_csv_cell(csv, r, 0), "proposed") || strcmp(lr_csv_cell(csv, r, 1), "365") ||
+            strcmp(lr_csv_cell(csv, r, 2), "1"))
+            continue;
+        found = 1;
+        CHECK(strtoul(lr_csv_cell(csv, r, 3), NULL, 10) == nb);
+        CHECK_CLOSE(strtod(lr_csv_cell(csv, r, 4), NULL), pred, 1e-9, 0);
+        CHECK_CLOSE(strtod(lr_csv_cell(csv, r, 5), NULL), obs, 1e-9, 0);
+    }
+    CHECK(found);
+    lr_csv_free(csv);
+    free(S);
+    free(idx);
+    lr_results_free(&c);
+}
+
 int main(int argc, char **argv)
 {
     lr_h5_quiet();
@@ -426,5 +555,6 @@ int main(int argc, char **argv)
     RUN(test_kde);
     RUN(test_growth_lmm);
     RUN(test_bad_input);
+    RUN(test_prognosis_recomputed);
     return TEST_SUMMARY();
 }
