@@ -107,13 +107,17 @@ static int fill_row(prog_ctx *x, size_t row, const char *model, lr_err *err)
             for (size_t g = 0; g < G; g++) surv[p * G + g] = NAN;
         }
     }
+    /* a patient without a risk (no annotation) is skipped, as in Table 2; a fold counts when it has any */
     for (size_t k = 0; k < x->folds; k++) {
-        int has = x->start[k + 1] > x->start[k];
-        for (size_t q = x->start[k]; q < x->start[k + 1]; q++) has &= isfinite(risk[x->members[q]]);
+        int has = 0;
+        for (size_t q = x->start[k]; q < x->start[k + 1]; q++) has |= isfinite(risk[x->members[q]]);
         x->has[row][k] = (unsigned char)has;
         for (size_t g = 0; g < G && g < 64; g++) {
             int ok = has;
-            for (size_t q = x->start[k]; q < x->start[k + 1] && ok; q++) ok = isfinite(surv[x->members[q] * G + g]);
+            for (size_t q = x->start[k]; q < x->start[k + 1] && ok; q++) {
+                size_t pt = x->members[q];
+                ok = !isfinite(risk[pt]) || isfinite(surv[pt * G + g]);
+            }
             x->valid[row][k][g] = (unsigned char)ok;
         }
     }
@@ -140,6 +144,7 @@ static size_t gather(prog_ctx *x, size_t row, const unsigned char *mask, long g,
         if (!mask[k] || (g >= 0 && !x->valid[row][k][g])) continue;
         for (size_t q = start[k]; q < start[k + 1]; q++) {
             size_t p = units[q];
+            if (!isfinite(x->risk[row * P + p])) continue;
             x->t[m] = c->time_days[p];
             x->e[m] = c->event[p];
             x->x[m] = x->risk[row * P + p];
@@ -335,7 +340,7 @@ static size_t risk_groups(prog_ctx *x, size_t row, size_t *group, double *time, 
         double med = x->train_median[row * x->folds + k];
         for (size_t q = x->start[k]; q < x->start[k + 1]; q++) {
             size_t pt = x->members[q];
-            if (!isfinite(med)) continue;
+            if (!isfinite(med) || !isfinite(x->risk[row * P + pt])) continue;
             group[m] = x->risk[row * P + pt] > med;
             time[m] = x->c->time_days[pt];
             event[m] = x->c->event[pt];
@@ -645,6 +650,7 @@ static int write_figure_data(prog_ctx *x, const lr_prognosis *p, const char *dir
             for (size_t q = x->start[k]; q < x->start[k + 1]; q++) {
                 size_t pt = x->members[q];
                 double r = x->risk[row * P + pt];
+                if (!isfinite(r)) continue;
                 fprintf(f, "%s,%zu,%zu,%.17g,%d,%.17g,%.17g,%d", p->rows[row].model, pt, k, c->time_days[pt],
                         c->event[pt], r, med, r > med);
                 for (size_t g = 0; g < G; g++) fprintf(f, ",%.17g", x->surv[(row * P + pt) * G + g]);
