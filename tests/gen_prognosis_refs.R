@@ -202,6 +202,12 @@ Sg <- round(breslow_surv(train, lung_d$risk, grid), 10)
 colnames(Sg) <- sprintf("s%d", grid)
 lung_d <- cbind(lung_d, Sg)
 lung_d$s360_over <- round(lung_d$s360^0.6, 10)  # over-optimistic survival: miscalibrated
+# a size-baseline-like score (age, not a log-hazard): its Cox coefficient on the training rows, then
+# S(360 | age) = survfit(coxph(Surv ~ age), newdata) for every row; lung_fold_age.csv (runner/merge_survival)
+fit_age <- coxph(Surv(time, event) ~ age, data = train, control = tight)
+s_age <- sapply(lung_d$age, function(a) summary(survfit(fit_age, newdata = data.frame(age = a)), times = 360)$surv)
+write.csv(data.frame(row = seq_len(nrow(lung_d)), s360 = sprintf("%.17g", s_age), coef = sprintf("%.17g", coef(fit_age)[[1]])),
+          file.path(out_dir, "lung_fold_age.csv"), row.names = FALSE, quote = FALSE)
 prognosis_case("lung", lung_d, at_km = c(90, 180, 365, 730), group = "sex", at_breslow = c(5, 180, 365, 730),
                surv_cols = list(brier = "s360", grid = sprintf("s%d", grid)), brier_t = 360, grid = grid,
                cox_covs = c("risk", "ecog", "age"), cal_t = 360, cal_col = "s360_over")

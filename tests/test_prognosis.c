@@ -482,8 +482,9 @@ static void test_fold_survival_matches_r(void)
     lr_err err;
     CHECK(lr_survival_grid_make(&h, &g, &err) == 0);
     CHECK(g.G == 24 && g.grid[0] == 30.0 && g.grid[g.G - 1] == 720.0);
-    double cumhaz[64], *surv = malloc(c.n * g.G * sizeof *surv), ref[MAX_N];
-    CHECK(lr_survival_from_fold(c.n, c.time, event, risk, role, &g, cumhaz, surv, &err) == 0);
+    double cumhaz[64], *surv = malloc(c.n * g.G * sizeof *surv), ref[MAX_N], coef;
+    CHECK(lr_survival_from_fold(c.n, c.time, event, risk, role, 0, &g, &coef, cumhaz, surv, &err) == 0);
+    CHECK(coef == 1.0);
     size_t compared = 0, wrong = 0;
     for (size_t k = 0; k < g.G; k++) {
         char col[32];
@@ -503,6 +504,25 @@ static void test_fold_survival_matches_r(void)
     }
     CHECK_MSG(wrong == 0, "%zu of %zu probabilities differ from R", wrong, compared);
     CHECK(compared >= 12 * 100);
+    /* a size score (age): β fitted on the training rows, then S(360 | β age), against R */
+    double age[MAX_N], coef_age, r_s[MAX_N], r_coef[MAX_N];
+    column(&c, "age", age);
+    CHECK(lr_survival_from_fold(c.n, c.time, event, age, role, 1, &g, &coef_age, cumhaz, surv, &err) == 0);
+    lr_csv *ref_age = NULL;
+    CHECK_MSG(lr_csv_read(REF_DIR "lung_fold_age.csv", &ref_age, &err) == 0, "%s", err.msg);
+    if (ref_age) {
+        CHECK(lr_csv_column_double(ref_age, "s360", r_s, &err) == 0 && lr_csv_column_double(ref_age, "coef", r_coef, &err) == 0);
+        CHECK_CLOSE(coef_age, r_coef[0], 0, 1e-9);
+        size_t g360 = 0, tested = 0;
+        while (g360 < g.G && g.grid[g360] != 360.0) g360++;
+        for (size_t i = 0; i < c.n && g360 < g.G; i++)
+            if (role[i] == 2) {
+                CHECK_CLOSE(surv[i * g.G + g360], r_s[i], 1e-9, 0);
+                tested++;
+            }
+        CHECK(tested > 100);
+        lr_csv_free(ref_age);
+    }
     /* a horizon off the 30-day grid is added to it */
     lr_horizons odd = {.n = 1, .days = {45}};
     lr_survival_grid g2;

@@ -186,23 +186,25 @@ static int write_fixture(const char *dir)
     lr_horizons horizons = {.n = 2, .days = {365, 730}};
     lr_survival_grid grid = {0};
     if (!rc) rc = lr_survival_grid_make(&horizons, &grid, &e);
-    double *cumhaz = calloc(J * (grid.G + 1), 8), *surv = calloc(J * P * (grid.G + 1), 8);
+    double *cumhaz = calloc(J * (grid.G + 1), 8), *surv = calloc(J * P * (grid.G + 1), 8), *coef = calloc(J, 8);
     for (size_t j = 0; !rc && j < J; j++) {
         int ok = !strcmp(status[j], "ok");
         lr_err e2;
-        if (!ok || lr_survival_from_fold(P, c.time_days, event8, prisk + j * P, role + j * P, &grid, cumhaz + j * grid.G,
-                                         surv + j * P * grid.G, &e2)) {
+        if (!ok || lr_survival_from_fold(P, c.time_days, event8, prisk + j * P, role + j * P, j / FOLDS >= 7, &grid,
+                                         coef + j, cumhaz + j * grid.G, surv + j * P * grid.G, &e2)) {
+            coef[j] = NAN;
             for (size_t g = 0; g < grid.G; g++) cumhaz[j * grid.G + g] = NAN;
             for (size_t i = 0; i < P * grid.G; i++) surv[j * P * grid.G + i] = NAN;
         }
     }
-    hsize_t hH = 2, hG = grid.G, JG[2] = {J, grid.G}, JPG[3] = {J, P, grid.G};
+    hsize_t hH = 2, hJ2 = J, hG = grid.G, JG[2] = {J, grid.G}, JPG[3] = {J, P, grid.G};
     if (!rc) rc = wd(f, "/survival/horizons_days", 1, &hH, horizons.days, &e) ||
-                  wd(f, "/survival/grid_days", 1, &hG, grid.grid, &e) ||
+                  wd(f, "/survival/grid_days", 1, &hG, grid.grid, &e) || wd(f, "/survival/risk_coef", 1, &hJ2, coef, &e) ||
                   wd(f, "/survival/baseline_cumhaz", 2, JG, cumhaz, &e) ||
                   wd(f, "/survival/patient_surv", 3, JPG, surv, &e);
     free(cumhaz);
     free(surv);
+    free(coef);
     lr_survival_grid_free(&grid);
     if (f >= 0) H5Fclose(f);
     if (rc) fprintf(stderr, "fixture: %s\n", e.msg);

@@ -594,8 +594,10 @@ static int write_tables(const lr_prognosis *p, const char *dir, lr_err *err)
                "IPCW) are means over folds of each fold's value (risks of different folds are on different "
                "scales). Brier (IPCW, Kaplan–Meier censoring weights), IPA = 1 − Brier/Brier(Kaplan–Meier), "
                "IBS (0–τ, 30-day grid, pec's step rule) and the calibration slope (Cox regression on "
-               "log(−log S(t)); 1 = ideal) use the survival probabilities S(t | risk) = exp(−H₀(t) e^risk) "
+               "log(−log S(t)); 1 = ideal) use the survival probabilities S(t | risk) = exp(−H₀(t) e^(β·risk)) "
                "with H₀ the Breslow baseline of each fold's training patients, pooled over all out-of-fold "
+               "patients; β = 1 for the learned models (their risk is a log-hazard) and, for the size baselines "
+               "(a volume, a diameter sum, a count), the Cox coefficient of the score on the fold's training "
                "patients. Replicates are averaged per patient. NA: not computable (e.g. no case before t in a fold).\n",
             p->n_test, p->replicates, p->tau);
     for (size_t h = 0; h < p->H; h++)

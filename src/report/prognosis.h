@@ -8,7 +8,8 @@
  *  - Uno's C(τ) (τ = the last horizon) and td-AUC(t) use risks, which are on a different scale in every
  *    fold: like Table 2, the statistic is the mean over folds of the fold's value (never a C across folds).
  *  - Brier, IPA, IBS (to τ, on the 30-day grid) and the calibration slope use the survival probabilities of
- *    the campaign file (fold-training Breslow baseline): probabilities share one scale, so they are pooled
+ *    the campaign file (fold-training Breslow baseline of β·risk; β = 1 for learned models, the training
+ *    Cox coefficient for the size baselines): probabilities share one scale, so they are pooled
  *    over every out-of-fold patient. A fold whose baseline stops before a time (its training follow-up
  *    ends earlier) is left out at that time, and the table says so.
  *  - Replicates of a (model, fold) are averaged per patient (risk, and S on the grid).

@@ -217,6 +217,7 @@ static int read_survival(hid_t f, lr_results *c, lr_err *err)
     size_t JG[2] = {c->J, c->G}, JPG[3] = {c->J, c->P, c->G};
     if (!(c->horizons_days = read_shaped(f, "/survival/horizons_days", H5T_NATIVE_DOUBLE, 8, 1, &c->H, err))) return -1;
     if (!(c->grid_days = read_shaped(f, "/survival/grid_days", H5T_NATIVE_DOUBLE, 8, 1, &c->G, err))) return -1;
+    if (!(c->risk_coef = read_shaped(f, "/survival/risk_coef", H5T_NATIVE_DOUBLE, 8, 1, &c->J, err))) return -1;
     if (!(c->baseline_cumhaz = read_shaped(f, "/survival/baseline_cumhaz", H5T_NATIVE_DOUBLE, 8, 2, JG, err))) return -1;
     if (!(c->patient_surv = read_shaped(f, "/survival/patient_surv", H5T_NATIVE_DOUBLE, 8, 3, JPG, err))) return -1;
     for (size_t h = 0; h < c->H; h++) {
@@ -314,6 +315,7 @@ void lr_results_free(lr_results *c)
     free(c->horizons_days);
     free(c->grid_days);
     free(c->baseline_cumhaz);
+    free(c->risk_coef);
     free(c->patient_surv);
     memset(c, 0, sizeof *c);
 }

@@ -56,7 +56,8 @@ typedef struct {
     size_t H, G;                      /* horizons, grid times */
     double *horizons_days;            /* [H], each also in the grid */
     double *grid_days;                /* [G] */
-    double *baseline_cumhaz;          /* [J*G] fold-training Breslow H0 */
+    double *risk_coef;                /* [J] beta of eta = beta * risk (1 learned; fitted for size baselines) */
+    double *baseline_cumhaz;          /* [J*G] fold-training Breslow H0 of eta */
     double *patient_surv;             /* [J*P*G] S(t | risk) of the job's test patients, NaN otherwise */
 } lr_results;
 

@@ -436,7 +436,8 @@ int lr_campaign_merge(const lr_experiment *exp, const lr_campaign *c, MPI_Comm c
         rc = write_job(&o, exp, j, &r, err);
         int ok = !strcmp(r.status, "ok");
         if (!rc) rc = lr_merge_survival_write_job(o.file, (size_t)j->id, o.P, co.time_days, co.event,
-                                                  ok ? r.prisk : NULL, ok ? r.role : NULL, &grid, err);
+                                                  ok ? r.prisk : NULL, ok ? r.role : NULL,
+                                                  !lr_model_is_learned(j->kind), &grid, err);
     }
     rows_free(&r);
     lr_survival_grid_free(&grid);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "survival/breslow.h"
+#include "survival/cox.h"
 
 enum { ROLE_TRAIN = 0, ROLE_TEST = 2 };
 
@@ -36,8 +37,10 @@ void lr_survival_grid_free(lr_survival_grid *g)
 }
 
 int lr_survival_from_fold(size_t P, const double *time_days, const int8_t *event, const double *risk,
-                          const int8_t *role, const lr_survival_grid *g, double *cumhaz, double *surv, lr_err *err)
+                          const int8_t *role, int fit_coef, const lr_survival_grid *g, double *coef, double *cumhaz,
+                          double *surv, lr_err *err)
 {
+    *coef = NAN;
     for (size_t k = 0; k < g->G; k++) cumhaz[k] = NAN;
     for (size_t i = 0; i < P * g->G; i++) surv[i] = NAN;
     double *t = lr_malloc(P, sizeof *t, err), *eta = lr_malloc(P, sizeof *eta, err);
@@ -56,13 +59,27 @@ int lr_survival_from_fold(size_t P, const double *time_days, const int8_t *event
         rc = lr_fail(err, "Breslow baseline: %zu training patients with %zu events", m, events);
         goto done;
     }
+    double beta = 1.0;
+    if (fit_coef) { /* a size score is not a log-hazard: its Cox coefficient on the training patients */
+        lr_cox_fit fit;
+        int fit_rc = lr_cox_fit_model(m, 1, t, e, eta, LR_TIES_EFRON, &fit, err);
+        if (fit_rc == 0) beta = fit.beta[0];
+        lr_cox_fit_free(&fit);
+        if (fit_rc != 0) goto done;
+        for (size_t i = 0; i < m; i++) eta[i] *= beta;
+    }
+    *coef = beta;
     lr_baseline base;
     if (lr_breslow_fit(m, t, e, eta, LR_TIES_EFRON, &base, err) != 0) goto done;
     for (size_t k = 0; k < g->G; k++) {
         if (g->grid[k] > base.last_followup) break; /* undefined: NaN */
+        double test_eta[1];
+        for (size_t p = 0; p < P; p++) {
+            if (role[p] != ROLE_TEST || !isfinite(risk[p])) continue;
+            test_eta[0] = beta * risk[p];
+            lr_baseline_surv(&base, g->grid[k], 1, test_eta, &surv[p * g->G + k], err);
+        }
         lr_baseline_cumhaz(&base, g->grid[k], &cumhaz[k], err);
-        for (size_t p = 0; p < P; p++)
-            if (role[p] == ROLE_TEST && isfinite(risk[p])) surv[p * g->G + k] = exp(-cumhaz[k] * exp(risk[p]));
     }
     lr_baseline_free(&base);
     rc = 0;
@@ -88,7 +105,9 @@ static int create(hid_t file, const char *path, int rank, const hsize_t *dims, l
 int lr_merge_survival_create(hid_t file, size_t J, size_t P, const lr_survival_grid *g, lr_err *err)
 {
     hsize_t h = (hsize_t)g->horizons.n, G = g->G, jg[2] = {J, G}, jpg[3] = {J, P, G};
+    hsize_t j1 = J;
     if (create(file, "/survival/horizons_days", 1, &h, err) || create(file, "/survival/grid_days", 1, &G, err) ||
+        create(file, "/survival/risk_coef", 1, &j1, err) ||
         create(file, "/survival/baseline_cumhaz", 2, jg, err) || create(file, "/survival/patient_surv", 3, jpg, err))
         return -1;
     return 0;
@@ -119,19 +138,22 @@ int lr_merge_survival_write_grid(hid_t file, const lr_survival_grid *g, lr_err *
 }
 
 int lr_merge_survival_write_job(hid_t file, size_t job, size_t P, const double *time_days, const int8_t *event,
-                                const double *risk, const int8_t *role, const lr_survival_grid *g, lr_err *err)
+                                const double *risk, const int8_t *role, int fit_coef, const lr_survival_grid *g,
+                                lr_err *err)
 {
-    double *cumhaz = lr_malloc(g->G, sizeof *cumhaz, err), *surv = lr_malloc(P * g->G, sizeof *surv, err);
+    double coef = NAN, *cumhaz = lr_malloc(g->G, sizeof *cumhaz, err), *surv = lr_malloc(P * g->G, sizeof *surv, err);
     int rc = -1;
     if (!cumhaz || !surv) goto done;
     if (risk && role) {
         lr_err fit_err = {{0}};
         /* a fold without training events keeps its NaN rows: the report says the metrics are missing */
-        (void)lr_survival_from_fold(P, time_days, event, risk, role, g, cumhaz, surv, &fit_err);
+        (void)lr_survival_from_fold(P, time_days, event, risk, role, fit_coef, g, &coef, cumhaz, surv, &fit_err);
     } else {
         for (size_t k = 0; k < g->G; k++) cumhaz[k] = NAN;
         for (size_t i = 0; i < P * g->G; i++) surv[i] = NAN;
     }
+    hsize_t start1 = job, one = 1;
+    if (write_rows(file, "/survival/risk_coef", 1, &start1, &one, &coef, err)) goto done;
     hsize_t start2[2] = {job, 0}, count2[2] = {1, g->G}, start3[3] = {job, 0, 0}, count3[3] = {1, P, g->G};
     if (write_rows(file, "/survival/baseline_cumhaz", 2, start2, count2, cumhaz, err)) goto done;
     if (write_rows(file, "/survival/patient_surv", 3, start3, count3, surv, err)) goto done;

@@ -2,11 +2,15 @@
  *
  *   /survival/horizons_days   float64 [H]      report.horizons_days of the experiment
  *   /survival/grid_days       float64 [G]      every 30 days up to the last horizon, plus the horizons
+ *   /survival/risk_coef       float64 [J]      β: the linear predictor is η = β·risk. 1 for learned models
+ *                                              (their risk is a log-hazard, trained by NPLL: an offset); for
+ *                                              the size baselines (a volume, a count: not a log-hazard) β is
+ *                                              coxph(Surv ~ risk) on the fold's TRAINING patients (Efron)
  *   /survival/baseline_cumhaz float64 [J, G]   job j's Breslow H₀(t) fitted on its fold's TRAINING patients
- *                                              with the patient risk as offset (Efron ties, = R's −log S(t |
- *                                              risk = 0) of survfit(coxph(Surv ~ offset(risk)))); NaN beyond
- *                                              the training patients' last follow-up or for a job not ok
- *   /survival/patient_surv    float64 [J, P, G] S(t | risk) = exp(−H₀(t) e^risk) for job j's TEST patients;
+ *                                              with η as offset (Efron ties, = R's −log S(t | η = 0) of
+ *                                              survfit(coxph(Surv ~ offset(η)))); NaN beyond the training
+ *                                              patients' last follow-up or for a job not ok
+ *   /survival/patient_surv    float64 [J, P, G] S(t | η) = exp(−H₀(t) e^η) for job j's TEST patients;
  *                                              NaN for every other patient
  *
  * Written by the merge (every input is already there: the cohort's times and events, each job's patient
@@ -36,13 +40,16 @@ void lr_survival_grid_free(lr_survival_grid *g);
 int lr_merge_survival_create(hid_t file, size_t J, size_t P, const lr_survival_grid *g, lr_err *err);
 /* One rank: the horizons and the grid. */
 int lr_merge_survival_write_grid(hid_t file, const lr_survival_grid *g, lr_err *err);
-/* Job `job`'s rows. risk/role NULL (a job that is not ok): NaN rows. role: 0 train, 2 test. */
+/* Job `job`'s rows. risk/role NULL (a job that is not ok): NaN rows. role: 0 train, 2 test. fit_coef: 0 for
+ * a learned model (β = 1), 1 for a size baseline (β fitted on the training patients). */
 int lr_merge_survival_write_job(hid_t file, size_t job, size_t P, const double *time_days, const int8_t *event,
-                                const double *risk, const int8_t *role, const lr_survival_grid *g, lr_err *err);
+                                const double *risk, const int8_t *role, int fit_coef, const lr_survival_grid *g,
+                                lr_err *err);
 
-/* The fitting step alone (also used by tests): H₀ on the grid from the training patients and S for the
- * test patients. cumhaz[G], surv[P*G] (NaN where undefined). */
+/* The fitting step alone (also used by tests): β (1, or fitted when fit_coef), H₀ on the grid from the
+ * training patients and S for the test patients. cumhaz[G], surv[P*G] (NaN where undefined). */
 int lr_survival_from_fold(size_t P, const double *time_days, const int8_t *event, const double *risk,
-                          const int8_t *role, const lr_survival_grid *g, double *cumhaz, double *surv, lr_err *err);
+                          const int8_t *role, int fit_coef, const lr_survival_grid *g, double *coef, double *cumhaz,
+                          double *surv, lr_err *err);
 
 #endif
