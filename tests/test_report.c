@@ -541,6 +541,24 @@ static void test_prognosis_recomputed(void)
     lr_results_free(&c);
 }
 
+/* Decision curve: net benefit against the definition written out (no R package for it in Debian). */
+static void test_net_benefit(void)
+{
+    double time[8] = {50, 100, 150, 200, 400, 500, 600, 700}, surv[8] = {0.2, 0.9, 0.3, 0.8, 0.5, 0.95, 0.4, 0.7};
+    int event[8] = {1, 0, 1, 1, 0, 1, 0, 0};
+    lr_err e;
+    double t = 365.0, pt = 0.4;
+    /* treat all: KM(365) = (1 - 1/8)(1 - 1/6)(1 - 1/5) = 0.58333 */
+    double km_all = (7.0 / 8.0) * (5.0 / 6.0) * (4.0 / 5.0);
+    CHECK_CLOSE(lr_net_benefit(8, time, event, NULL, t, pt, &e), (1.0 - km_all) - km_all * pt / 0.6, 1e-14, 0);
+    /* treat 1 - S >= 0.4: subjects 0, 2, 4, 6 (times 50 e, 150 e, 400 c, 600 c): KM(365) = (3/4)(2/3) = 1/2 */
+    double treated = 4.0 / 8.0, km_t = 0.5;
+    CHECK_CLOSE(lr_net_benefit(8, time, event, surv, t, pt, &e), treated * (1.0 - km_t) - treated * km_t * pt / 0.6,
+                1e-14, 0);
+    CHECK(lr_net_benefit(8, time, event, surv, t, 0.99, &e) == 0.0); /* nobody treated */
+    CHECK(isnan(lr_net_benefit(8, time, event, surv, 800.0, pt, &e))); /* beyond the treated group's follow-up */
+}
+
 int main(int argc, char **argv)
 {
     lr_h5_quiet();
@@ -558,5 +576,6 @@ int main(int argc, char **argv)
     RUN(test_growth_lmm);
     RUN(test_bad_input);
     RUN(test_prognosis_recomputed);
+    RUN(test_net_benefit);
     return TEST_SUMMARY();
 }
