@@ -137,12 +137,17 @@ static void check_winograd(int n, int cin, int cout, int h, int w, int id)
     float *ws = malloc(sizeof(float) * lr_conv_workspace(&s));
     fill(x, nin, rng, -1, 1), fill(wt, nw, rng, -1, 1), fill(dy, nout, rng, -1, 1);
     lr_conv_forward_im2col(y_ref, ws, x, wt, &s);
-    lr_winograd_forward(y, ws, x, wt, &s);
+    lr_conv_forward(y, ws, x, wt, &s); /* eligible: the Winograd path */
     lr_conv_backward_im2col(dx_ref, NULL, ws, dy, x, wt, &s);
-    lr_winograd_backward_data(dx, ws, dy, wt, &s);
+    lr_conv_backward(dx, NULL, ws, dy, x, wt, &s);
     float *dw_ref = calloc(nw, sizeof(float)), *dw = calloc(nw, sizeof(float));
     lr_conv_backward_im2col(NULL, dw_ref, ws, dy, x, wt, &s);
-    lr_winograd_backward_weights(dw, ws, dy, x, &s);
+    lr_conv_backward(NULL, dw, ws, dy, x, wt, &s);
+    /* both gradients in one call (one transform of dout) agree with the separate calls */
+    float *dx2 = calloc(nin, sizeof(float)), *dw2 = calloc(nw, sizeof(float));
+    lr_conv_backward(dx2, dw2, ws, dy, x, wt, &s);
+    CHECK(!memcmp(dx2, dx, sizeof(float) * nin) && !memcmp(dw2, dw, sizeof(float) * nw));
+    free(dx2), free(dw2);
     double ew = 0, sw = 0;
     for (size_t i = 0; i < nw; i++) ew = fmax(ew, fabs(dw[i] - dw_ref[i])), sw = fmax(sw, fabs(dw_ref[i]));
     CHECK_MSG(ew <= 1e-5 * sw, "weights %dx%d: max diff %g, scale %g", h, w, ew, sw);
@@ -162,6 +167,12 @@ static void test_winograd_matches_im2col(void)
     check_winograd(3, 4, 2, 9, 7, 61);   /* odd maps: partial tiles at the edges */
     check_winograd(1, 16, 24, 18, 18, 62);
     check_winograd(2, 5, 3, 5, 6, 63);
+    check_winograd(4, 8, 6, 3, 3, 64);   /* one tile, mostly outside the map (ResNet18's last stage) */
+    check_winograd(2, 3, 4, 7, 150, 65); /* more tiles in a row than one chunk */
+    lr_conv_shape s;
+    int in2[3] = {1, 2, 2}, k[3] = {1, 3, 3}, st[3] = {1, 1, 1}, pd[3] = {0, 1, 1};
+    CHECK(lr_conv_shape_init(&s, 1, 4, 4, in2, k, st, pd) == 0);
+    CHECK(!lr_winograd_eligible(&s)); /* a 2×2 map: one 4×4 tile saves nothing */
 }
 
 /* ---- batch norm (train mode), with residual and ReLU ---- */

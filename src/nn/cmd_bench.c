@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "nn/net.h"
+#include "nn/profile.h"
 #include "util/cli.h"
 #include "util/rng.h"
 
@@ -27,6 +28,7 @@ typedef struct {
 typedef struct {
     int steps;
     int torch;           /* 1: compare with PyTorch */
+    int profile;         /* 1: print the per-(pass, kind) profile of the timed steps */
     char torch_script[PATH_MAX];
 } bench_options;
 
@@ -70,10 +72,33 @@ static double sgemm_gflops(lr_err *err)
     return 2.0 * n * n * n / best * 1e-9;
 }
 
+/* The profile as "<label>_t<T>_profile_<pass>_<kind>: seconds per step, share of the step" lines, then
+ * per-pass and per-kind totals and the untimed rest (loss, bookkeeping, the engine between calls). */
+static void print_profile(const bench_config *bc, int threads, const lr_profile *prof, double step_s, int steps)
+{
+    double pass_total[LR_N_PASSES] = {0}, kind_total[LR_N_KINDS] = {0}, all = 0.0;
+    for (int p = 0; p < LR_N_PASSES; p++)
+        for (int k = 0; k < LR_N_KINDS; k++) {
+            double t = prof->seconds[p][k] / steps;
+            pass_total[p] += t, kind_total[k] += t, all += t;
+            if (t > 0.0)
+                printf("%s_t%d_profile_%s_%s: %.4f s %5.1f%%\n", bc->label, threads, lr_pass_name((lr_pass)p),
+                       lr_kind_name((lr_kind)k), t, 100.0 * t / step_s);
+        }
+    for (int p = 0; p < LR_N_PASSES; p++)
+        printf("%s_t%d_profile_pass_%s: %.4f s %5.1f%%\n", bc->label, threads, lr_pass_name((lr_pass)p),
+               pass_total[p], 100.0 * pass_total[p] / step_s);
+    for (int k = 0; k < LR_N_KINDS; k++)
+        printf("%s_t%d_profile_kind_%s: %.4f s %5.1f%%\n", bc->label, threads, lr_kind_name((lr_kind)k),
+               kind_total[k], 100.0 * kind_total[k] / step_s);
+    printf("%s_t%d_profile_untimed: %.4f s %5.1f%%\n", bc->label, threads, step_s - all,
+           100.0 * (step_s - all) / step_s);
+}
+
 /* One config at one thread count, in this (child) process. Prints "<label>_t<T>_<key>: value". */
 static int bench_engine(const bench_config *bc, int threads, const bench_options *o, double result[2], lr_err *err)
 {
-    bli_thread_set_num_threads(threads);
+    lr_nn_set_threads(threads);
     double sgemm = sgemm_gflops(err);
     if (sgemm < 0) return -1;
     lr_net_config cfg = {bc->arch, bc->in_channels, bc->width, 1};
@@ -89,13 +114,17 @@ static int bench_engine(const bench_config *bc, int threads, const bench_options
     for (size_t i = 0; i < nx; i++) x[i] = (float)(gsl_rng_uniform(rng) * 2.0 - 1.0);
     for (int i = 0; i < bc->batch; i++) dy[i] = (float)((gsl_rng_uniform(rng) - 0.5) / bc->batch);
     double total = 0.0, total_cpu = 0.0;
+    lr_profile prof;
+    memset(&prof, 0, sizeof prof);
     for (int s = 0; s <= o->steps; s++) { /* step 0 is the warm-up (allocations, page faults) */
+        if (s == 1 && o->profile) lr_profile_begin(&prof);
         double t0 = now_s(), c0 = cpu_s();
-        lr_net_zero_grad(net);
+        LR_PROF(LR_PASS_WEIGHT_GRAD, LR_KIND_COPY, lr_net_zero_grad(net));
         if (lr_net_forward(net, x, bc->batch, bc->dims, 1, err) || lr_net_backward(net, dy, NULL, err)) goto done;
         lr_adam_step(&opt, net->params, net->grads);
         if (s > 0) total += now_s() - t0, total_cpu += cpu_s() - c0;
     }
+    lr_profile_end();
     double step_s = total / o->steps, flop = lr_net_train_flop(net), gflops = flop / step_s * 1e-9;
     const char *unit = bc->dims[0] > 1 ? "volumes_per_s" : "patches_per_s";
     result[0] = bc->batch / step_s;
@@ -109,6 +138,8 @@ static int bench_engine(const bench_config *bc, int threads, const bench_options
     printf("%s_t%d_sgemm_gflops: %.1f\n", bc->label, threads, sgemm);
     printf("%s_t%d_fraction_of_sgemm: %.3f\n", bc->label, threads, gflops / sgemm);
     printf("%s_t%d_peak_rss_mb: %.1f\n", bc->label, threads, peak_rss_mb());
+    printf("%s_t%d_blis_arch: %s\n", bc->label, threads, bli_arch_string(bli_arch_query_id()));
+    if (o->profile) print_profile(bc, threads, &prof, total / o->steps, o->steps);
     fflush(stdout);
     rc = 0;
 done:
@@ -215,6 +246,9 @@ static void bench_help(void)
            "  --threads LIST   BLIS thread counts (default 1,2)\n"
            "  --steps N        timed steps after one warm-up (default 3)\n"
            "  --batch N        2D batch size (default 40)\n"
+           "  --profile        print seconds and share of the step per pass (forward, input_grad,\n"
+           "                   weight_grad, optimizer) and kind (gemm, winograd, im2col, batchnorm, relu, pool,\n"
+           "                   residual_add, adam, memset_copy)\n"
            "  --no-torch       skip the PyTorch comparison\n");
 }
 
@@ -223,6 +257,7 @@ int cmd_bench(int argc, char **argv)
     static const struct option opts[] = {{"only", required_argument, 0, 'O'},  {"threads", required_argument, 0, 'T'},
                                          {"steps", required_argument, 0, 'S'}, {"batch", required_argument, 0, 'B'},
                                          {"no-torch", no_argument, 0, 'N'},     {"help", no_argument, 0, 'h'},
+                                         {"profile", no_argument, 0, 'P'},
                                          {0, 0, 0, 0}};
     bench_options o = {.steps = 3, .torch = 1};
     const char *only = "r18,r50,3d", *threads_list = "1,2";
@@ -242,6 +277,7 @@ int cmd_bench(int argc, char **argv)
             if (lr_parse_long(optarg, 1, 4096, &batch)) return lr_usage_error("bench", "--batch '%s': expected 1..4096", optarg);
             break;
         case 'N': o.torch = 0; break;
+        case 'P': o.profile = 1; break;
         case 'h': bench_help(); return 0;
         default: return lr_usage_error("bench", "unknown or incomplete option '%s'", argv[optind - 1]);
         }

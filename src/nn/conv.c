@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "nn/layers.h"
+#include "nn/profile.h"
 #include "nn/winograd.h"
 
 int lr_conv_shape_init(lr_conv_shape *s, int n, int cin, int cout, const int in[3], const int k[3],
@@ -36,12 +37,23 @@ static int conv_is_pointwise(const lr_conv_shape *s)
     return 1;
 }
 
-size_t lr_conv_workspace(const lr_conv_shape *s)
+static size_t im2col_workspace(const lr_conv_shape *s)
 {
-    size_t col = conv_is_pointwise(s) ? 0 : lr_conv_k(s) * s->n * lr_conv_out_plane(s);
-    size_t wino = lr_winograd_eligible(s) ? lr_winograd_workspace(s) : 0;
+    return conv_is_pointwise(s) ? 0 : lr_conv_k(s) * s->n * lr_conv_out_plane(s);
+}
+
+size_t lr_conv_saved_size(const lr_conv_shape *s)
+{
+    return lr_winograd_eligible(s) ? lr_winograd_weights_size(s) + lr_winograd_input_size(s) : 0;
+}
+
+size_t lr_conv_layer_workspace(const lr_conv_shape *s)
+{
+    size_t col = im2col_workspace(s), wino = lr_winograd_eligible(s) ? lr_winograd_workspace(s) : 0;
     return col > wino ? col : wino;
 }
+
+size_t lr_conv_workspace(const lr_conv_shape *s) { return lr_conv_layer_workspace(s) + lr_conv_saved_size(s); }
 
 double lr_conv_macs(const lr_conv_shape *s)
 {
@@ -114,21 +126,43 @@ void lr_col2im_add(float *in, const float *col, const lr_conv_shape *s)
     im2col_or_back((float *)col, in, NULL, s, 1);
 }
 
+void lr_conv_forward_saved(float *out, float *saved, float *col, const float *in, const float *w,
+                           const lr_conv_shape *s)
+{
+    if (!lr_winograd_eligible(s)) {
+        lr_conv_forward_im2col(out, col, in, w, s);
+        return;
+    }
+    float *U = saved, *V = saved + lr_winograd_weights_size(s);
+    lr_winograd_transform_weights(U, w, s);
+    lr_winograd_forward(out, V, col, in, U, s);
+}
+
+void lr_conv_backward_saved(float *din, float *dw, float *col, const float *dout, const float *in, const float *w,
+                            const float *saved, const lr_conv_shape *s)
+{
+    if (!lr_winograd_eligible(s)) {
+        lr_conv_backward_im2col(din, dw, col, dout, in, w, s);
+        return;
+    }
+    lr_winograd_backward(din, dw, col, dout, saved, saved + lr_winograd_weights_size(s), s);
+}
+
+/* The stand-alone pair keeps the Winograd state at the end of the workspace. */
 void lr_conv_forward(float *out, float *col, const float *in, const float *w, const lr_conv_shape *s)
 {
-    if (lr_winograd_eligible(s)) lr_winograd_forward(out, col, in, w, s);
-    else lr_conv_forward_im2col(out, col, in, w, s);
+    lr_conv_forward_saved(out, col + lr_conv_layer_workspace(s), col, in, w, s);
 }
 
 void lr_conv_backward(float *din, float *dw, float *col, const float *dout, const float *in, const float *w,
                       const lr_conv_shape *s)
 {
-    int wino = lr_winograd_eligible(s);
-    if (dw && wino) lr_winograd_backward_weights(dw, col, dout, in, s);
-    else if (dw) lr_conv_backward_im2col(NULL, dw, col, dout, in, w, s);
-    if (!din) return;
-    if (wino) lr_winograd_backward_data(din, col, dout, w, s);
-    else lr_conv_backward_im2col(din, NULL, col, dout, in, w, s);
+    float *saved = col + lr_conv_layer_workspace(s);
+    if (lr_winograd_eligible(s)) { /* the state a forward pass would have left */
+        lr_winograd_transform_weights(saved, w, s);
+        lr_winograd_transform_input(saved + lr_winograd_weights_size(s), in, s);
+    }
+    lr_conv_backward_saved(din, dw, col, dout, in, w, saved, s);
 }
 
 void lr_conv_forward_im2col(float *out, float *col, const float *in, const float *w, const lr_conv_shape *s)
@@ -137,12 +171,13 @@ void lr_conv_forward_im2col(float *out, float *col, const float *in, const float
     float one = 1.0f, zero = 0.0f;
     const float *b = in;
     if (!conv_is_pointwise(s)) {
-        lr_im2col(col, in, s);
+        LR_PROF(LR_PASS_FORWARD, LR_KIND_IM2COL, lr_im2col(col, in, s));
         b = col;
     }
     /* out[Cout][P] = w[Cout][K] · b[K][P] */
-    bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, M, P, K, &one, (float *)w, K, 1, (float *)b, P, 1, &zero, out,
-              P, 1);
+    LR_PROF(LR_PASS_FORWARD, LR_KIND_GEMM,
+            bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, M, P, K, &one, (float *)w, K, 1, (float *)b, P, 1, &zero,
+                      out, P, 1));
 }
 
 void lr_conv_backward_im2col(float *din, float *dw, float *col, const float *dout, const float *in,
@@ -154,21 +189,24 @@ void lr_conv_backward_im2col(float *din, float *dw, float *col, const float *dou
     if (dw) {
         const float *b = in;
         if (!pointwise) {
-            lr_im2col(col, in, s);
+            LR_PROF(LR_PASS_WEIGHT_GRAD, LR_KIND_IM2COL, lr_im2col(col, in, s));
             b = col;
         }
         /* dw[Cout][K] += dout[Cout][P] · bᵀ (b read as P×K through strides 1, P) */
-        bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, M, K, P, &one, (float *)dout, P, 1, (float *)b, 1, P, &one, dw,
-                  K, 1);
+        LR_PROF(LR_PASS_WEIGHT_GRAD, LR_KIND_GEMM,
+                bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, M, K, P, &one, (float *)dout, P, 1, (float *)b, 1, P,
+                          &one, dw, K, 1));
     }
     if (!din) return;
     /* dcol[K][P] = wᵀ · dout  (w read as K×Cout through strides 1, K) */
     if (pointwise) {
-        bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, K, P, M, &one, (float *)w, 1, K, (float *)dout, P, 1, &one,
-                  din, P, 1);
+        LR_PROF(LR_PASS_INPUT_GRAD, LR_KIND_GEMM,
+                bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, K, P, M, &one, (float *)w, 1, K, (float *)dout, P, 1,
+                          &one, din, P, 1));
         return;
     }
-    bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, K, P, M, &one, (float *)w, 1, K, (float *)dout, P, 1, &zero, col,
-              P, 1);
-    lr_col2im_add(din, col, s);
+    LR_PROF(LR_PASS_INPUT_GRAD, LR_KIND_GEMM,
+            bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, K, P, M, &one, (float *)w, 1, K, (float *)dout, P, 1, &zero,
+                      col, P, 1));
+    LR_PROF(LR_PASS_INPUT_GRAD, LR_KIND_IM2COL, lr_col2im_add(din, col, s));
 }

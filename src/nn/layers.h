@@ -27,8 +27,13 @@ int lr_conv_shape_init(lr_conv_shape *s, int n, int cin, int cout, const int in[
 size_t lr_conv_in_plane(const lr_conv_shape *s);  /* D·H·W of the input */
 size_t lr_conv_out_plane(const lr_conv_shape *s); /* D·H·W of the output */
 size_t lr_conv_k(const lr_conv_shape *s);         /* cin·kd·kh·kw (GEMM inner dim) */
-/* Floats of im2col workspace the conv needs (0 for a 1×1×1 stride-1 unpadded conv: no unroll). */
+/* Floats of workspace lr_conv_forward / lr_conv_backward need (im2col columns, or the Winograd scratch
+ * and state; 0 for a 1×1×1 stride-1 unpadded conv: no unroll). */
 size_t lr_conv_workspace(const lr_conv_shape *s);
+/* For a network that keeps per-layer state between its forward and backward passes: floats of that
+ * state (the Winograd transformed weights and input; 0 for im2col convs) and of the shared scratch. */
+size_t lr_conv_saved_size(const lr_conv_shape *s);
+size_t lr_conv_layer_workspace(const lr_conv_shape *s);
 /* Multiply-adds of the forward pass (×2 for FLOP). */
 double lr_conv_macs(const lr_conv_shape *s);
 
@@ -44,6 +49,12 @@ void lr_conv_forward(float *out, float *col, const float *in, const float *w, co
  * col is the workspace (its content is recomputed from in). */
 void lr_conv_backward(float *din, float *dw, float *col, const float *dout, const float *in, const float *w,
                       const lr_conv_shape *s);
+/* The same pair with the state kept by the caller: saved [lr_conv_saved_size] is written by the forward
+ * pass and read by the backward pass (weights unchanged in between); col [lr_conv_layer_workspace]. */
+void lr_conv_forward_saved(float *out, float *saved, float *col, const float *in, const float *w,
+                           const lr_conv_shape *s);
+void lr_conv_backward_saved(float *din, float *dw, float *col, const float *dout, const float *in, const float *w,
+                            const float *saved, const lr_conv_shape *s);
 /* The plain im2col + GEMM path (the reference; lr_conv_forward/backward take Winograd for 3×3 stride-1
  * 2D convs on large enough maps, see winograd.h). */
 void lr_conv_forward_im2col(float *out, float *col, const float *in, const float *w, const lr_conv_shape *s);
