@@ -321,6 +321,57 @@ static void test_maxpool_ties(void)
     CHECK(dx[0] == 1 && dx[1] == 0 && dx[2] == 0 && dx[3] == 0);
 }
 
+/* The plain kh-major scan with PyTorch's rule (a greater value or a NaN replaces the running maximum). */
+static void maxpool_reference(float *y, int32_t *idx, const float *x, int H, int W, int Ho, int Wo)
+{
+    for (int oh = 0; oh < Ho; oh++)
+        for (int ow = 0; ow < Wo; ow++) {
+            float best = 0;
+            int32_t bi = -1;
+            for (int kh = 0; kh < 3; kh++)
+                for (int kw = 0; kw < 3; kw++) {
+                    int ih = 2 * oh - 1 + kh, iw = 2 * ow - 1 + kw;
+                    if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                    float v = x[ih * W + iw];
+                    if (bi < 0 || v > best || v != v) best = v, bi = ih * W + iw;
+                }
+            y[oh * Wo + ow] = best;
+            idx[oh * Wo + ow] = bi;
+        }
+}
+
+/* The stem pool's fast path (3×3, stride 2, pad 1) against the scan: many ties (ReLU zeros, a few
+ * levels) and NaNs, even and odd map sizes, several planes. */
+static void test_maxpool_fast_path(void)
+{
+    gsl_rng *rng = test_rng(80);
+    const int sizes[4][2] = {{36, 36}, {7, 6}, {5, 9}, {2, 3}};
+    for (int t = 0; t < 4; t++) {
+        int H = sizes[t][0], W = sizes[t][1], C = 3, N = 2;
+        int in[3] = {1, H, W}, k[3] = {1, 3, 3}, st[3] = {1, 2, 2}, pd[3] = {0, 1, 1};
+        lr_conv_shape s;
+        CHECK(lr_conv_shape_init(&s, N, C, C, in, k, st, pd) == 0);
+        int Ho = s.out[1], Wo = s.out[2];
+        size_t nin = (size_t)C * N * H * W, nout = (size_t)C * N * Ho * Wo;
+        float *x = malloc(sizeof(float) * nin), *y = malloc(sizeof(float) * nout), *yr = malloc(sizeof(float) * nout);
+        int32_t *idx = malloc(sizeof(int32_t) * nout), *idxr = malloc(sizeof(int32_t) * nout);
+        for (size_t i = 0; i < nin; i++) {
+            double u = gsl_rng_uniform(rng);
+            x[i] = u < 0.4 ? 0.0f : u < 0.97 ? (float)gsl_rng_uniform_int(rng, 4) : NAN;
+        }
+        lr_maxpool_forward(y, idx, x, &s);
+        int same = 1;
+        for (int p = 0; p < C * N; p++) {
+            maxpool_reference(yr + (size_t)p * Ho * Wo, idxr + (size_t)p * Ho * Wo, x + (size_t)p * H * W, H, W, Ho, Wo);
+        }
+        for (size_t i = 0; i < nout; i++)
+            if (idx[i] != idxr[i] || !(y[i] == yr[i] || (y[i] != y[i] && yr[i] != yr[i]))) same = 0;
+        CHECK_MSG(same, "%dx%d: fast path differs from the scan", H, W);
+        free(x), free(y), free(yr), free(idx), free(idxr);
+    }
+    gsl_rng_free(rng);
+}
+
 typedef struct {
     float *x, *w, *b, *y, *r;
     int n, in, out;
@@ -420,6 +471,7 @@ int main(void)
     RUN(test_batchnorm_running_stats);
     RUN(test_relu_pool_grad);
     RUN(test_maxpool_ties);
+    RUN(test_maxpool_fast_path);
     RUN(test_linear_grad);
     RUN(test_layout_roundtrip);
     RUN(test_net_grad);

@@ -65,6 +65,8 @@ void lr_conv_backward_im2col(float *din, float *dw, float *col, const float *dou
  *   out = act(gamma·(in − mean)·invstd + beta + residual)
  * train: mean/var from the batch (fp64), saved for backward, running stats updated as PyTorch does
  * (momentum, unbiased variance); eval: running stats. residual may be NULL; out may alias residual. */
+#define LR_BN_MOMENTUM 0.1f /* torch.nn.BatchNorm defaults */
+#define LR_BN_EPS 1e-5f
 typedef struct {
     int channels;
     size_t m;       /* elements per channel: N·D·H·W */
@@ -80,6 +82,12 @@ void lr_batchnorm_forward(float *out, float *saved_mean, float *saved_invstd, fl
 void lr_batchnorm_backward(float *din, float *dgamma, float *dbeta, const float *dout, const float *in,
                            const float *relu_out, const float *saved_mean, const float *saved_invstd,
                            const float *gamma, const lr_bn_shape *s);
+
+/* The same, also writing the ReLU-masked dout to dres (NULL: not wanted): the gradient a residual
+ * shortcut receives, in the same pass. dres must not alias din or dout. */
+void lr_batchnorm_backward_res(float *din, float *dres, float *dgamma, float *dbeta, const float *dout,
+                               const float *in, const float *relu_out, const float *saved_mean,
+                               const float *saved_invstd, const float *gamma, const lr_bn_shape *s);
 
 /* ReLU: out = max(in, 0) (may alias). Backward: d[i] = 0 where out[i] <= 0 (in place on d). */
 void lr_relu_forward(float *out, const float *in, size_t n);

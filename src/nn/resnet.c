@@ -379,7 +379,7 @@ static void conv_backward(lr_net *net, const lr_conv_layer *c, float *din, const
 static void bn_forward(lr_net *net, const lr_bn_layer *b, float *out, const float *in, const float *residual,
                        int relu, size_t m)
 {
-    lr_bn_shape s = {b->channels, m, 0.1f, 1e-5f};
+    lr_bn_shape s = {b->channels, m, LR_BN_MOMENTUM, LR_BN_EPS};
     float *saved = ACT(b->saved);
     LR_PROF(LR_PASS_FORWARD, LR_KIND_BN,
             lr_batchnorm_forward(out, saved, saved + b->channels, BUF(b->mean), BUF(b->var), in, PRM(b->gamma),
@@ -437,7 +437,7 @@ const float *lr_net_embedding(const lr_net *net) { return net->arena + net->emb;
 static void bn_backward(lr_net *net, const lr_bn_layer *b, float *din, const float *dout, const float *in,
                         const float *relu_out, size_t m)
 {
-    lr_bn_shape s = {b->channels, m, 0.1f, 1e-5f};
+    lr_bn_shape s = {b->channels, m, LR_BN_MOMENTUM, LR_BN_EPS};
     const float *saved = ACT(b->saved);
     LR_PROF(LR_PASS_INPUT_GRAD, LR_KIND_BN,
             lr_batchnorm_backward(din, GRD(b->gamma), GRD(b->beta), dout, in, relu_out, saved, saved + b->channels,
@@ -449,20 +449,25 @@ static void block_backward(lr_net *net, lr_block *b, float *dout, float *din, fl
 {
     const float *in = ACT(b->in);
     int last = b->n_conv - 1;
-    LR_PROF(LR_PASS_INPUT_GRAD, LR_KIND_RELU, lr_relu_backward(dout, ACT(b->z[last]), act_size(&b->conv[last].shape)));
+    /* The last BN applies the block output's ReLU mask and, in the same pass, hands the masked gradient
+     * to the shortcut: straight into din (identity) or into tmp_a for the projection's BN and conv. */
+    const lr_bn_layer *bn = &b->bn[last];
+    lr_bn_shape bs = {bn->channels, plane_m(&b->conv[last].shape), LR_BN_MOMENTUM, LR_BN_EPS};
+    const float *saved = ACT(bn->saved);
+    float *dshort = b->has_down ? tmp_a : din;
+    LR_PROF(LR_PASS_INPUT_GRAD, LR_KIND_BN,
+            lr_batchnorm_backward_res(dout, dshort, GRD(bn->gamma), GRD(bn->beta), dout, ACT(b->y[last]),
+                                      ACT(b->z[last]), saved, saved + bn->channels, PRM(bn->gamma), &bs));
     if (b->has_down) {
-        bn_backward(net, &b->down_bn, tmp_a, dout, ACT(b->y_down), NULL, plane_m(&b->down.shape));
+        bn_backward(net, &b->down_bn, tmp_a, tmp_a, ACT(b->y_down), NULL, plane_m(&b->down.shape));
         LR_PROF(LR_PASS_INPUT_GRAD, LR_KIND_COPY,
                 memset(din, 0, sizeof(float) * (size_t)b->down.cin * b->down.shape.n * lr_conv_in_plane(&b->down.shape)));
         conv_backward(net, &b->down, din, tmp_a, in);
-    } else {
-        LR_PROF(LR_PASS_INPUT_GRAD, LR_KIND_COPY, memcpy(din, dout, sizeof(float) * act_size(&b->conv[last].shape)));
     }
     float *d = dout;
     for (int j = last; j >= 0; j--) {
         lr_conv_layer *c = &b->conv[j];
-        /* the block output's ReLU was applied above (the shortcut needs the masked gradient too) */
-        bn_backward(net, &b->bn[j], d, d, ACT(b->y[j]), j != last ? ACT(b->z[j]) : NULL, plane_m(&c->shape));
+        if (j != last) bn_backward(net, &b->bn[j], d, d, ACT(b->y[j]), ACT(b->z[j]), plane_m(&c->shape));
         float *dx = j == 0 ? din : (d == tmp_a ? tmp_b : tmp_a);
         if (j != 0)
             LR_PROF(LR_PASS_INPUT_GRAD, LR_KIND_COPY,
