@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "nn/engine.h"
 #include "util/cli.h"
 #include "util/h5.h"
 
@@ -50,6 +51,7 @@ int main(int argc, char **argv)
         return 0;
     }
     lr_h5_quiet();
+    lr_blis_choose_arch(NULL); /* before anything initialises BLIS */
     for (size_t i = 0; i < N_VERBS; i++) {
         const verb *v = &verbs[i];
         if (strcmp(argv[1], v->name) != 0) continue;

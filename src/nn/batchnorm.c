@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "nn/layers.h"
-#include "nn/profile.h"
+#include "nn/engine.h"
 
 #define LANES 8
 

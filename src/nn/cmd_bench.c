@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "nn/net.h"
-#include "nn/profile.h"
+#include "nn/engine.h"
 #include "util/cli.h"
 #include "util/rng.h"
 
@@ -138,7 +138,7 @@ static int bench_engine(const bench_config *bc, int threads, const bench_options
     printf("%s_t%d_sgemm_gflops: %.1f\n", bc->label, threads, sgemm);
     printf("%s_t%d_fraction_of_sgemm: %.3f\n", bc->label, threads, gflops / sgemm);
     printf("%s_t%d_peak_rss_mb: %.1f\n", bc->label, threads, peak_rss_mb());
-    printf("%s_t%d_blis_arch: %s\n", bc->label, threads, bli_arch_string(bli_arch_query_id()));
+    printf("%s_t%d_blis_arch: %s\n", bc->label, threads, lr_blis_arch_in_use());
     if (o->profile) print_profile(bc, threads, &prof, total / o->steps, o->steps);
     fflush(stdout);
     rc = 0;
@@ -308,6 +308,7 @@ int cmd_bench(int argc, char **argv)
         printf("torch: %s\n", o.torch ? o.torch_script : "not available (" TORCH_PYTHON " without torch)");
     }
     printf("blis_version: %s\n", bli_info_get_version_str());
+    printf("blis_arch_choice: %s\n", lr_blis_last_choice()->source);
     int failed = 0;
     for (int i = 0; i < 3; i++)
         for (int t = 0; selected[i] && t < n_threads; t++)

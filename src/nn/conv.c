@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "nn/layers.h"
-#include "nn/profile.h"
+#include "nn/engine.h"
 #include "nn/winograd.h"
 
 int lr_conv_shape_init(lr_conv_shape *s, int n, int cin, int cout, const int in[3], const int k[3],

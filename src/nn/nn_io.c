@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "nn/net.h"
-#include "nn/profile.h"
+#include "nn/engine.h"
 #include "util/h5.h"
 
 static void key_path(char *buf, size_t size, const char *prefix, const char *name)

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "nn/layers.h"
-#include "nn/profile.h"
+#include "nn/engine.h"
 
 /* Input index range [lo, hi) of the window of output o along one dim (clipped to the map). */
 static void window(int o, int stride, int pad, int k, int n_in, int *lo, int *hi)

@@ -7,7 +7,7 @@
 #include <gsl/gsl_randist.h>
 
 #include "nn/net.h"
-#include "nn/profile.h"
+#include "nn/engine.h"
 
 int lr_arch_parse(const char *name, lr_arch *arch)
 {

@@ -11,7 +11,7 @@
 #include <blis.h>
 #include <string.h>
 
-#include "nn/profile.h"
+#include "nn/engine.h"
 #include "nn/winograd.h"
 
 #define CHUNK 64

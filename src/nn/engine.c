@@ -1,10 +1,10 @@
-/* Engine settings (threads) and the per-(pass, kind) step profile. */
+/* Engine settings (threads, BLIS sub-configuration) and the per-(pass, kind) step profile. */
 #include <blis.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
-#include "nn/profile.h"
+#include "nn/engine.h"
 
 static lr_profile *active_profile; /* process-wide switch, set only by bench */
 static int engine_threads = 1;

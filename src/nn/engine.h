@@ -1,4 +1,4 @@
-/* Engine-wide settings and the step profile.
+/* Engine-wide settings (threads, the BLIS sub-configuration) and the step profile.
  *
  * Threads: every non-GEMM pass of the engine is an OpenMP loop over channels (or planes) with a static
  * schedule and no cross-thread reduction, and BLIS splits only the m/n dimensions of a GEMM, so a
@@ -7,8 +7,8 @@
  *
  * Profile: when a profile is active (lr_profile_begin), every engine pass adds its wall time to a
  * (pass, kind) cell; `lesionrank bench --profile` prints the table. Off, it costs one branch. */
-#ifndef LR_NN_PROFILE_H
-#define LR_NN_PROFILE_H
+#ifndef LR_NN_ENGINE_H
+#define LR_NN_ENGINE_H
 
 #include <time.h>
 
@@ -66,6 +66,18 @@ static inline void lr_prof_stop(lr_pass pass, lr_kind kind, double t0)
 /* Threads for BLIS and the engine's OpenMP loops (>= 1). */
 void lr_nn_set_threads(int threads);
 int lr_nn_threads(void);
+
+/* The BLIS sub-configuration (see blis_arch.c). Call lr_blis_choose_arch before anything initialises
+ * BLIS (first thing in main); it may export BLIS_ARCH_TYPE. arch is the id exported, -1 when BLIS is left
+ * to its own choice; source says why, for logs. */
+typedef struct {
+    int arch;
+    char source[512];
+} lr_blis_choice;
+int lr_blis_choose_arch(lr_blis_choice *out);
+const lr_blis_choice *lr_blis_last_choice(void);
+/* The sub-configuration BLIS runs (initialises BLIS). */
+const char *lr_blis_arch_in_use(void);
 
 /* Hot loops are compiled for AVX-512, AVX2 and the baseline ISA and picked at load time (GCC ifunc).
  * Contraction to FMA is off (-std=c11), so every clone rounds identically. */
