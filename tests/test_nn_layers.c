@@ -169,6 +169,7 @@ static void test_winograd_matches_im2col(void)
     check_winograd(2, 5, 3, 5, 6, 63);
     check_winograd(4, 8, 6, 3, 3, 64);   /* one tile, mostly outside the map (ResNet18's last stage) */
     check_winograd(2, 3, 4, 7, 150, 65); /* more tiles in a row than one chunk */
+    check_winograd(4, 64, 64, 18, 18, 66); /* ResNet18 layer1 at full width, a batch of 4 */
     lr_conv_shape s;
     int in2[3] = {1, 2, 2}, k[3] = {1, 3, 3}, st[3] = {1, 1, 1}, pd[3] = {0, 1, 1};
     CHECK(lr_conv_shape_init(&s, 1, 4, 4, in2, k, st, pd) == 0);

@@ -7,7 +7,7 @@
 
 #include "check.h"
 #include "nn/net.h"
-#include "nn/profile.h"
+#include "nn/engine.h"
 #include "util/rng.h"
 
 typedef struct {

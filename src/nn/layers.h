@@ -55,8 +55,8 @@ void lr_conv_forward_saved(float *out, float *saved, float *col, const float *in
                            const lr_conv_shape *s);
 void lr_conv_backward_saved(float *din, float *dw, float *col, const float *dout, const float *in, const float *w,
                             const float *saved, const lr_conv_shape *s);
-/* The plain im2col + GEMM path (the reference; lr_conv_forward/backward take Winograd for 3×3 stride-1
- * 2D convs on large enough maps, see winograd.h). */
+/* The plain im2col + GEMM path (the reference; lr_conv_forward/backward take Winograd F(4×4, 3×3) for
+ * 3×3 stride-1 2D convs on maps of at least 3×3, see winograd.h). */
 void lr_conv_forward_im2col(float *out, float *col, const float *in, const float *w, const lr_conv_shape *s);
 void lr_conv_backward_im2col(float *din, float *dw, float *col, const float *dout, const float *in,
                              const float *w, const lr_conv_shape *s);
