@@ -14,6 +14,7 @@
 
 #include "nn/net.h"
 #include "nn/engine.h"
+#include "nn/winograd.h"
 #include "util/cli.h"
 #include "util/rng.h"
 
@@ -95,6 +96,59 @@ static void print_profile(const bench_config *bc, int threads, const lr_profile 
            100.0 * (step_s - all) / step_s);
 }
 
+/* Seconds of one forward + backward (both gradients) of conv shape s, by Winograd (when eligible) or
+ * im2col; best of 3 after a warm-up. */
+static double time_conv(const lr_conv_shape *s, int winograd, float *buf, size_t n_in, size_t n_out, size_t n_w,
+                        float *col, float *saved)
+{
+    float *in = buf, *out = in + n_in, *w = out + n_out, *din = w + n_w, *dw = din + n_in;
+    double best = 1e30;
+    for (int rep = 0; rep < 4; rep++) {
+        double t0 = now_s();
+        if (winograd) {
+            lr_conv_forward_saved(out, saved, col, in, w, s);
+            lr_conv_backward_saved(din, dw, col, out, in, w, saved, s);
+        } else {
+            lr_conv_forward_im2col(out, col, in, w, s);
+            lr_conv_backward_im2col(din, dw, col, out, in, w, s);
+        }
+        double dt = now_s() - t0;
+        if (rep > 0 && dt < best) best = dt;
+    }
+    return best;
+}
+
+/* The cost model's choice (Winograd for every eligible 3×3 conv) checked per distinct layer shape:
+ * "<label>_t<T>_plan_<cin>x<cout>_<H>x<W>: winograd S s, im2col S s, speedup X". */
+static int print_plan(const bench_config *bc, int threads, const lr_net *net, lr_err *err)
+{
+    int done[LR_NET_MAX_BLOCKS * 3][3], n_done = 0;
+    for (int b = 0; b < net->n_blocks; b++)
+        for (int j = 0; j < net->blocks[b].n_conv; j++) {
+            const lr_conv_shape *s = &net->blocks[b].conv[j].shape;
+            if (!lr_winograd_eligible(s)) continue;
+            int seen = 0;
+            for (int i = 0; i < n_done; i++)
+                seen |= done[i][0] == s->cin && done[i][1] == s->cout && done[i][2] == s->out[1];
+            if (seen) continue;
+            done[n_done][0] = s->cin, done[n_done][1] = s->cout, done[n_done][2] = s->out[1], n_done++;
+            size_t n_in = (size_t)s->cin * s->n * lr_conv_in_plane(s), n_out = (size_t)s->cout * s->n * lr_conv_out_plane(s);
+            size_t n_w = (size_t)s->cout * lr_conv_k(s), n_col = lr_conv_layer_workspace(s);
+            size_t n_im2col = lr_conv_k(s) * s->n * lr_conv_out_plane(s);
+            if (n_im2col > n_col) n_col = n_im2col;
+            float *buf = lr_calloc(2 * n_in + n_out + 2 * n_w + n_col + lr_conv_saved_size(s), sizeof(float), err);
+            if (!buf) return -1;
+            for (size_t i = 0; i < n_in + n_out + n_w; i++) buf[i] = (float)((i * 2654435761u) % 1000) * 1e-3f - 0.5f;
+            float *col = buf + 2 * n_in + n_out + 2 * n_w, *saved = col + n_col;
+            double tw = time_conv(s, 1, buf, n_in, n_out, n_w, col, saved);
+            double ti = time_conv(s, 0, buf, n_in, n_out, n_w, col, saved);
+            printf("%s_t%d_plan_%dx%d_%dx%d: winograd %.4f s, im2col %.4f s, speedup %.2f (chosen: winograd)\n",
+                   bc->label, threads, s->cin, s->cout, s->out[1], s->out[2], tw, ti, ti / tw);
+            free(buf);
+        }
+    return 0;
+}
+
 /* One config at one thread count, in this (child) process. Prints "<label>_t<T>_<key>: value". */
 static int bench_engine(const bench_config *bc, int threads, const bench_options *o, double result[2], lr_err *err)
 {
@@ -139,7 +193,10 @@ static int bench_engine(const bench_config *bc, int threads, const bench_options
     printf("%s_t%d_fraction_of_sgemm: %.3f\n", bc->label, threads, gflops / sgemm);
     printf("%s_t%d_peak_rss_mb: %.1f\n", bc->label, threads, peak_rss_mb());
     printf("%s_t%d_blis_arch: %s\n", bc->label, threads, lr_blis_arch_in_use());
-    if (o->profile) print_profile(bc, threads, &prof, total / o->steps, o->steps);
+    if (o->profile) {
+        print_profile(bc, threads, &prof, total / o->steps, o->steps);
+        if (print_plan(bc, threads, net, err)) goto done;
+    }
     fflush(stdout);
     rc = 0;
 done:
