@@ -293,6 +293,52 @@ static void test_aggregation_gradient(void)
         }
 }
 
+static void test_mean5_gradient(void)
+{
+    /* mean_largest5 head: L = Σ_b c_b·eta_b + ½ Σ_b eta_b²; analytic dL/demb and dL/dhead vs central differences */
+    lr_train_options o = tiny_options();
+    gsl_rng *rng = lr_rng_stream(3, "test", 0, 0, 0);
+    lr_lesion_model m;
+    lr_err err = {{0}};
+    CHECK(lr_lesion_model_init(&m, LR_MODEL_MEAN_LARGEST5, &o, rng, &err) == 0);
+    enum { N = 6, B = 3 };
+    const int E = m.cnn->emb_size;
+    int slot[N] = {0, 0, 1, 1, 1, 2};
+    double weight[N] = {0.7, 0.3, 0.2, 0.5, 0.3, 1.0};
+    float c[B] = {0.4f, -1.1f, 0.8f}, eta[B], deta[B], score[N];
+    float *emb = malloc(sizeof(float) * N * E), *demb = malloc(sizeof(float) * N * E);
+    for (int i = 0; i < N * E; i++) emb[i] = (float)(2 * gsl_rng_uniform(rng) - 1);
+    for (size_t k = 0; k < m.n_head; k++) m.head[k] = (float)(2 * gsl_rng_uniform(rng) - 1);
+    memset(m.head_grad, 0, m.n_head * sizeof(float));
+    lr_mean5_forward(&m, eta, score, emb, weight, slot, N, B);
+    for (int i = 0; i < N; i++) CHECK_CLOSE(score[i], lr_mean5_lesion_score(&m, emb + (size_t)i * E), 1e-6, 1e-6);
+    for (int b = 0; b < B; b++) deta[b] = c[b] + eta[b];
+    lr_mean5_backward(&m, demb, deta, emb, weight, slot, N, B);
+    for (int which = 0; which < 2; which++) {
+        float *v = which ? m.head : emb, *an = which ? m.head_grad : demb;
+        size_t nv = which ? m.n_head : (size_t)N * E, bad = 0;
+        for (size_t k = 0; k < nv; k++) {
+            float keep = v[k], h = 1e-2f;
+            double l[2];
+            for (int sgn = 0; sgn < 2; sgn++) {
+                v[k] = keep + (sgn ? -h : h);
+                lr_mean5_forward(&m, eta, score, emb, weight, slot, N, B);
+                l[sgn] = 0;
+                for (int b = 0; b < B; b++) l[sgn] += c[b] * eta[b] + 0.5 * eta[b] * eta[b];
+            }
+            v[k] = keep;
+            double fd = (l[0] - l[1]) / (2.0 * h);
+            if (!(fabs(fd - an[k]) <= 2e-3 + 1e-2 * fabs(fd))) {
+                if (bad++ < 3) fprintf(stderr, "  %s[%zu]: fd %g analytic %g\n", which ? "head" : "emb", k, fd, an[k]);
+            }
+        }
+        CHECK_MSG(bad == 0, "%s: %zu of %zu gradients differ from finite differences", which ? "head" : "emb", bad, nv);
+    }
+    free(emb), free(demb);
+    lr_lesion_model_free(&m);
+    gsl_rng_free(rng);
+}
+
 /* ---- every variant end to end ---- */
 
 static int write_tiny_cohort(const char *path, size_t patients, uint64_t seed)
@@ -427,6 +473,7 @@ int main(void)
     RUN(test_scaler_by_hand);
     RUN(test_scaler_gradient);
     RUN(test_aggregation_gradient);
+    RUN(test_mean5_gradient);
     RUN(test_variants_run);
     RUN(test_loss_decreases);
     RUN(test_failure_modes);

@@ -10,6 +10,7 @@
 #include "data/cohort.h"
 #include "data/synth.h"
 #include "util/cli.h"
+#include "verbs.h"
 
 static void synth_help(void)
 {
@@ -67,6 +68,7 @@ int cmd_synth(int argc, char **argv)
     }
     if (optind < argc) return lr_usage_error("synth", "unexpected argument '%s'", argv[optind]);
     if (!out) return lr_usage_error("synth", "missing -o COHORT.h5");
+    if (!out[0]) return lr_usage_error("synth", "-o '': expected a file name");
     struct stat st;
     if (!force && stat(out, &st) == 0)
         return lr_runtime_error("synth", "%s exists; refusing to overwrite (use --force)", out);

@@ -186,16 +186,8 @@ static int aggregate(job *J, int n, int B, const float *r_or_emb, lr_err *err)
     lr_lesion_model *m = J->m;
     for (int b = 0; b < B; b++) J->eta[b] = 0;
     if (is_mean5(J)) {
-        int E = m->cnn->emb_size;
-        for (int b = 0; b < B; b++) J->eta[b] = m->head[E];
-        for (int i = 0; i < n; i++) {
-            const float *e = r_or_emb + (size_t)i * E;
-            double dot = 0;
-            for (int k = 0; k < E; k++) dot += (double)m->head[k] * e[k];
-            J->s[i] = (float)J->w[i];
-            J->r[i] = (float)dot;
-            J->eta[J->slot[i]] += (float)(J->w[i] * dot);
-        }
+        for (int i = 0; i < n; i++) J->s[i] = (float)J->w[i];
+        lr_mean5_forward(m, J->eta, J->r, r_or_emb, J->w, J->slot, n, B);
         return 0;
     }
     if (lr_size_scale_forward(m, J->vol, n, J->s, err)) return -1;
@@ -227,21 +219,12 @@ static int train_step_2d(job *J, const size_t *ann, int B, gsl_rng *aug, double 
     float inv = 1.0f / (float)nr.events;
     lr_net_zero_grad(m->cnn);
     if (m->n_head) memset(m->head_grad, 0, m->n_head * sizeof(float));
+    for (int b = 0; b < B; b++) J->geta[b] *= inv; /* gradient of the mean over events */
     if (is_mean5(J)) {
-        int E = m->cnn->emb_size;
-        const float *emb = lr_net_embedding(m->cnn);
-        for (int i = 0; i < n; i++) {
-            float g = J->geta[J->slot[i]] * inv * (float)J->w[i];
-            for (int k = 0; k < E; k++) {
-                J->demb[(size_t)i * E + k] = g * m->head[k];
-                m->head_grad[k] += g * emb[(size_t)i * E + k];
-            }
-            J->dy[i] = 0;
-        }
-        for (int b = 0; b < B; b++) m->head_grad[E] += J->geta[b] * inv;
+        lr_mean5_backward(m, J->demb, J->geta, lr_net_embedding(m->cnn), J->w, J->slot, n, B);
+        for (int i = 0; i < n; i++) J->dy[i] = 0;
         if (lr_net_backward(m->cnn, J->dy, J->demb, err)) return -1;
     } else {
-        for (int b = 0; b < B; b++) J->geta[b] *= inv; /* gradient of the mean over events */
         lr_aggregate_sum_backward(J->dr, J->ds, J->geta, J->r, J->s, J->slot, n);
         lr_size_scale_backward(m, J->ds, n);
         if (lr_net_backward(m->cnn, J->dr, NULL, err)) return -1;
@@ -395,13 +378,9 @@ static int flush_eval_chunk(job *J, eval_out *e, int n, lr_err *err)
     if (lr_net_forward(J->m->cnn, J->x, n, dims, 0, err)) return -1;
     lr_lesion_model *m = J->m;
     if (is_mean5(J)) {
-        int E = m->cnn->emb_size;
+        const size_t E = (size_t)m->cnn->emb_size;
         const float *emb = lr_net_embedding(m->cnn);
-        for (int i = 0; i < n; i++) {
-            double dot = 0;
-            for (int k = 0; k < E; k++) dot += (double)m->head[k] * emb[(size_t)i * E + k];
-            e->lesion_risk[J->rows[i]] = (float)dot;
-        }
+        for (int i = 0; i < n; i++) e->lesion_risk[J->rows[i]] = (float)lr_mean5_lesion_score(m, emb + (size_t)i * E);
     } else {
         const float *out = lr_net_output(m->cnn);
         for (int i = 0; i < n; i++) e->lesion_risk[J->rows[i]] = out[i];

@@ -10,6 +10,7 @@
 
 #include "runner/runner.h"
 #include "util/cli.h"
+#include "verbs.h"
 
 static void run_help(void)
 {

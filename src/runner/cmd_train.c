@@ -11,6 +11,7 @@
 #include "model/train.h"
 #include "runner/config.h"
 #include "util/cli.h"
+#include "verbs.h"
 
 static void train_help(void)
 {
@@ -60,6 +61,7 @@ int cmd_train(int argc, char **argv)
     if (!model) return lr_usage_error("train", "missing --model NAME");
     if (fold < 0) return lr_usage_error("train", "missing --fold K");
     if (!out) return lr_usage_error("train", "missing -o SHARD.h5");
+    if (!out[0]) return lr_usage_error("train", "-o '': expected a file name");
     lr_model_kind kind;
     if (lr_model_parse(model, &kind)) return lr_usage_error("train", "unknown model '%s'", model);
     struct stat st;

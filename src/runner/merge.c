@@ -302,7 +302,9 @@ static int read_shard(const char *path, const lr_job *j, uint64_t identity, cons
             free(tmp);
         }
     }
-    if (stale) {
+    if (stale && !strcmp(ident, LR_SHARD_STANDALONE_IDENTITY)) {
+        rows_blank(r, o, "failed", "shard written by the standalone train verb, not by this campaign (run --job)");
+    } else if (stale) {
         rows_blank(r, o, "failed", "shard made with another config (run --fresh)");
     } else if (!rc && !strcmp(r->status, "ok")) {
         rc = read_1d(f, "/patients/risk", H5T_NATIVE_DOUBLE, o->P, r->prisk, err);
@@ -396,6 +398,12 @@ int lr_campaign_merge(const lr_experiment *exp, const lr_campaign *c, MPI_Comm c
     snprintf(tmp, sizeof tmp, "%s.tmp", final);
     out_file o = {-1, (size_t)c->n_model_jobs, co.n_patients, co.n_annotations, co.n_lesions, co.n_organs,
                   (size_t)(exp->train.epochs > 0 ? exp->train.epochs : 1)};
+    /* results_dir need not exist yet (merge of shards copied from elsewhere) */
+    int dir_rc = rank == 0 && lr_mkdir_parents(final, 0) ? lr_fail(err, "%s: cannot create its directory", final) : 0;
+    if (agree(dir_rc, comm)) {
+        lr_cohort_free(&co);
+        return dir_rc ? -1 : lr_fail(err, "%s: rank 0 could not create its directory", final);
+    }
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL);
     o.file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);

@@ -1,22 +1,11 @@
-/* Verb entry points and shared CLI helpers. Each verb parses its own options (getopt_long),
- * prints its --help, and returns the process exit code: 0 ok, 1 runtime/input error, 2 usage error. */
+/* Shared CLI helpers of the verbs (the verbs themselves are declared in src/verbs.h): error lines with the
+ * exit codes 1 (runtime/input error) and 2 (usage error), strict option-value parsing, mkdir -p. */
 #ifndef LR_UTIL_CLI_H
 #define LR_UTIL_CLI_H
 
 #include <stddef.h>
 
 #define LR_VERSION "0.1.0"
-
-int cmd_synth(int argc, char **argv);
-int cmd_inspect(int argc, char **argv);
-int cmd_ingest(int argc, char **argv);
-int cmd_forward(int argc, char **argv);
-int cmd_bench(int argc, char **argv);
-int cmd_stats(int argc, char **argv);
-int cmd_train(int argc, char **argv);
-int cmd_run(int argc, char **argv);
-int cmd_merge(int argc, char **argv);
-int cmd_report(int argc, char **argv);
 
 /* Print "lesionrank VERB: message" to stderr and return 2 (usage error). */
 int lr_usage_error(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

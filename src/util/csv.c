@@ -158,7 +158,9 @@ int lr_csv_read(const char *path, lr_csv **out, lr_err *err)
     ssize_t len;
     while ((len = getline(&line, &line_cap, f)) >= 0) {
         st.line++;
-        if (csv_parse(&parser, line, (size_t)len, on_field, on_row, &st) != (size_t)len) {
+        /* a UTF-8 byte-order mark (Excel's "CSV UTF-8") would become part of the first column's name */
+        size_t skip = st.line == 1 && len >= 3 && !memcmp(line, "\xEF\xBB\xBF", 3) ? 3 : 0;
+        if (csv_parse(&parser, line + skip, (size_t)len - skip, on_field, on_row, &st) != (size_t)len - skip) {
             lr_fail(err, "%s:%zu: malformed CSV: %s", path, st.line, csv_strerror(csv_error(&parser)));
             goto fail;
         }
