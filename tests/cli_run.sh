@@ -78,7 +78,7 @@ cp results/kill.h5 merged_before.h5
 # and check it really was killed mid-write (exit 137, the temporary file left, the campaign file unchanged).
 rm -f results/kill.h5.tmp
 "$LR" merge kill.cfg > /dev/null 2>&1 & P=$!
-for i in $(seq 1 2000000); do [ -e results/kill.h5.tmp ] && break; kill -0 $P 2>/dev/null || break; done
+i=0; while [ $i -lt 3000000 ] && [ ! -e results/kill.h5.tmp ] && kill -0 $P 2>/dev/null; do i=$((i + 1)); done
 kill -9 $P 2>/dev/null; wait $P 2>/dev/null; rc=$?
 [ $rc -eq 137 ] && [ -e results/kill.h5.tmp ] && cmp -s merged_before.h5 results/kill.h5 \
   && ok "merge killed mid-write leaves the campaign file as it was" || bad "merge not killed mid-write (exit $rc)"
