@@ -15,6 +15,7 @@
 #include "data/synth.h"
 #include "model/lesion_model.h"
 #include "model/train.h"
+#include "runner/config.h"
 #include "survival/npll.h"
 #include "util/h5.h"
 #include "util/rng.h"
@@ -154,8 +155,9 @@ static void test_augment(void)
 
 static lr_train_options tiny_options(void)
 {
-    lr_train_options o;
-    lr_train_options_default(&o);
+    lr_experiment defaults;
+    lr_experiment_defaults(&defaults);
+    lr_train_options o = defaults.train;
     o.width = 2;
     o.r50_width = 2;
     o.wv_width = 2;

@@ -25,6 +25,8 @@
 
 #define P2 (LR_PATCH * LR_PATCH)
 #define EVAL_CHUNK 128 /* patches per eval-mode forward */
+/* (fold, replicate) -> one id of the order and augmentation streams (replicates stay below it) */
+#define STREAM_IDS_PER_FOLD 1000003
 
 /* Evaluation outputs at one checkpoint. */
 typedef struct {
@@ -696,7 +698,7 @@ static int init_weights(job *J, lr_err *err)
 static int run_epoch(job *J, int epoch, double *mean_loss, lr_err *err)
 {
     const lr_job_spec *s = J->spec;
-    int64_t id = (int64_t)s->fold * 1000003 + s->replicate;
+    int64_t id = (int64_t)s->fold * STREAM_IDS_PER_FOLD + s->replicate;
     gsl_rng *order = lr_rng_stream(s->seed, "order", s->kind, id, epoch);
     gsl_rng *aug = lr_rng_stream(s->seed, "augment", s->kind, id, epoch);
     if (!order || !aug) {
