@@ -12,6 +12,7 @@
 #include "check.h"
 #include "data/cohort.h"
 #include "data/ingest.h"
+#include "data/resample.h"
 #include "data/nifti.h"
 #include "data/synth.h"
 
@@ -187,8 +188,7 @@ static void test_resample(void)
     size_t od[3] = {8, 30, 10};
     double os[3] = {2.5, 1.0, 1.5};
     int16_t *out = malloc(8 * 30 * 10 * sizeof *out);
-    lr_err err = {{0}};
-    CHECK(lr_resample_volume(ct, &g, od, os, out, &err) == 0);
+    lr_volume_resample(out, LR_VOXEL_INT16, od, os, ct, LR_VOXEL_FLOAT, g.dims, g.spacing, LR_HU_AIR);
     /* output voxel (k,i,j) at mm from centre; input index = 4.5 + z/2 etc. */
     for (size_t k = 1; k < 7; k++) {
         double z = ((double)k - 3.5) * 2.5, fi = 9.5 + ((double)5 - 14.5) * 1.0, fj = 9.5 + ((double)4 - 4.5) * 1.5;

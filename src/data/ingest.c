@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "data/ingest.h"
+#include "data/resample.h"
 #include "util/h5.h"
 
 void lr_ingest_default_opts(lr_ingest_opts *o)
@@ -295,7 +296,10 @@ static int write_volumes(hid_t f, const lr_ingest_opts *o, const inputs *in, con
         lr_nifti_geom g;
         float *ct = NULL;
         rc = lr_nifti_read_float(in->files[p].ct, &g, &ct, err);
-        if (rc == 0) rc = lr_resample_volume(ct, &g, o->volume_dims, o->volume_spacing, vol, err);
+        /* the canonical CT onto the cohort's grid, centred (crop or pad with air), rounded to int16 */
+        if (rc == 0)
+            lr_volume_resample(vol, LR_VOXEL_INT16, o->volume_dims, o->volume_spacing, ct, LR_VOXEL_FLOAT, g.dims,
+                               g.spacing, LR_HU_AIR);
         if (rc == 0) rc = lr_cohort_volume_write(f, (size_t)lay->final_index[p], o->volume_dims, vol, err);
         if (rc) lr_fail_ctx(err, "patient %s: volume", in->rows[p].id);
         free(ct);

@@ -246,8 +246,9 @@ static int load_volume(job *J, size_t p, float *dst, gsl_rng *aug, lr_err *err)
     if (lr_cohort_read_volume(J->vol_file, p, c->volume_dims, J->vol_raw, err)) return -1;
     size_t nv = (size_t)o->wv_crop[0] * o->wv_crop[1] * o->wv_crop[2];
     float *target = aug && o->augment ? J->vol_tmp : dst;
-    lr_volume_resample(target, o->wv_crop, o->wv_spacing_mm, J->vol_raw, c->volume_dims, c->volume_spacing_mm,
-                       -1000.0f);
+    const size_t crop[3] = {(size_t)o->wv_crop[0], (size_t)o->wv_crop[1], (size_t)o->wv_crop[2]};
+    lr_volume_resample(target, LR_VOXEL_FLOAT, crop, o->wv_spacing_mm, J->vol_raw, LR_VOXEL_INT16, c->volume_dims,
+                       c->volume_spacing_mm, LR_HU_AIR);
     if (aug && o->augment) {
         lr_aug_params ap = {o->aug_shift, o->aug_scale, o->aug_rotate_deg, o->aug_flip};
         lr_aug_draw d;
