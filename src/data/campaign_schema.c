@@ -96,32 +96,29 @@ static size_t width_of(lr_campaign_dataset_id d, size_t width)
     return lr_campaign_datasets[d].string_width ? lr_campaign_datasets[d].string_width : width;
 }
 
-hid_t lr_campaign_file_type(lr_campaign_dataset_id d, size_t width)
+/* The HDF5 types of a numeric dataset (predefined: never closed) and its bytes per value. */
+static void numeric_types(lr_campaign_type t, hid_t *file, hid_t *mem, size_t *bytes)
 {
-    switch (lr_campaign_datasets[d].type) {
-    case LR_CT_I8: return H5T_STD_I8LE;
-    case LR_CT_I16: return H5T_STD_I16LE;
-    case LR_CT_I32: return H5T_STD_I32LE;
-    case LR_CT_I64: return H5T_STD_I64LE;
-    case LR_CT_F32: return H5T_IEEE_F32LE;
-    case LR_CT_F64: return H5T_IEEE_F64LE;
-    case LR_CT_STRING: return fixed_string(width_of(d, width));
+    switch (t) {
+    case LR_CT_I8: *file = H5T_STD_I8LE, *mem = H5T_NATIVE_INT8, *bytes = 1; return;
+    case LR_CT_I16: *file = H5T_STD_I16LE, *mem = H5T_NATIVE_INT16, *bytes = 2; return;
+    case LR_CT_I32: *file = H5T_STD_I32LE, *mem = H5T_NATIVE_INT32, *bytes = 4; return;
+    case LR_CT_I64: *file = H5T_STD_I64LE, *mem = H5T_NATIVE_INT64, *bytes = 8; return;
+    case LR_CT_F32: *file = H5T_IEEE_F32LE, *mem = H5T_NATIVE_FLOAT, *bytes = 4; return;
+    case LR_CT_F64: *file = H5T_IEEE_F64LE, *mem = H5T_NATIVE_DOUBLE, *bytes = 8; return;
+    case LR_CT_STRING: break;
     }
-    return -1;
+    *file = *mem = -1, *bytes = 0;
 }
 
-hid_t lr_campaign_mem_type(lr_campaign_dataset_id d, size_t width)
+hid_t lr_campaign_hdf5_type(lr_campaign_dataset_id d, size_t width, int in_memory)
 {
-    switch (lr_campaign_datasets[d].type) {
-    case LR_CT_I8: return H5T_NATIVE_INT8;
-    case LR_CT_I16: return H5T_NATIVE_INT16;
-    case LR_CT_I32: return H5T_NATIVE_INT32;
-    case LR_CT_I64: return H5T_NATIVE_INT64;
-    case LR_CT_F32: return H5T_NATIVE_FLOAT;
-    case LR_CT_F64: return H5T_NATIVE_DOUBLE;
-    case LR_CT_STRING: return fixed_string(width_of(d, width));
-    }
-    return -1;
+    /* fixed-width strings are the same type in the file and in memory */
+    if (lr_campaign_datasets[d].type == LR_CT_STRING) return fixed_string(width_of(d, width));
+    hid_t file, mem;
+    size_t bytes;
+    numeric_types(lr_campaign_datasets[d].type, &file, &mem, &bytes);
+    return in_memory ? mem : file;
 }
 
 void lr_campaign_type_close(lr_campaign_dataset_id d, hid_t type)
@@ -131,7 +128,9 @@ void lr_campaign_type_close(lr_campaign_dataset_id d, hid_t type)
 
 size_t lr_campaign_value_size(lr_campaign_dataset_id d, size_t width)
 {
-    static const size_t bytes[] = {[LR_CT_I8] = 1, [LR_CT_I16] = 2, [LR_CT_I32] = 4, [LR_CT_I64] = 8,
-                                   [LR_CT_F32] = 4, [LR_CT_F64] = 8};
-    return lr_campaign_datasets[d].type == LR_CT_STRING ? width_of(d, width) : bytes[lr_campaign_datasets[d].type];
+    if (lr_campaign_datasets[d].type == LR_CT_STRING) return width_of(d, width);
+    hid_t file, mem;
+    size_t bytes;
+    numeric_types(lr_campaign_datasets[d].type, &file, &mem, &bytes);
+    return bytes;
 }

@@ -54,11 +54,10 @@ typedef struct {
 int lr_campaign_dims(lr_campaign_dataset_id d, const lr_campaign_sizes *s, hsize_t dims[3]);
 /* Number of values of one row (everything after the first extent; 1 for a 1-D dataset). */
 size_t lr_campaign_row_size(lr_campaign_dataset_id d, const lr_campaign_sizes *s);
-/* HDF5 types: in the file (little-endian) and in memory (native; strings: fixed width). Strings are new
- * types the caller closes (H5Tclose); numeric types are predefined (closing them is an error: use
- * lr_campaign_type_close). width: the string width when the table's is 0. */
-hid_t lr_campaign_file_type(lr_campaign_dataset_id d, size_t width);
-hid_t lr_campaign_mem_type(lr_campaign_dataset_id d, size_t width);
+/* The HDF5 type of dataset d in memory (native) or in the file (little-endian); strings are fixed width
+ * (width: the string width where the table's is 0). Release it with lr_campaign_type_close (a string
+ * type is new, a numeric one predefined). */
+hid_t lr_campaign_hdf5_type(lr_campaign_dataset_id d, size_t width, int in_memory);
 void lr_campaign_type_close(lr_campaign_dataset_id d, hid_t type);
 /* Bytes of one value in memory (the string width for strings). */
 size_t lr_campaign_value_size(lr_campaign_dataset_id d, size_t width);

@@ -41,7 +41,7 @@ static void *read_dataset(hid_t f, lr_campaign_dataset_id d, const lr_campaign_s
     }
     void *buf = lr_malloc(n ? n : 1, lr_campaign_value_size(d, 0), err);
     if (!buf) return NULL;
-    if (n && lr_h5_read(f, path, lr_campaign_mem_type(d, 0), buf, err)) {
+    if (n && lr_h5_read(f, path, lr_campaign_hdf5_type(d, 0, 1), buf, err)) {
         free(buf);
         return NULL;
     }

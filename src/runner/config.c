@@ -369,22 +369,6 @@ static int check_together(const config_t *cfg, const char *file, lr_experiment *
     return 0;
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (buf) {
-        size_t got = fread(buf, 1, (size_t)n, f);
-        buf[got] = '\0';
-    }
-    fclose(f);
-    return buf;
-}
-
 int lr_experiment_load(const char *file, lr_experiment *exp, lr_err *err)
 {
     lr_experiment_defaults(exp);
@@ -416,7 +400,7 @@ int lr_experiment_load(const char *file, lr_experiment *exp, lr_err *err)
         snprintf(exp->train.pretrain_path, LR_PATH_MAX, "%.800s/%.100s/pretrain/organ_resnet50.h5", exp->results_dir,
                  exp->name);
     config_destroy(&cfg);
-    exp->text = slurp(file);
+    exp->text = lr_read_text_file(file);
     if (!exp->text) return lr_fail(err, "%s: cannot read", file);
     return 0;
 fail:

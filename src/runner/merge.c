@@ -33,7 +33,7 @@ static int create_datasets(out_file *o, int has_truth, lr_err *err)
         if (lr_campaign_datasets[d].truth_only && !has_truth) continue;
         hsize_t dims[3];
         int rank = lr_campaign_dims(d, &o->n, dims);
-        hid_t type = lr_campaign_file_type(d, o->text_width);
+        hid_t type = lr_campaign_hdf5_type(d, o->text_width, 0);
         hid_t ds = lr_h5_create_dataset(o->file, PATH(d), type, rank, dims, NULL, err);
         lr_campaign_type_close(d, type);
         if (ds < 0) return -1;
@@ -48,7 +48,7 @@ static int write_rows(out_file *o, lr_campaign_dataset_id d, size_t start, size_
     if (count == 0) return 0;
     hid_t ds = H5Dopen2(o->file, PATH(d), H5P_DEFAULT);
     if (ds < 0) return lr_fail(err, "cannot open %s", PATH(d));
-    hid_t type = lr_campaign_mem_type(d, o->text_width);
+    hid_t type = lr_campaign_hdf5_type(d, o->text_width, 1);
     int rc = lr_h5_write_rows(ds, type, start, count, buf, PATH(d), err);
     lr_campaign_type_close(d, type);
     H5Dclose(ds);
