@@ -53,7 +53,7 @@ static void test_defaults_from_the_table(void)
     CHECK(write_cfg("min.cfg", "name = \"m\";\nmodels = [\"proposed\"];\ncohort = { path = \"c.h5\"; };\n", path,
                     sizeof path) == 0);
     lr_experiment e, d;
-    lr_err err = {{0}};
+    lr_err err = {0};
     CHECK_MSG(lr_experiment_load(path, &e, &err) == 0, "%s", err.msg);
     lr_experiment_defaults(&d);
     CHECK(e.seed == d.seed && e.folds == 4 && e.replicates == 1 && e.retries == 1 && !strcmp(e.results_dir, "results"));
@@ -71,7 +71,7 @@ static void expect_refused(const char *what, const char *text, const char *messa
     char path[512];
     CHECK(write_cfg("bad.cfg", text, path, sizeof path) == 0);
     lr_experiment e;
-    lr_err err = {{0}};
+    lr_err err = {0};
     int rc = lr_experiment_load(path, &e, &err);
     CHECK_MSG(rc != 0 && strstr(err.msg, message), "%s: rc %d, '%s' lacks '%s'", what, rc, err.msg, message);
     if (rc == 0) lr_experiment_free(&e);

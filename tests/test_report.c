@@ -49,7 +49,7 @@ static int write_fixture(const char *dir)
     char cohort_path[1024], path[1024];
     snprintf(cohort_path, sizeof cohort_path, "%s/cohort.h5", dir);
     snprintf(path, sizeof path, "%s/campaign.h5", dir);
-    lr_err e = {{0}};
+    lr_err e = {0};
     lr_synth_params sp;
     lr_synth_default_params(&sp);
     sp.patients = 32;
@@ -182,7 +182,7 @@ static char campaign_path[1024];
 
 static void test_table2_recomputed(void)
 {
-    lr_err e = {{0}};
+    lr_err e = {0};
     lr_results c;
     CHECK_MSG(lr_results_read(campaign_path, &c, &e) == 0, "%s", e.msg);
     lr_table2_options opt = lr_table2_default_options();
@@ -294,7 +294,7 @@ static void test_kde(void)
 
 static void test_growth_lmm(void)
 {
-    lr_err e = {{0}};
+    lr_err e = {0};
     lr_results c;
     CHECK_MSG(lr_results_read(campaign_path, &c, &e) == 0, "%s", e.msg);
     lr_lesion_set s;
@@ -360,7 +360,7 @@ static void test_growth_lmm(void)
 
 static void test_bad_input(void)
 {
-    lr_err e = {{0}};
+    lr_err e = {0};
     lr_results c;
     char path[1100];
     snprintf(path, sizeof path, "%s/cohort.h5", fixture_dir);

@@ -52,7 +52,7 @@ static void free_case(survival_case *c)
 static int load_case(const char *name, survival_case *c)
 {
     char path[256];
-    lr_err err = {{0}};
+    lr_err err = {0};
     lr_csv *in = NULL;
     memset(c, 0, sizeof *c);
     snprintf(path, sizeof path, REF_DIR "%s.csv", name);

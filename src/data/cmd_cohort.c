@@ -80,7 +80,7 @@ int cmd_synth(int argc, char **argv)
     }
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    lr_err err = {{0}};
+    lr_err err = {0};
     if (lr_synth_write(out, &prm, &err)) return lr_runtime_error("synth", "%s", err.msg);
     if (nifti_dir) {
         lr_synth_params np = prm;
@@ -120,7 +120,7 @@ int cmd_inspect(int argc, char **argv)
     const char *path = argv[optind];
     lr_cohort co;
     lr_cohort_summary s;
-    lr_err err = {{0}};
+    lr_err err = {0};
     if (lr_cohort_read(path, 0, &co, &err)) return lr_runtime_error("inspect", "invalid cohort: %s", err.msg);
     if (lr_cohort_summarise(&co, &s, &err)) {
         lr_cohort_free(&co);

@@ -110,7 +110,7 @@ int cmd_ingest(int argc, char **argv)
     int rank;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     lr_ingest_report rep;
-    lr_err err = {{0}};
+    lr_err err = {0};
     int rc = lr_ingest_run(&o, MPI_COMM_WORLD, &rep, &err);
     if (!was_init) MPI_Finalize();
     if (rc) return rank == 0 ? lr_runtime_error("ingest", "%s", err.msg) : 1;

@@ -122,7 +122,7 @@ static int read_inputs(const lr_ingest_opts *o, inputs *in, lr_err *err)
         char dir[8192], prefix[600];
         snprintf(dir, sizeof dir, "%s/%s", o->studies_dir, row->id);
         snprintf(prefix, sizeof prefix, "patient %s: ", row->id);
-        lr_err e = {{0}};
+        lr_err e = {0};
         if (row->error[0]) in->setup_error[p] = strdup(row->error);
         else if (!is_dir(dir)) {
             lr_fail(&e, "no study directory %s (the patient is in %s)", dir, o->clinical_csv);
@@ -404,7 +404,7 @@ int lr_ingest_run(const lr_ingest_opts *o, MPI_Comm comm, lr_ingest_report *rep,
     for (size_t p = 0; p < N; p++) {
         if (owner[p] != rank) continue;
         if (tty) fprintf(stderr, "\r[rank %d] study %zu/%zu %s   ", rank, ++done, mine, in.rows[p].id);
-        lr_err e = {{0}};
+        lr_err e = {0};
         if (lr_study_ingest(&in.files[p], &in.organs, o->connectivity, &rows[p], &e)) {
             char line[sizeof e.msg + 600];
             snprintf(line, sizeof line, "patient %s: %s", in.rows[p].id, e.msg);

@@ -54,7 +54,7 @@ typedef struct {
     int *slot;
     double *vol, *w;
     size_t cap_b;
-    double *bt, *beta_d;
+    double *bt;
     int *bev;
     float *eta, *geta;
     /* whole volumes */
@@ -118,11 +118,10 @@ static int grow_batch(job *J, size_t n, lr_err *err)
     free(J->bt);
     free(J->bev);
     free(J->eta);
-    J->bt = lr_malloc(cap * 2, sizeof(double), err);
+    J->bt = lr_malloc(cap, sizeof(double), err);
     J->bev = lr_malloc(cap, sizeof(int), err);
     J->eta = lr_malloc(cap * 2, sizeof(float), err);
     if (!J->bt || !J->bev || !J->eta) return -1;
-    J->beta_d = J->bt + cap;
     J->geta = J->eta + cap;
     J->cap_b = cap;
     return 0;
@@ -232,7 +231,7 @@ static int train_step_2d(job *J, const size_t *ann, int B, gsl_rng *aug, double 
         if (lr_net_backward(m->cnn, J->dr, NULL, err)) return -1;
     }
     lr_adam_step(&m->opt_cnn, m->cnn->params, m->cnn->grads);
-    if (m->n_head && m->kind != LR_MODEL_NO_SCALER) lr_adam_step(&m->opt_head, m->head, m->head_grad);
+    if (m->n_head) lr_adam_step(&m->opt_head, m->head, m->head_grad); /* no_scaler has no head */
     *used = 1;
     return 0;
 }
@@ -883,7 +882,7 @@ int lr_train_job(const lr_job_spec *spec, lr_job_result *res, lr_err *err)
     if (spec->log_path) J.log = fopen(spec->log_path, "a");
     int learned = lr_model_is_learned(spec->kind);
     if (result_alloc(res, J.c, learned ? J.o->epochs : 0, err)) return -1;
-    lr_err jerr = {{0}};
+    lr_err jerr = {0};
     int rc = job_setup(&J, &jerr);
     if (rc == 0) rc = eval_alloc(&J.cur, J.c, &jerr);
     if (rc == 0) memcpy(res->patient_role, J.role, J.c->n_patients);
@@ -895,7 +894,8 @@ int lr_train_job(const lr_job_spec *spec, lr_job_result *res, lr_err *err)
     if (rc) {
         res->status = LR_JOB_FAILED;
         snprintf(res->error, sizeof res->error, "%s", jerr.msg);
-        job_log(&J, "job failed: %s\n", jerr.msg);
+        char where[300];
+        job_log(&J, "job failed: %s (raised at %s)\n", jerr.msg, lr_err_where(&jerr, where, sizeof where));
     } else {
         job_log(&J, "job done: C train %.4f valid %.4f test %.4f (epoch %d selected)\n", res->c_final[0],
                 res->c_final[1], res->c_final[2], res->selected_epoch + 1);

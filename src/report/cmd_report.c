@@ -495,7 +495,7 @@ int cmd_report(int argc, char **argv)
     report_args a;
     int rc = parse_args(argc, argv, &a);
     if (rc) return rc == 1 ? 0 : rc;
-    lr_err err = {{0}};
+    lr_err err = {0};
     lr_results c;
     if (lr_results_read(a.results, &c, &err)) return lr_runtime_error(VERB, "%s", err.msg);
     if (file_exists(a.out_dir) && !dir_is_empty(a.out_dir) && !a.force) {

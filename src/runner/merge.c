@@ -346,7 +346,7 @@ int lr_campaign_merge(const lr_experiment *exp, const lr_campaign *c, MPI_Comm c
         lr_campaign_shard_path(exp, j, shard, sizeof shard);
         rows_blank(&r, &o, "missing", "no shard");
         if (access(shard, F_OK) == 0) {
-            lr_err e2 = {{0}};
+            lr_err e2 = {0};
             if (read_shard(shard, j, lr_job_identity(exp, j), &o, &r, &e2)) {
                 rows_blank(&r, &o, "failed", "");
                 snprintf(r.error, sizeof r.error, "unreadable shard: %.200s", e2.msg);

@@ -173,7 +173,7 @@ static int stats_cindex(int argc, char **argv)
     }
     int rc = need_file_and_columns("cindex", argc, argv, &cols, &file);
     if (rc) return rc;
-    lr_err err = {{0}};
+    lr_err err = {0};
     survival_input in;
     if (load_survival(file, &cols, compare, &in, &err) != 0) return lr_runtime_error(sub, "%s", err.msg);
     lr_concordance conc, conc_other;
@@ -246,7 +246,7 @@ static int stats_npll(int argc, char **argv)
     }
     int rc = need_file_and_columns("npll", argc, argv, &cols, &file);
     if (rc) return rc;
-    lr_err err = {{0}};
+    lr_err err = {0};
     survival_input in;
     if (load_survival(file, &cols, NULL, &in, &err) != 0) return lr_runtime_error(sub, "%s", err.msg);
     lr_npll_result res;
@@ -290,7 +290,7 @@ static int stats_uno(int argc, char **argv)
     }
     int rc = need_file_and_columns("uno", argc, argv, &cols, &file);
     if (rc) return rc;
-    lr_err err = {{0}};
+    lr_err err = {0};
     survival_input in;
     if (load_survival(file, &cols, NULL, &in, &err) != 0) return lr_runtime_error(sub, "%s", err.msg);
     lr_uno_result res;
@@ -354,7 +354,7 @@ static int stats_auc(int argc, char **argv)
         free(tokens);
         return lr_usage_error(sub, "--at wants comma-separated numbers, got '%s'", at);
     }
-    lr_err err = {{0}};
+    lr_err err = {0};
     survival_input in = {0};
     rc = 1;
     auc = lr_malloc(n_times, sizeof *auc, &err);
@@ -566,7 +566,7 @@ static int stats_lmm(int argc, char **argv)
     if (optind >= argc) return lr_usage_error(sub, "missing FILE.csv");
     if (optind + 1 < argc) return lr_usage_error(sub, "unexpected argument '%s'", argv[optind + 1]);
     if (!response || !group || !fixed) return lr_usage_error(sub, "--response, --group and --fixed are required");
-    lr_err err = {{0}};
+    lr_err err = {0};
     lmm_input in;
     if (load_lmm(argv[optind], response, group, fixed, &in, &err) != 0) return lr_runtime_error(sub, "%s", err.msg);
     if (check_lmm_input(argv[optind], group, &in, &err) != 0) {
@@ -647,7 +647,7 @@ static void random_cohort(gsl_rng *rng, size_t n, double *time, int *event, doub
 
 int lr_survival_bench(void)
 {
-    lr_err err = {{0}};
+    lr_err err = {0};
     size_t n_max = 1000000;
     double *time = lr_malloc(n_max, sizeof *time, &err), *risk = lr_malloc(n_max, sizeof *risk, &err);
     int *event = lr_malloc(n_max, sizeof *event, &err);

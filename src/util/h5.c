@@ -82,17 +82,20 @@ done:
 hid_t lr_h5_create_dataset(hid_t file, const char *path, hid_t filetype, int rank, const hsize_t *dims,
                            const hsize_t *chunk, lr_err *err)
 {
-    hid_t space = H5Screate_simple(rank, dims, NULL), lcpl = H5Pcreate(H5P_LINK_CREATE), dcpl = H5P_DEFAULT;
-    H5Pset_create_intermediate_group(lcpl, 1);
+    hid_t space = -1, lcpl = -1, dcpl = H5P_DEFAULT, ds = -1;
+    LR_CHECK(space = H5Screate_simple(rank, dims, NULL), err);
+    LR_CHECK(lcpl = H5Pcreate(H5P_LINK_CREATE), err);
+    LR_CHECK(H5Pset_create_intermediate_group(lcpl, 1), err);
     if (chunk) {
-        dcpl = H5Pcreate(H5P_DATASET_CREATE);
-        H5Pset_chunk(dcpl, rank, chunk);
+        LR_CHECK(dcpl = H5Pcreate(H5P_DATASET_CREATE), err);
+        LR_CHECK(H5Pset_chunk(dcpl, rank, chunk), err);
     }
-    hid_t ds = H5Dcreate2(file, path, filetype, space, lcpl, dcpl, H5P_DEFAULT);
-    if (chunk) H5Pclose(dcpl);
-    H5Pclose(lcpl);
-    H5Sclose(space);
+    ds = H5Dcreate2(file, path, filetype, space, lcpl, dcpl, H5P_DEFAULT);
     if (ds < 0) lr_fail(err, "cannot create %s", path);
+fail:
+    if (dcpl >= 0 && dcpl != H5P_DEFAULT) H5Pclose(dcpl);
+    if (lcpl >= 0) H5Pclose(lcpl);
+    if (space >= 0) H5Sclose(space);
     return ds;
 }
 
@@ -239,11 +242,17 @@ char **lr_h5_read_strings(hid_t file, const char *path, size_t *n_out, lr_err *e
             tmp = NULL;
         }
         if (tmp) {
-            for (size_t i = 0; i < n; i++) out[i] = strdup(tmp[i] ? tmp[i] : "");
+            int copied = 1;
+            for (size_t i = 0; i < n && copied; i++) copied = (out[i] = strdup(tmp[i] ? tmp[i] : "")) != NULL;
             hid_t s = H5Dget_space(d);
             if (n) H5Dvlen_reclaim(t, s, H5P_DEFAULT, tmp);
             H5Sclose(s);
             free(tmp);
+            if (!copied) {
+                lr_h5_free_strings(out, n);
+                out = NULL;
+                lr_fail(err, "%s: out of memory copying %zu strings", path, n);
+            }
         } else {
             free(out);
             out = NULL;
@@ -256,7 +265,13 @@ char **lr_h5_read_strings(hid_t file, const char *path, size_t *n_out, lr_err *e
         H5Tset_strpad(t, H5T_STR_NULLTERM);
         char *flat = lr_calloc(n ? n : 1, w + 1, err);
         if (flat && n && H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, flat) >= 0) {
-            for (size_t i = 0; i < n; i++) out[i] = strndup(flat + i * (w + 1), w);
+            int copied = 1;
+            for (size_t i = 0; i < n && copied; i++) copied = (out[i] = strndup(flat + i * (w + 1), w)) != NULL;
+            if (!copied) {
+                lr_h5_free_strings(out, n);
+                out = NULL;
+                lr_fail(err, "%s: out of memory copying %zu strings", path, n);
+            }
         } else if (n) {
             lr_fail(err, "%s: cannot read strings", path);
             free(out);
