@@ -51,7 +51,7 @@ found:
 	@echo "  pkg-config: $(PC_PKGS) -> $(if $(PC_LIBS),ok,MISSING (run 'make deps' or load modules))"
 	@echo "  BLIS: -lblis $(BLIS_CFLAGS)   libcsv: -lcsv   niftilib: $(NIFTI_LIBS)"
 
-$(BUILD)/obj/%.o: src/%.c $(wildcard src/*/*.h)
+$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h src/*/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 

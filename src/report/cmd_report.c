@@ -14,6 +14,7 @@
 #include "model/model.h"
 #include "report/report.h"
 #include "util/cli.h"
+#include "verbs.h"
 
 #define VERB "report"
 
@@ -181,6 +182,7 @@ static int parse_args(int argc, char **argv, report_args *a)
     if (optind >= argc) return lr_usage_error(VERB, "missing RESULTS.h5");
     if (optind + 1 < argc) return lr_usage_error(VERB, "unexpected argument '%s'", argv[optind + 1]);
     if (!a->out_dir) return lr_usage_error(VERB, "missing -o DIR");
+    if (!a->out_dir[0]) return lr_usage_error(VERB, "-o '': expected a directory name");
     a->results = argv[optind];
     return 0;
 }
@@ -493,7 +495,7 @@ int cmd_report(int argc, char **argv)
     report_args a;
     int rc = parse_args(argc, argv, &a);
     if (rc) return rc == 1 ? 0 : rc;
-    lr_err err = {{0}};
+    lr_err err = {0};
     lr_results c;
     if (lr_results_read(a.results, &c, &err)) return lr_runtime_error(VERB, "%s", err.msg);
     if (file_exists(a.out_dir) && !dir_is_empty(a.out_dir) && !a.force) {

@@ -8,9 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "data/campaign_schema.h"
 #include "util/err.h"
 
-#define LR_CAMPAIGN_FORMAT "lesionrank-campaign"
 
 enum { LR_JOB_STATUS_OK = 0, LR_JOB_STATUS_FAILED = 1, LR_JOB_STATUS_MISSING = 2 };
 

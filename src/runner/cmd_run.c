@@ -10,6 +10,7 @@
 
 #include "runner/runner.h"
 #include "util/cli.h"
+#include "verbs.h"
 
 static void run_help(void)
 {
@@ -41,7 +42,7 @@ static int load_everywhere(const char *path, int check_inputs, lr_experiment *ex
 {
     int rank;
     MPI_Comm_rank(comm, &rank);
-    lr_err err = {{0}};
+    lr_err err = {0};
     int rc = 0;
     if (rank == 0) {
         rc = lr_experiment_load(path, exp, &err);
@@ -109,7 +110,7 @@ static int run_single_job(const lr_experiment *exp, const lr_campaign *c, int id
     if (done < 0)
         return lr_runtime_error("run", "job %d %s: its shard was made with another config; refusing to overwrite it "
                                 "(start over with run --fresh)", id, j->name);
-    lr_err err = {{0}};
+    lr_err err = {0};
     if (lr_campaign_make_dirs(exp, &err)) return lr_runtime_error("run", "%s", err.msg);
     lr_worker_state w;
     lr_worker_init(&w, exp, 0);
@@ -178,7 +179,7 @@ int cmd_run(int argc, char **argv)
     }
     int prep = 0;
     if (rank == 0) {
-        lr_err err = {{0}};
+        lr_err err = {0};
         if (fresh && move_aside(&exp)) prep = lr_runtime_error("run", "--fresh: cannot move the old results aside");
         else if (lr_campaign_make_dirs(&exp, &err)) prep = lr_runtime_error("run", "%s", err.msg);
     }
@@ -189,7 +190,7 @@ int cmd_run(int argc, char **argv)
     else lr_worker_loop(&exp, &camp, comm);
     MPI_Bcast(&failed, 1, MPI_INT, 0, comm);
     double secs = 0;
-    lr_err err = {{0}};
+    lr_err err = {0};
     int mrc = lr_campaign_merge(&exp, &camp, comm, &secs, &err);
     if (rank == 0) {
         char file[LR_PATH_MAX];
@@ -232,7 +233,7 @@ int cmd_merge(int argc, char **argv)
     int rc = 1;
     if (load_everywhere(argv[optind], 0, &exp, &camp, comm, "merge") == 0) {
         double secs = 0;
-        lr_err err = {{0}};
+        lr_err err = {0};
         rc = lr_campaign_merge(&exp, &camp, comm, &secs, &err) ? 1 : 0;
         if (rank == 0) {
             char file[LR_PATH_MAX];

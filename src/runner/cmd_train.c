@@ -9,8 +9,10 @@
 #include "data/cohort.h"
 #include "data/split.h"
 #include "model/train.h"
+#include "runner/campaign.h"
 #include "runner/config.h"
 #include "util/cli.h"
+#include "verbs.h"
 
 static void train_help(void)
 {
@@ -60,12 +62,13 @@ int cmd_train(int argc, char **argv)
     if (!model) return lr_usage_error("train", "missing --model NAME");
     if (fold < 0) return lr_usage_error("train", "missing --fold K");
     if (!out) return lr_usage_error("train", "missing -o SHARD.h5");
+    if (!out[0]) return lr_usage_error("train", "-o '': expected a file name");
     lr_model_kind kind;
     if (lr_model_parse(model, &kind)) return lr_usage_error("train", "unknown model '%s'", model);
     struct stat st;
     if (!force && stat(out, &st) == 0) return lr_runtime_error("train", "%s exists; refusing to overwrite (use --force)", out);
 
-    lr_err err = {{0}};
+    lr_err err = {0};
     lr_experiment exp;
     if (lr_experiment_load(argv[optind], &exp, &err)) return lr_runtime_error("train", "%s", err.msg);
     int rc = 1;
@@ -96,15 +99,26 @@ int cmd_train(int argc, char **argv)
         lr_runtime_error("train", "split: %s", part ? err.msg : "out of memory");
         goto done;
     }
-    lr_job_spec spec = {&co, exp.cohort, &exp.train, kind, (int)fold, exp.folds, (int)replicate, exp.seed, part, log,
-                        !quiet, NULL, 0, 0};
+    lr_job_spec spec = lr_job_spec_make(&exp, &co, part, kind, (int)fold, (int)replicate);
+    spec.log_path = log;
+    spec.verbose = !quiet;
     if (lr_train_job(&spec, &res, &err)) {
         lr_runtime_error("train", "%s", err.msg);
         goto done;
     }
     char host[64] = "";
     gethostname(host, sizeof host - 1);
-    lr_shard_meta meta = {exp.text, exp.path, exp.cohort, model, (int)fold, (int)replicate, exp.seed, 1, -1, 0, host};
+    lr_shard_meta meta = {.config_text = exp.text,
+                          .config_path = exp.path,
+                          .cohort_path = exp.cohort,
+                          .model = model,
+                          .fold = (int)fold,
+                          .replicate = (int)replicate,
+                          .seed = exp.seed,
+                          .attempts = 1,
+                          .rank = -1,
+                          .identity = 0, /* standalone: no campaign (LR_SHARD_STANDALONE_IDENTITY) */
+                          .host = host};
     if (lr_shard_write(out, &meta, &res, &err)) {
         lr_runtime_error("train", "%s", err.msg);
         goto done;

@@ -4,6 +4,7 @@
 #define LR_RUNNER_CONFIG_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "data/synth.h"
 #include "model/model.h"
@@ -26,6 +27,10 @@ typedef struct {
     char *text;                    /* the file's text, echoed into shards */
 } lr_experiment;
 
+/* Every key at its default (the key table in config.c; the synthetic cohort's from lr_synth_default_params). */
+void lr_experiment_defaults(lr_experiment *exp);
+/* The key table as the Markdown table of experiments/README.md (tests/test_config.c compares them). */
+void lr_experiment_print_keys(FILE *out);
 /* Parse and validate (types, ranges, unknown keys). On error err = "<file>:<line>: <what>". */
 int lr_experiment_load(const char *path, lr_experiment *exp, lr_err *err);
 void lr_experiment_free(lr_experiment *exp);
