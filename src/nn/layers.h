@@ -31,7 +31,8 @@ size_t lr_conv_k(const lr_conv_shape *s);         /* cin·kd·kh·kw (GEMM inner
  * and state; 0 for a 1×1×1 stride-1 unpadded conv: no unroll). */
 size_t lr_conv_workspace(const lr_conv_shape *s);
 /* For a network that keeps per-layer state between its forward and backward passes: floats of that
- * state (the Winograd transformed weights and input; 0 for im2col convs) and of the shared scratch. */
+ * state (the Winograd transformed weights and input, or the im2col columns; 0 for a 1×1×1 stride-1 conv)
+ * and of the shared scratch. */
 size_t lr_conv_saved_size(const lr_conv_shape *s);
 size_t lr_conv_layer_workspace(const lr_conv_shape *s);
 /* Multiply-adds of the forward pass (×2 for FLOP). */
