@@ -42,11 +42,22 @@ static size_t im2col_workspace(const lr_conv_shape *s)
     return conv_is_pointwise(s) ? 0 : lr_conv_k(s) * s->n * lr_conv_out_plane(s);
 }
 
+/* The im2col columns are kept for the weight gradient when they cost at most this many times the input
+ * (2D stems and strided convs: 2–12×); a 3D 3×3×3 conv's 27× is recomputed instead. */
+#define KEEP_COLUMNS_MAX_RATIO 16
+
+static int keeps_columns(const lr_conv_shape *s)
+{
+    size_t in = (size_t)s->cin * s->n * lr_conv_in_plane(s);
+    return !conv_is_pointwise(s) && im2col_workspace(s) <= KEEP_COLUMNS_MAX_RATIO * in;
+}
+
 /* Kept from forward to backward: Winograd's U and V, or the im2col columns (the weight gradient reads
  * the same columns the forward pass made). */
 size_t lr_conv_saved_size(const lr_conv_shape *s)
 {
-    return lr_winograd_eligible(s) ? lr_winograd_weights_size(s) + lr_winograd_input_size(s) : im2col_workspace(s);
+    if (lr_winograd_eligible(s)) return lr_winograd_weights_size(s) + lr_winograd_input_size(s);
+    return keeps_columns(s) ? im2col_workspace(s) : 0;
 }
 
 size_t lr_conv_layer_workspace(const lr_conv_shape *s)
@@ -150,7 +161,7 @@ void lr_conv_forward_saved(float *out, float *saved, float *col, const float *in
                            const lr_conv_shape *s)
 {
     if (!lr_winograd_eligible(s)) {
-        lr_conv_forward_im2col(out, saved, in, w, s); /* the columns stay in saved */
+        lr_conv_forward_im2col(out, keeps_columns(s) ? saved : col, in, w, s); /* kept columns stay in saved */
         return;
     }
     float *U = saved, *V = saved + lr_winograd_weights_size(s);
@@ -162,7 +173,7 @@ void lr_conv_backward_saved(float *din, float *dw, float *col, const float *dout
                             const float *saved, const lr_conv_shape *s)
 {
     if (!lr_winograd_eligible(s)) {
-        im2col_backward(din, dw, col, conv_is_pointwise(s) ? NULL : saved, dout, in, w, s);
+        im2col_backward(din, dw, col, keeps_columns(s) ? saved : NULL, dout, in, w, s);
         return;
     }
     lr_winograd_backward(din, dw, col, dout, saved, saved + lr_winograd_weights_size(s), s);
@@ -181,7 +192,7 @@ void lr_conv_backward(float *din, float *dw, float *col, const float *dout, cons
     if (lr_winograd_eligible(s)) { /* the state a forward pass would have left */
         lr_winograd_transform_weights(saved, w, s);
         lr_winograd_transform_input(saved + lr_winograd_weights_size(s), in, s);
-    } else if (!conv_is_pointwise(s)) {
+    } else if (keeps_columns(s)) {
         lr_im2col(saved, in, s);
     }
     lr_conv_backward_saved(din, dw, col, dout, in, w, saved, s);
