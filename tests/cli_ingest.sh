@@ -6,18 +6,8 @@ LR="${LR:-bin/lesionrank}"
 T="${TMPDIR_TESTS:-$(mktemp -d)}/cli_ingest"
 rm -rf "$T"; mkdir -p "$T"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-pass=0; fail=0
-ok()   { pass=$((pass + 1)); echo "ok   $1"; }
-bad()  { fail=$((fail + 1)); echo "FAIL $1"; }
-# expect NAME EXIT_CODE REGEX_ON_OUTPUT -- command...
-expect() {
-  local name="$1" code="$2" re="$3"; shift 4
-  local out rc
-  out="$("$@" 2>&1)"; rc=$?
-  if [ "$rc" -ne "$code" ]; then bad "$name: exit $rc, expected $code; output: $(echo "$out" | head -5)"; return; fi
-  if [ -n "$re" ] && ! echo "$out" | grep -Eq -- "$re"; then bad "$name: output lacks /$re/: $(echo "$out" | head -5)"; return; fi
-  ok "$name"
-}
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+require_tool h5diff mpirun
 no_tmp_left() { if ls "$T" | grep -q 'tmp-'; then bad "$1: temporary file left behind"; else ok "$1: no temporary file"; fi; }
 
 expect "help" 0 "usage: lesionrank ingest" -- "$LR" ingest --help
@@ -41,10 +31,8 @@ done
 # --- 2 MPI ranks write the same cohort (and volumes) as 1 ---
 VOPT=(--volumes --volume-shape 24x48x48 --volume-spacing 25,7.8125,7.8125)
 expect "ingest 1 rank --volumes" 0 "ranks: 1" -- "$LR" ingest --clinical "$CSV" --studies "$S" -o "$T/v1.h5" "${VOPT[@]}"
-if command -v mpirun >/dev/null; then
-  expect "ingest 2 ranks --volumes" 0 "ranks: 2" -- mpirun -np 2 "$LR" ingest --clinical "$CSV" --studies "$S" -o "$T/v2.h5" "${VOPT[@]}"
-  expect "1 and 2 ranks identical" 0 "" -- h5diff "$T/v1.h5" "$T/v2.h5"
-fi
+expect "ingest 2 ranks --volumes" 0 "ranks: 2" -- mpirun -np 2 "$LR" ingest --clinical "$CSV" --studies "$S" -o "$T/v2.h5" "${VOPT[@]}"
+expect "1 and 2 ranks identical" 0 "" -- h5diff "$T/v1.h5" "$T/v2.h5"
 expect "inspect volumes" 0 "volume_shape: 24x48x48" -- "$LR" inspect "$T/v1.h5"
 
 # --- existing output ---
@@ -72,18 +60,18 @@ cp "$T/mask.bak" "$m"
 mkdir "$B/EXTRA"
 expect "directory without CSV row" 1 "EXTRA: study directory without a row in" -- "$LR" ingest --clinical "$CSV" --studies "$B" -o "$T/b2.h5"
 rmdir "$B/EXTRA"
+{ printf '\xef\xbb\xbf'; cat "$CSV"; } > "$T/c_bom.csv"
+expect "clinical CSV with a byte-order mark" 0 "studies_per_minute: " -- "$LR" ingest --clinical "$T/c_bom.csv" --studies "$S" -o "$T/bom.h5"
+expect "BOM: the same cohort" 0 "" -- h5diff "$T/i1.h5" "$T/bom.h5"
 sed 's/^SYN0001,[^,]*,/SYN0001,0,/' "$CSV" > "$T/c_time.csv"
 expect "time <= 0" 1 "c_time.csv:2: patient SYN0001: time_days '0': expected a number > 0" -- "$LR" ingest --clinical "$T/c_time.csv" --studies "$B" -o "$T/b2.h5"
 sed 's/^\(SYN0004,[^,]*\),[01],/\1,2,/' "$CSV" > "$T/c_event.csv"
 expect "event not 0/1" 1 "patient SYN0004: event '2': expected 0" -- "$LR" ingest --clinical "$T/c_event.csv" --studies "$B" -o "$T/b2.h5"
 { cat "$CSV"; echo "SYN0099,100,1,0"; } > "$T/c_extra.csv"
 expect "patient without study directory" 1 "patient SYN0099: no study directory" -- "$LR" ingest --clinical "$T/c_extra.csv" --studies "$B" -o "$T/b2.h5"
-if command -v mpirun >/dev/null; then
-  rm "$B/SYN0002/ct.nii.gz"
-  expect "bad study under 2 ranks" 1 "patient SYN0002: .*missing ct.nii.gz" -- mpirun -np 2 "$LR" ingest --clinical "$CSV" --studies "$B" -o "$T/b3.h5"
-  [ ! -e "$T/b3.h5" ] && ok "2 ranks: nothing written" || bad "2 ranks: output written"
-  no_tmp_left "2 ranks"
-fi
+rm "$B/SYN0002/ct.nii.gz"
+expect "bad study under 2 ranks" 1 "patient SYN0002: .*missing ct.nii.gz" -- mpirun -np 2 "$LR" ingest --clinical "$CSV" --studies "$B" -o "$T/b3.h5"
+[ ! -e "$T/b3.h5" ] && ok "2 ranks: nothing written" || bad "2 ranks: output written"
+no_tmp_left "2 ranks"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

@@ -7,30 +7,11 @@ LR="${LR:-bin/lesionrank}"
 BUILD="${BUILD:-build}"
 T="${TMPDIR_TESTS:-$(mktemp -d)}/cli_report"
 rm -rf "$T"; mkdir -p "$T"
-pass=0; fail=0
-ok()  { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
-expect() {
-  local name="$1" code="$2" re="$3"; shift 4
-  local out rc
-  out="$("$@" 2>&1)"; rc=$?
-  LAST="$out"
-  if [ "$rc" -ne "$code" ]; then bad "$name: exit $rc, expected $code; output: $(echo "$out" | tail -3)"; return; fi
-  if [ -n "$re" ] && ! echo "$out" | grep -Eq -- "$re"; then bad "$name: output lacks /$re/: $(echo "$out" | tail -3)"; return; fi
-  ok "$name"
-}
-key() { echo "$LAST" | awk -v k="$1" -F': ' '$1 == k {print $2}'; }
-close_to() { # name a b reltol
-  awk -v a="$2" -v b="$3" -v t="$4" 'BEGIN { d = a - b; if (d < 0) d = -d; s = b < 0 ? -b : b; exit !(d <= t * s + 1e-12) }' \
-    && ok "$1" || bad "$1: $2 vs $3"
-}
-check_file() { # name path min_bytes
-  local size; size=$(stat -c %s "$2" 2>/dev/null || echo 0)
-  [ "$size" -ge "$3" ] && ok "$1 ($size bytes)" || bad "$1: $2 has $size bytes, expected >= $3"
-}
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+require_tool gnuplot
 
 "$BUILD/tests/test_report" --write-fixture "$T" >/dev/null 2>&1 && [ -f "$T/campaign.h5" ] && ok "fixture written" \
-  || { bad "fixture written"; echo "$pass passed, $fail failed"; exit 1; }
+  || { bad "fixture written"; summary; exit 1; }
 
 R="$T/report"
 expect "report on the fixture" 0 "^report: $R/report.md" -- "$LR" report "$T/campaign.h5" -o "$R" --bootstrap 200
@@ -66,11 +47,11 @@ brier_cli=$(awk -F': ' '$1 == "brier" {print $2}' "$T/brier.out")
 
 # the data behind the figures hold the expected counts
 n_test=$(key test_lesions); n_obs=$(key growth_n_obs)
-sum3=$(awk '!/^#/ && NF {s += $5} END {print s}' "$R/data/fig3_stats.dat")
-[ "$sum3" = "$n_test" ] && ok "fig3 counts add up to the test lesions ($n_test)" || bad "fig3 counts $sum3 vs $n_test"
-sum4=$(awk '!/^#/ && NF {s += $5} END {print s}' "$R/data/fig4_stats.dat")
-[ "$sum4" = "$n_obs" ] && ok "fig4 counts = LMM observations ($n_obs)" || bad "fig4 counts $sum4 vs $n_obs"
-[ "$(($(wc -l < "$R/lmm_growth.csv") - 1))" = "$n_obs" ] && ok "lmm_growth.csv rows" || bad "lmm_growth.csv rows"
+[ "${n_test:-0}" -gt 0 ] && [ "${n_obs:-0}" -gt 0 ] && ok "report prints test_lesions and growth_n_obs" \
+  || bad "report lacks test_lesions/growth_n_obs: '$n_test' '$n_obs'"
+equal "fig3 counts add up to the test lesions" "$(awk '!/^#/ && NF {s += $5} END {print s}' "$R/data/fig3_stats.dat")" "$n_test"
+equal "fig4 counts = LMM observations" "$(awk '!/^#/ && NF {s += $5} END {print s}' "$R/data/fig4_stats.dat")" "$n_obs"
+equal "lmm_growth.csv rows" "$(($(wc -l < "$R/lmm_growth.csv") - 1))" "$n_obs"
 head -1 "$R/lmm_growth.csv" | grep -qx 'risk,growing,patient' && ok "lmm_growth.csv header" || bad "lmm_growth.csv header"
 [ "$(grep -vc '^#' "$R/data/fig5_patch1.dat")" = 72 ] && ok "fig5 patch is 72 rows" || bad "fig5 patch rows"
 [ "$(key figure5)" = "drawn" ] && ok "figure 5 drawn" || bad "figure 5: $(key figure5)"
@@ -84,17 +65,13 @@ close_to "LMM df = stats lmm" "$(echo "$REPORT_OUT" | awk -F': ' '$1=="growth_df
 close_to "LMM one-sided p = stats lmm" "$(echo "$REPORT_OUT" | awk -F': ' '$1=="growth_p_one_sided"{print $2}')" \
   "$(key p_one_sided_growing)" 1e-5
 
-if command -v gnuplot >/dev/null; then
-  for fig in fig3_organs fig4_growth fig5_lesions training_curves truth_scatter; do
-    check_file "$fig.png" "$R/figures/$fig.png" 10000
-    check_file "$fig.svg" "$R/figures/$fig.svg" 5000
-  done
-  [ "$(echo "$REPORT_OUT" | awk -F': ' '$1=="figures_failed"{print $2}')" = 0 ] && ok "no gnuplot failure" || bad "gnuplot failures"
-  errs=$(grep -vi 'warning' "$R/figures/gnuplot.log" | grep -c 'line [0-9]*:')
-  [ "$errs" = 0 ] && ok "gnuplot reported no error" || bad "gnuplot log: $(grep -vi warning "$R/figures/gnuplot.log" | head -3)"
-else
-  echo "skip figure files: gnuplot not installed"
-fi
+for fig in fig3_organs fig4_growth fig5_lesions training_curves truth_scatter; do
+  check_file "$fig.png" "$R/figures/$fig.png" 10000
+  check_file "$fig.svg" "$R/figures/$fig.svg" 5000
+done
+[ "$(echo "$REPORT_OUT" | awk -F': ' '$1=="figures_failed"{print $2}')" = 0 ] && ok "no gnuplot failure" || bad "gnuplot failures"
+errs=$(grep -vi 'warning' "$R/figures/gnuplot.log" | grep -c 'line [0-9]*:')
+[ "$errs" = 0 ] && ok "gnuplot reported no error" || bad "gnuplot log: $(grep -vi warning "$R/figures/gnuplot.log" | head -3)"
 
 # bad inputs and the output directory
 expect "refuses a non-empty report dir" 1 "exists and is not empty; refusing to overwrite \(use --force\)" -- \
@@ -122,34 +99,27 @@ expect "without gnuplot" 0 "gnuplot: not found" -- env PATH=/nonexistent "$LR" r
 [ -s "$T/nognuplot/data/fig3_violins.dat" ] && [ ! -e "$T/nognuplot/figures/fig3_organs.png" ] && \
   grep -q "gnuplot -e" "$T/nognuplot/figures/render.sh" && grep -q "gnuplot was not found" "$T/nognuplot/report.md" \
   && ok "without gnuplot: data, render.sh and a note" || bad "without gnuplot"
-if command -v gnuplot >/dev/null; then
-  (cd "$T/nognuplot" && sh figures/render.sh >/dev/null 2>&1) && [ -s "$T/nognuplot/figures/fig3_organs.png" ] \
-    && ok "render.sh draws the figures later" || bad "render.sh"
-fi
+(cd "$T/nognuplot" && sh figures/render.sh >/dev/null 2>&1) && [ -s "$T/nognuplot/figures/fig3_organs.png" ] \
+  && ok "render.sh draws the figures later" || bad "render.sh"
 
 # a real campaign: run --job for part of a 3-model smoke campaign, merge, report (other jobs missing)
-if "$LR" merge --help >/dev/null 2>&1; then
-  sed -e "s|results/smoke/cohort.h5|$T/real/cohort.h5|" -e "s|^retries = 1;|retries = 1;\nresults_dir = \"$T/real\";|" \
-      -e 's/^models = .*/models = ["proposed", "total_volume", "lesion_count"];/' -e '/^          "imagenet_resnet50"/d' \
-      experiments/smoke.cfg > "$T/mini.cfg"
-  mkdir -p "$T/real"
-  runs_ok=1
-  for id in 0 4 5 6 7 8 9 10 11; do "$LR" run "$T/mini.cfg" --job "$id" >/dev/null 2>&1 || runs_ok=0; done
-  [ "$runs_ok" = 1 ] && ok "real campaign: 9 of 12 jobs ran" || bad "real campaign jobs"
-  "$LR" merge "$T/mini.cfg" >/dev/null 2>&1 && [ -f "$T/real/smoke.h5" ] && ok "real campaign merged" || bad "merge"
-  h5ls "$T/real/smoke.h5/survival" 2>/dev/null | grep -q 'patient_surv *Dataset {12, 40, 26}' \
-    && ok "merge wrote /survival/patient_surv [jobs, patients, grid]" || bad "merge /survival: $(h5ls "$T/real/smoke.h5/survival" 2>&1 | head -3)"
-  expect "report on the real campaign" 0 "incomplete_rows: 1" -- "$LR" report "$T/real/smoke.h5" -o "$T/real/report" --bootstrap 200
-  grep -q 'Proposed | last epoch | random init[^|]* | .* | 1/4 ok (0 failed, 3 missing)' "$T/real/report/table2.md" \
-    && ok "real: Proposed marked 1/4 ok" || bad "real: Proposed row: $(grep Proposed "$T/real/report/table2.md")"
-  grep -q 'Total lesion volume | no training | none (size only) | .* | 4/4 ok |' "$T/real/report/table2.md" \
-    && ok "real: size baseline complete" || bad "real: baseline row"
-  grep -q '| ImageNet ResNet50 | .*not in campaign' "$T/real/report/table2.md" && ok "real: absent model marked" \
-    || bad "real: absent model"
-  [ "$(key figure5)" = "drawn" ] && ok "real: figure 5 from the cohort" || bad "real: figure 5: $(key figure5)"
-else
-  echo "skip real campaign: lesionrank merge not available"
-fi
+sed -e "s|results/smoke/cohort.h5|$T/real/cohort.h5|" -e "s|^retries = 1;|retries = 1;\nresults_dir = \"$T/real\";|" \
+    -e 's/^models = .*/models = ["proposed", "total_volume", "lesion_count"];/' -e '/^          "imagenet_resnet50"/d' \
+    experiments/smoke.cfg > "$T/mini.cfg"
+mkdir -p "$T/real"
+runs_ok=1
+for id in 0 4 5 6 7 8 9 10 11; do "$LR" run "$T/mini.cfg" --job "$id" >/dev/null 2>&1 || runs_ok=0; done
+[ "$runs_ok" = 1 ] && ok "real campaign: 9 of 12 jobs ran" || bad "real campaign jobs"
+"$LR" merge "$T/mini.cfg" >/dev/null 2>&1 && [ -f "$T/real/smoke.h5" ] && ok "real campaign merged" || bad "merge"
+h5ls "$T/real/smoke.h5/survival" 2>/dev/null | grep -q 'patient_surv *Dataset {12, 40, 26}' \
+  && ok "merge wrote /survival/patient_surv [jobs, patients, grid]" || bad "merge /survival: $(h5ls "$T/real/smoke.h5/survival" 2>&1 | head -3)"
+expect "report on the real campaign" 0 "incomplete_rows: 1" -- "$LR" report "$T/real/smoke.h5" -o "$T/real/report" --bootstrap 200
+grep -q 'Proposed | last epoch | random init[^|]* | .* | 1/4 ok (0 failed, 3 missing)' "$T/real/report/table2.md" \
+  && ok "real: Proposed marked 1/4 ok" || bad "real: Proposed row: $(grep Proposed "$T/real/report/table2.md")"
+grep -q 'Total lesion volume | no training | none (size only) | .* | 4/4 ok |' "$T/real/report/table2.md" \
+  && ok "real: size baseline complete" || bad "real: baseline row"
+grep -q '| ImageNet ResNet50 | .*not in campaign' "$T/real/report/table2.md" && ok "real: absent model marked" \
+  || bad "real: absent model"
+[ "$(key figure5)" = "drawn" ] && ok "real: figure 5 from the cohort" || bad "real: figure 5: $(key figure5)"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

@@ -8,9 +8,8 @@ T="${TMPDIR_TESTS:-$(mktemp -d)}/cli_run"
 mkdir -p "$T"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 export OMPI_MCA_btl_vader_single_copy_mechanism=none BLIS_NUM_THREADS=1
-pass=0; fail=0
-ok()  { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+require_tool h5diff h5dump mpirun
 ROOT="$PWD"
 cd "$T"
 # 3 folds x (proposed, imagenet_resnet50 via organ pretraining, lesion_count) = 9 jobs + pretraining
@@ -22,13 +21,6 @@ grep -q '^name = "smoke";' camp.cfg && sed -i 's/^name = "smoke";/name = "camp";
 NJ=$("$LR" run camp.cfg --list-jobs | awk '/^jobs:/ {print $2}')
 [ "$NJ" = "10" ] && ok "list-jobs counts 10 jobs" || bad "list-jobs: '$NJ' jobs"
 
-# Numbers only: timings, hosts, ranks and attempts legitimately differ between runs.
-same() { # name, a, b
-  if h5diff -q --exclude-path /jobs/wall_seconds --exclude-path /jobs/host --exclude-path /jobs/rank \
-       --exclude-path /jobs/attempts "$2" "$3" >/dev/null 2>&1; then ok "$1"; else
-    bad "$1: $(h5diff --exclude-path /jobs/wall_seconds --exclude-path /jobs/host --exclude-path /jobs/rank \
-       --exclude-path /jobs/attempts "$2" "$3" 2>&1 | head -5 | tr '\n' ' ')"; fi
-}
 
 # Reference: every job by --job in one process, then merge.
 refok=1
@@ -45,9 +37,9 @@ for np in 2 3 4; do
   out="$(mpirun -np $np "$LR" run camp.cfg 2>&1)"; rc=$?
   [ $rc -eq 0 ] && ok "mpirun -np $np run" || bad "mpirun -np $np run (exit $rc): $(echo "$out" | tail -3 | tr '\n' ' ')"
   echo "$out" | grep -q "status: 10/10 done" && ok "-np $np progress display" || bad "-np $np progress"
-  same "-np $np equals job-by-job" ref.h5 results/camp.h5
+  same_campaign "-np $np equals job-by-job" ref.h5 results/camp.h5
   if [ $np = 3 ]; then
-    mpirun -np 2 "$LR" merge camp.cfg > /dev/null 2>&1 && same "merge with 2 ranks equals" ref.h5 results/camp.h5 || bad "merge -np 2"
+    mpirun -np 2 "$LR" merge camp.cfg > /dev/null 2>&1 && same_campaign "merge with 2 ranks equals" ref.h5 results/camp.h5 || bad "merge -np 2"
     out="$(mpirun -np 3 "$LR" run camp.cfg 2>&1)"
     echo "$out" | grep -q "10 already finished (resume), 0 to run" && ok "rerun skips finished jobs" || bad "rerun: $(echo "$out" | head -2)"
   fi
@@ -78,13 +70,20 @@ out="$(mpirun -np 3 "$LR" run kill.cfg 2>&1)"; rc=$?
 [ $rc -eq 0 ] && ok "rerun after kill" || bad "rerun after kill: $(echo "$out" | tail -3)"
 echo "$out" | grep -Eq "[1-9][0-9]* already finished \(resume\)" && ok "rerun skips the $ndone finished jobs" || bad "rerun did not skip: $(echo "$out" | head -1)"
 grep -h "resumed from checkpoint" results/kill/logs/*.log >/dev/null 2>&1 && ok "a killed job resumed from its checkpoint" || bad "no job resumed from a checkpoint"
-same "after kill -9 and rerun equals an uninterrupted run" kill_ref.h5 results/kill.h5
+same_campaign "after kill -9 and rerun equals an uninterrupted run" kill_ref.h5 results/kill.h5
 
 # Interrupted merge: kill it, leave a stale temporary file, merge again: the same file.
 cp results/kill.h5 merged_before.h5
-( "$LR" merge kill.cfg > /dev/null 2>&1 & P=$!; sleep 0.3; kill -9 $P 2>/dev/null; wait $P 2>/dev/null ) 
+# Kill the merge while its temporary file is open (busy-wait for it: the window is tens of milliseconds),
+# and check it really was killed mid-write (exit 137, the temporary file left, the campaign file unchanged).
+rm -f results/kill.h5.tmp
+"$LR" merge kill.cfg > /dev/null 2>&1 & P=$!
+i=0; while [ $i -lt 3000000 ] && [ ! -e results/kill.h5.tmp ] && kill -0 $P 2>/dev/null; do i=$((i + 1)); done
+kill -9 $P 2>/dev/null; wait $P 2>/dev/null; rc=$?
+[ $rc -eq 137 ] && [ -e results/kill.h5.tmp ] && cmp -s merged_before.h5 results/kill.h5 \
+  && ok "merge killed mid-write leaves the campaign file as it was" || bad "merge not killed mid-write (exit $rc)"
 echo "garbage" > results/kill.h5.tmp
-"$LR" merge kill.cfg > /dev/null 2>&1 && same "merge after an interrupted merge" merged_before.h5 results/kill.h5 || bad "merge after kill"
+"$LR" merge kill.cfg > /dev/null 2>&1 && same_campaign "merge after an interrupted merge" merged_before.h5 results/kill.h5 || bad "merge after kill"
 
 # Shards of another config are never mixed in: run refuses and points at --fresh, which moves them aside.
 sed -i 's/lr = 1e-3;/lr = 2e-3;/' kill.cfg
@@ -92,8 +91,9 @@ out="$(mpirun -np 2 "$LR" run kill.cfg 2>&1)"; rc=$?
 [ $rc -ne 0 ] && echo "$out" | grep -q "made with another config" && ok "stale shards refused" || bad "stale shards: exit $rc $(echo "$out" | head -2)"
 out="$("$LR" run kill.cfg --job 1 2>&1)"; rc=$?
 [ $rc -ne 0 ] && echo "$out" | grep -q "run --fresh" && ok "--job refuses a stale shard" || bad "--job stale: exit $rc"
+# same name as kill.cfg (its results are what --fresh moves aside), another model list
 sed -e 's/^models = .*/models = ["lesion_count"];/' kill.cfg > fresh.cfg
-sed -i 's/^name = "kill";/name = "kill";/' fresh.cfg
+grep -q '^name = "kill";' fresh.cfg && ! cmp -s kill.cfg fresh.cfg && ok "fresh.cfg: same name, other models" || bad "fresh.cfg"
 out="$("$LR" run fresh.cfg --fresh 2>&1)"; rc=$?
 [ $rc -eq 0 ] && echo "$out" | grep -q "fresh: moved results/kill to results/kill.old-" && ok "--fresh moves old results aside" || bad "--fresh: exit $rc $(echo "$out" | head -2)"
 ls -d results/kill.old-* >/dev/null 2>&1 && ok "old results kept" || bad "old results gone"
@@ -114,6 +114,19 @@ out="$(timeout 60 mpirun -np 3 "$LR" run badcfg.cfg 2>&1)"; rc=$?
 [ $rc -ne 0 ] && [ $rc -ne 124 ] && ok "config error under mpirun exits" || bad "config error exit $rc"
 [ "$(echo "$out" | grep -c "unknown key 'train.epochz'")" = 1 ] && ok "config error reported once" || bad "config error message: $(echo "$out" | head -3)"
 
+# A campaign whose jobs ran on different BLIS kernels (a heterogeneous cluster): merge and report say so.
+# BLIS 0.9.0's arch ids: 5 penryn (SSE), 25 generic; both run on any x86-64 CPU.
+sed -e 's/^models = .*/models = ["proposed"];/' -e 's/^name = "camp";/name = "mixed";/' camp.cfg > mixed.cfg
+BLIS_ARCH_TYPE=25 "$LR" run mixed.cfg --job 0 > /dev/null 2>&1 && ok "job 0 on generic kernels" || bad "job 0 (generic)"
+for id in 1 2; do BLIS_ARCH_TYPE=5 "$LR" run mixed.cfg --job $id > /dev/null 2>&1 || bad "job $id (penryn)"; done
+out="$("$LR" merge mixed.cfg 2>&1)"
+echo "$out" | grep -q "blis_arch: mixed (generic, penryn)" && ok "merge reports mixed BLIS kernels" || bad "merge: $(echo "$out" | grep blis)"
+out="$("$LR" report results/mixed.h5 -o mixed_report 2>&1)"
+echo "$out" | grep -q "^blis_arch: mixed: generic, penryn" && ok "report key names both kernels" || bad "report: $(echo "$out" | grep blis)"
+grep -q "Mixed BLIS kernels" mixed_report/report.md && ok "report.md warns of mixed kernels" || bad "report.md lacks the warning"
+out="$("$LR" report ref.h5 -o ref_report 2>&1)"   # the reference campaign: every job on one machine
+echo "$out" | grep -Eq "^blis_arch: [a-z0-9]+$" && ok "one kind of kernels: named, no warning" || bad "report (one arch): $(echo "$out" | grep blis)"
+grep -q "Mixed BLIS kernels" ref_report/report.md && bad "report.md warns without reason" || ok "report.md: no mixed-kernel warning"
+
 cd "$ROOT"
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

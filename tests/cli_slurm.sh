@@ -7,9 +7,7 @@ set -u
 ROOT="$PWD"
 LR="${LR:-bin/lesionrank}"
 LR="$(cd "$(dirname "$LR")" && pwd)/$(basename "$LR")"
-pass=0; fail=0
-ok()  { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
   if [ "${CI:-}" = true ]; then echo "FAIL slurm-wlm/munge not installed in CI"; echo "0 passed, 1 failed"; exit 1; fi
   echo "skip: slurm-wlm and munge are not installed (apt-get install slurm-wlm munge)"; echo "0 passed, 0 failed"; exit 0
@@ -62,12 +60,6 @@ nlogs=$(ls lesionrank-job_*_*.out 2>/dev/null | wc -l)
 [ -f results/slurmcamp.h5 ] && cp results/slurmcamp.h5 slurm.h5
 rm -rf results
 mpirun -np 3 "$LR" run camp.cfg > mpirun.out 2>&1 && ok "mpirun -np 3 of the same campaign" || bad "mpirun: $(tail -3 mpirun.out)"
-if h5diff -q --exclude-path /jobs/wall_seconds --exclude-path /jobs/host --exclude-path /jobs/rank \
-     --exclude-path /jobs/attempts slurm.h5 results/slurmcamp.h5 >/dev/null 2>&1; then
-  ok "SLURM array result equals the mpirun result"
-else
-  bad "SLURM vs mpirun differ: $(h5diff --exclude-path /jobs/wall_seconds --exclude-path /jobs/host --exclude-path /jobs/rank --exclude-path /jobs/attempts slurm.h5 results/slurmcamp.h5 2>&1 | head -3 | tr '\n' ' ')"
-fi
+same_campaign "SLURM array result equals the mpirun result" slurm.h5 results/slurmcamp.h5
 cd "$ROOT"
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

@@ -5,20 +5,14 @@ set -u
 LR="${LR:-bin/lesionrank}"
 TMP="${TMPDIR_TESTS:-$(mktemp -d)}"
 REF=tests/references/survival
-passed=0; failed=0
-ok() { passed=$((passed + 1)); echo "ok   $1"; }
-bad() { failed=$((failed + 1)); echo "FAIL $1"; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # value of KEY in "key: value" output / in a reference key,value file
 out_value() { awk -v k="$1" -F': ' '$1 == k {print $2}' "$2"; }
 ref_value() { awk -v k="$1" -F',' '$1 == k {print $2}' "$2"; }
-# close A B RELTOL
-close() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; m = b < 0 ? -b : b;
-                                                   exit !(a != "" && b != "" && d <= t * m + 1e-15) }'; }
-
 expect_close() { # name key output_file expected tol
   local got; got="$(out_value "$2" "$3")"
-  if close "$got" "$4" "$5"; then ok "$1"; else bad "$1: $2 = '$got', expected $4"; fi
+  if close "$got" "$4" "$5" 1e-15; then ok "$1"; else bad "$1: $2 = '$got', expected $4"; fi
 }
 
 # expect_exit NAME CODE STDERR_FRAGMENT -- command...
@@ -45,7 +39,7 @@ for case in small_ties lung heavy_censoring; do
   "$LR" stats cindex "$REF/$case.csv" $S >"$TMP/c.out"
   for k in concordant discordant tied_risk comparable; do
     got="$(out_value "$k" "$TMP/c.out")"; want="$(ref_value "cindex_$k" "$exp")"
-    [ "$got" = "$want" ] && ok "$case $k" || bad "$case $k: $got, R $want"
+    equal "$case $k" "$got" "$want"
   done
   expect_close "$case cindex" cindex "$TMP/c.out" "$(ref_value cindex "$exp")" 1e-12
   for ties in breslow efron; do
@@ -169,6 +163,23 @@ expect_exit "missing file" 1 "cannot open" -- "$LR" stats cindex "$TMP/nope.csv"
 expect_exit "lmm missing column" 1 "no column 'nope'" -- "$LR" stats lmm "$REF/lmm_sleepstudy.csv" --response y --group g --fixed nope
 [ "$(wc -l <"$TMP/err")" -eq 1 ] && ok "errors are one line" || bad "errors are one line"
 
+# ---- a UTF-8 byte-order mark (Excel's CSV export) before the header is not part of the first column's name
+{ printf '\xef\xbb\xbf'; cat "$REF/lung.csv"; } >"$TMP/bom.csv"
+"$LR" stats cindex "$REF/lung.csv" $S >"$TMP/nobom.out" 2>&1
+expect_exit "BOM in the header" 0 "" -- "$LR" stats cindex "$TMP/bom.csv" $S
+cmp -s "$TMP/out" "$TMP/nobom.out" && [ -s "$TMP/out" ] && ok "BOM: same result as without" || bad "BOM: $(head -2 "$TMP/out")"
+
+# ---- lmm inputs lme4 refuses: exit 1 naming the file and the column
+printf 'y,g,x\n1,a,1\n2,a,2\n3,a,3\n5,a,4\n' >"$TMP/onegroup.csv"
+expect_exit "lmm single group" 1 "onegroup.csv: column 'g' (--group) has a single group" -- \
+  "$LR" stats lmm "$TMP/onegroup.csv" --response y --group g --fixed x
+printf 'y,g,x,z\n1,a,1,2\n2,a,2,4\n3,b,3,6\n5,b,4,8\n4,c,2,4\n' >"$TMP/collinear.csv"
+expect_exit "lmm collinear fixed effects" 1 "collinear.csv: column 'z' (--fixed) is collinear" -- \
+  "$LR" stats lmm "$TMP/collinear.csv" --response y --group g --fixed x,z
+printf 'y,g,x,z\n1,a,1,2\n2,b,2,5\n' >"$TMP/few.csv"
+expect_exit "lmm too few rows" 1 "few.csv: 2 rows for 3 fixed effects" -- \
+  "$LR" stats lmm "$TMP/few.csv" --response y --group g --fixed x,z
+
 # ---- usage errors: exit 2
 expect_exit "no sub-command" 2 "" -- "$LR" stats
 expect_exit "unknown sub-command" 2 "unknown sub-command" -- "$LR" stats frobnicate x.csv
@@ -182,5 +193,4 @@ expect_exit "auc without --at" 2 "--at" -- "$LR" stats auc "$REF/lung.csv" $S
 expect_exit "unknown option" 2 "" -- "$LR" stats cindex "$REF/lung.csv" $S --frob
 expect_exit "lmm --test not fixed" 2 "--test" -- "$LR" stats lmm "$REF/lmm_sleepstudy.csv" --response y --group g --fixed days --test age
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+summary

@@ -31,7 +31,7 @@ static int small_cohort(lr_cohort *c, size_t patients, uint64_t seed)
     lr_synth_default_params(&p);
     p.patients = patients;
     p.seed = seed;
-    lr_err err = {{0}};
+    lr_err err = {0};
     int rc = lr_synth_generate(&p, c, &err);
     if (rc) fprintf(stderr, "generate: %s\n", err.msg);
     return rc;
@@ -66,7 +66,7 @@ static int cohorts_identical(const lr_cohort *a, const lr_cohort *b)
 static void test_round_trip(void)
 {
     lr_cohort c, r;
-    lr_err err = {{0}};
+    lr_err err = {0};
     CHECK(small_cohort(&c, 12, 3) == 0);
     const char *path = tmp_path("rt.h5");
     CHECK_MSG(lr_cohort_write(path, &c, &err) == 0, "%s", err.msg);
@@ -86,7 +86,7 @@ static void test_determinism(void)
     CHECK(cohorts_identical(&a, &b));
     CHECK(!cohorts_identical(&a, &d));
     /* Files: every dataset's bytes equal for the same seed. */
-    lr_err err = {{0}};
+    lr_err err = {0};
     CHECK(lr_cohort_write(tmp_path("d1.h5"), &a, &err) == 0);
     CHECK(lr_cohort_write(tmp_path("d2.h5"), &b, &err) == 0);
     lr_cohort ra, rb;
@@ -208,7 +208,7 @@ static void negative_volume(hid_t f)
 static void expect_rejected(const char *name, corruptor fn, const char *must_mention)
 {
     lr_cohort c, r;
-    lr_err err = {{0}};
+    lr_err err = {0};
     CHECK(small_cohort(&c, 6, 11) == 0);
     const char *path = tmp_path(name);
     CHECK(lr_cohort_write(path, &c, &err) == 0);
@@ -243,7 +243,7 @@ static void test_validator_rejects(void)
 static void test_not_hdf5(void)
 {
     lr_cohort r;
-    lr_err err = {{0}};
+    lr_err err = {0};
     const char *empty = tmp_path("empty.h5");
     fclose(fopen(empty, "w"));
     CHECK(lr_cohort_read(empty, 0, &r, &err) != 0);
@@ -286,7 +286,7 @@ static void test_statistics_and_oracle(void)
         p.skip_patches = 1;
         lr_cohort c;
         lr_cohort_summary m;
-        lr_err err = {{0}};
+        lr_err err = {0};
         CHECK(lr_synth_generate(&p, &c, &err) == 0);
         CHECK(lr_cohort_summarise(&c, &m, &err) == 0);
         CHECK(m.patients == 258);
@@ -323,7 +323,7 @@ static void test_truth_structure(void)
     p.seed = 5;
     p.skip_patches = 1;
     lr_cohort c;
-    lr_err err = {{0}};
+    lr_err err = {0};
     CHECK(lr_synth_generate(&p, &c, &err) == 0);
     double sum[N_SYNTH_ORGANS] = {0}, cnt[N_SYNTH_ORGANS] = {0}, grow = 0, ngrow = 0, shrink = 0, nshrink = 0;
     for (size_t l = 0; l < c.n_lesions; l++) {
@@ -395,7 +395,7 @@ static void test_volumes(void)
     p.volume_dims[0] = 12;
     p.volume_dims[1] = 48;
     p.volume_dims[2] = 40;
-    lr_err err = {{0}};
+    lr_err err = {0};
     const char *path = tmp_path("vol.h5");
     CHECK_MSG(lr_synth_write(path, &p, &err) == 0, "%s", err.msg);
     lr_cohort c;

@@ -28,7 +28,7 @@ static void test_read_columns(void)
                                             "b,2e3,0,\"multi\nline\"\n"
                                             "c,-0.25,1.0,z");
     lr_csv *t = NULL;
-    lr_err err = {{0}};
+    lr_err err = {0};
     CHECK_MSG(lr_csv_read(p, &t, &err) == 0, "%s", err.msg);
     if (!t) return;
     CHECK(t->n_cols == 4 && t->n_rows == 3);
@@ -51,7 +51,7 @@ static void expect_error(const char *name, const char *content, const char *colu
 {
     const char *p = write_tmp(name, content);
     lr_csv *t = NULL;
-    lr_err err = {{0}};
+    lr_err err = {0};
     int rc = lr_csv_read(p, &t, &err);
     if (rc == 0 && column) {
         double v[16];
@@ -75,7 +75,7 @@ static void test_errors(void)
     expect_error("event.csv", "a,e\n1,0\n2,2\n", "e", 1, "event.csv:3: column 'e' (column 2): '2' is not 0 or 1");
     expect_error("quote.csv", "a,b\n\"1,2\n", NULL, 0, "malformed");
     lr_csv *t = NULL;
-    lr_err err = {{0}};
+    lr_err err = {0};
     CHECK(lr_csv_read("/nonexistent/x.csv", &t, &err) == -1 && strstr(err.msg, "cannot open"));
 }
 

@@ -12,6 +12,7 @@
 #include "check.h"
 #include "data/cohort.h"
 #include "data/ingest.h"
+#include "data/resample.h"
 #include "data/nifti.h"
 #include "data/synth.h"
 
@@ -69,7 +70,7 @@ static void test_orientation(void)
     lr_nifti_geom ref;
     memset(&ref, 0, sizeof ref);
     for (int t = 0; t < 4; t++) {
-        lr_err err = {{0}};
+        lr_err err = {0};
         const char *path = tmp_path("orient.nii.gz");
         CHECK_MSG(write_permuted(path, canon, dims, sp, origin, perms[t], flips[t], &err) == 0, "%s", err.msg);
         lr_nifti_geom g;
@@ -94,7 +95,7 @@ static void test_components(void)
 {
     size_t dims[3] = {3, 4, 4};
     int32_t lab[48] = {0};
-    lr_err err = {{0}};
+    lr_err err = {0};
     /* two voxels touching only at a corner (diagonal in 3-D), and a separate pair */
     lab[(0 * 4 + 0) * 4 + 0] = 1;
     lab[(1 * 4 + 1) * 4 + 1] = 1;
@@ -128,7 +129,7 @@ static void test_measures(void)
     lab[(3 * 10 + 9) * 10 + 9] = 3; /* a one-voxel lesion: diameter = the pixel diagonal */
     lr_lesion *les = NULL;
     size_t n = 0;
-    lr_err err = {{0}};
+    lr_err err = {0};
     CHECK_MSG(lr_lesion_measure(lab, &g, &les, &n, &err) == 0, "%s", err.msg);
     CHECK(n == 2);
     if (n == 2) {
@@ -158,7 +159,7 @@ static void test_patch(void)
     les.centroid[0] = 1.2, les.centroid[1] = 20.0, les.centroid[2] = 25.0;
     les.diameter_mm = 6.0;
     float patch[LR_PATCH * LR_PATCH];
-    lr_err err = {{0}};
+    lr_err err = {0};
     CHECK_MSG(lr_lesion_patch(ct, &g, &les, patch, &err) == 0, "%s", err.msg);
     double step = 12.0 / LR_PATCH, cy = 20 * 0.7, cx = 25 * 0.9;
     int bad = 0;
@@ -187,8 +188,7 @@ static void test_resample(void)
     size_t od[3] = {8, 30, 10};
     double os[3] = {2.5, 1.0, 1.5};
     int16_t *out = malloc(8 * 30 * 10 * sizeof *out);
-    lr_err err = {{0}};
-    CHECK(lr_resample_volume(ct, &g, od, os, out, &err) == 0);
+    lr_volume_resample(out, LR_VOXEL_INT16, od, os, ct, LR_VOXEL_FLOAT, g.dims, g.spacing, LR_HU_AIR);
     /* output voxel (k,i,j) at mm from centre; input index = 4.5 + z/2 etc. */
     for (size_t k = 1; k < 7; k++) {
         double z = ((double)k - 3.5) * 2.5, fi = 9.5 + ((double)5 - 14.5) * 1.0, fj = 9.5 + ((double)4 - 4.5) * 1.5;
@@ -207,7 +207,7 @@ static int write_canon(const char *path, int dt, const void *data, const size_t 
 {
     double origin[3] = {0, 0, 0}, aff[3][4];
     size_t sd[3];
-    lr_err err = {{0}};
+    lr_err err = {0};
     lr_nifti_canonical_affine(dims, sp, origin, sd, aff);
     int rc = lr_nifti_write(path, dt, sd, aff, data, &err);
     if (rc) fprintf(stderr, "%s\n", err.msg);
@@ -264,7 +264,7 @@ static void test_study(void)
     const char *dir = tmp_path("study_ok");
     make_study(dir, 1);
     lr_study_rows rows;
-    lr_err err = {{0}};
+    lr_err err = {0};
     CHECK_MSG(ingest_dir(dir, &rows, &err) == 0, "%s", err.msg);
     if (rows.n_lesions != 2) {
         CHECK(rows.n_lesions == 2);
@@ -291,7 +291,7 @@ static void expect_bad(const char *name, const char *file, int dt, const void *d
     if (data) write_canon(path, dt, data, dims, sp);
     else unlink(path);
     lr_study_rows rows;
-    lr_err err = {{0}};
+    lr_err err = {0};
     int rc = ingest_dir(dir, &rows, &err);
     CHECK_MSG(rc != 0, "%s: accepted", name);
     CHECK_MSG(strstr(err.msg, needle) != NULL, "%s: message '%s' lacks '%s'", name, err.msg, needle);
@@ -327,7 +327,7 @@ static void test_bad_studies(void)
     fputs("this is not an image\n", fp);
     fclose(fp);
     lr_study_rows rows;
-    lr_err err = {{0}};
+    lr_err err = {0};
     CHECK(ingest_dir(dir, &rows, &err) != 0 && strstr(err.msg, "ct.nii.gz: not a NIfTI file"));
     snprintf(path, sizeof path, "%s/lesions_2.nii.gz", dir);
     make_study(dir, 0);
@@ -359,7 +359,7 @@ static void test_clinical(void)
     fclose(f);
     lr_clinical_row *rows = NULL;
     size_t n = 0;
-    lr_err err = {{0}};
+    lr_err err = {0};
     CHECK_MSG(lr_clinical_read(path, &rows, &n, &err) == 0, "%s", err.msg);
     CHECK(n == 4);
     if (n == 4) {
@@ -392,7 +392,7 @@ static void test_fixture(void)
     o.volume_dims[0] = 8, o.volume_dims[1] = 24, o.volume_dims[2] = 24;
     o.volume_spacing[0] = 4, o.volume_spacing[1] = 2, o.volume_spacing[2] = 2;
     lr_ingest_report rep;
-    lr_err err = {{0}};
+    lr_err err = {0};
     CHECK_MSG(lr_ingest_run(&o, MPI_COMM_WORLD, &rep, &err) == 0, "%s", err.msg);
     lr_cohort c;
     if (lr_cohort_read(o.output, 0, &c, &err)) {
@@ -455,7 +455,7 @@ static void test_round_trip(void)
     prm.patients = 3;
     prm.seed = 11;
     prm.volume_dims[0] = 48, prm.volume_dims[1] = 96, prm.volume_dims[2] = 96;
-    lr_err err = {{0}};
+    lr_err err = {0};
     const char *h5 = tmp_path("rt_synth.h5"), *dir = tmp_path("rt_nifti"), *out = tmp_path("rt_ingest.h5");
     CHECK_MSG(lr_synth_write(h5, &prm, &err) == 0, "%s", err.msg);
     CHECK_MSG(lr_synth_write_nifti(dir, &prm, &err) == 0, "%s", err.msg);
@@ -520,7 +520,7 @@ static void test_driver_failures(void)
     lr_ingest_default_opts(&o);
     o.clinical_csv = csv, o.studies_dir = studies, o.output = tmp_path("drv.h5"), o.quiet = 1;
     lr_ingest_report rep;
-    lr_err err = {{0}};
+    lr_err err = {0};
     fprintf(stderr, "(expected errors follow)\n");
     CHECK(lr_ingest_run(&o, MPI_COMM_WORLD, &rep, &err) != 0 && strstr(err.msg, "2 bad studies"));
     CHECK(access(o.output, F_OK) != 0);

@@ -15,6 +15,7 @@
 #include "data/synth.h"
 #include "model/lesion_model.h"
 #include "model/train.h"
+#include "runner/config.h"
 #include "survival/npll.h"
 #include "util/h5.h"
 #include "util/rng.h"
@@ -28,7 +29,7 @@ static int synth_cohort(lr_cohort *c, size_t patients, uint64_t seed, int patche
     p.patients = patients;
     p.seed = seed;
     p.skip_patches = !patches;
-    lr_err err = {{0}};
+    lr_err err = {0};
     return lr_synth_generate(&p, c, &err);
 }
 
@@ -40,7 +41,7 @@ static void test_split(void)
     CHECK(synth_cohort(&c, 258, 7, 0) == 0);
     size_t P = c.n_patients;
     int *part = malloc(P * sizeof *part), *again = malloc(P * sizeof *again), *other = malloc(P * sizeof *other);
-    lr_err err = {{0}};
+    lr_err err = {0};
     CHECK(lr_split_parts(&c, 4, 99, part, &err) == 0);
     CHECK(lr_split_parts(&c, 4, 99, again, &err) == 0);
     CHECK(lr_split_parts(&c, 4, 100, other, &err) == 0);
@@ -101,7 +102,7 @@ static void radial_patch(float *p, int n)
 static void test_augment(void)
 {
     const int n = LR_PATCH;
-    lr_err err = {{0}};
+    lr_err err = {0};
     lr_augmenter *a = lr_augmenter_create(n, &err);
     CHECK(a != NULL);
     float in[LR_PATCH * LR_PATCH], out1[LR_PATCH * LR_PATCH], out2[LR_PATCH * LR_PATCH];
@@ -154,8 +155,9 @@ static void test_augment(void)
 
 static lr_train_options tiny_options(void)
 {
-    lr_train_options o;
-    lr_train_options_default(&o);
+    lr_experiment defaults;
+    lr_experiment_defaults(&defaults);
+    lr_train_options o = defaults.train;
     o.width = 2;
     o.r50_width = 2;
     o.wv_width = 2;
@@ -182,7 +184,7 @@ static void test_scaler_by_hand(void)
     lr_train_options o = tiny_options();
     gsl_rng *r = lr_rng_stream(1, "test", 0, 0, 0);
     lr_lesion_model m;
-    lr_err err = {{0}};
+    lr_err err = {0};
     CHECK(lr_lesion_model_init(&m, LR_MODEL_PROPOSED, &o, r, &err) == 0);
     m.logv_mean = 7.0;
     m.logv_sd = 1.5;
@@ -230,7 +232,7 @@ static void test_scaler_gradient(void)
     o.scaler_hidden = 4;
     gsl_rng *r = lr_rng_stream(2, "test", 0, 0, 0);
     lr_lesion_model m;
-    lr_err err = {{0}};
+    lr_err err = {0};
     lr_model_kind kinds[2] = {LR_MODEL_PROPOSED, LR_MODEL_NO_FC};
     for (int t = 0; t < 2; t++) {
         CHECK(lr_lesion_model_init(&m, kinds[t], &o, r, &err) == 0);
@@ -273,7 +275,7 @@ static void test_aggregation_gradient(void)
     for (int i = 0; i < N; i++) rf[i] = (float)r[i], sf[i] = (float)s[i];
     lr_aggregate_sum(eta, rf, sf, slot, N, B);
     lr_npll_result res;
-    lr_err err = {{0}};
+    lr_err err = {0};
     CHECK(lr_npll_f(B, t, ev, eta, LR_TIES_EFRON, &res, deta, &err) == 0);
     lr_aggregate_sum_backward(dr, ds, deta, rf, sf, slot, N);
     for (int which = 0; which < 2; which++)
@@ -293,6 +295,52 @@ static void test_aggregation_gradient(void)
         }
 }
 
+static void test_mean5_gradient(void)
+{
+    /* mean_largest5 head: L = Σ_b c_b·eta_b + ½ Σ_b eta_b²; analytic dL/demb and dL/dhead vs central differences */
+    lr_train_options o = tiny_options();
+    gsl_rng *rng = lr_rng_stream(3, "test", 0, 0, 0);
+    lr_lesion_model m;
+    lr_err err = {0};
+    CHECK(lr_lesion_model_init(&m, LR_MODEL_MEAN_LARGEST5, &o, rng, &err) == 0);
+    enum { N = 6, B = 3 };
+    const int E = m.cnn->emb_size;
+    int slot[N] = {0, 0, 1, 1, 1, 2};
+    double weight[N] = {0.7, 0.3, 0.2, 0.5, 0.3, 1.0};
+    float c[B] = {0.4f, -1.1f, 0.8f}, eta[B], deta[B], score[N];
+    float *emb = malloc(sizeof(float) * N * E), *demb = malloc(sizeof(float) * N * E);
+    for (int i = 0; i < N * E; i++) emb[i] = (float)(2 * gsl_rng_uniform(rng) - 1);
+    for (size_t k = 0; k < m.n_head; k++) m.head[k] = (float)(2 * gsl_rng_uniform(rng) - 1);
+    memset(m.head_grad, 0, m.n_head * sizeof(float));
+    lr_mean5_forward(&m, eta, score, emb, weight, slot, N, B);
+    for (int i = 0; i < N; i++) CHECK_CLOSE(score[i], lr_mean5_lesion_score(&m, emb + (size_t)i * E), 1e-6, 1e-6);
+    for (int b = 0; b < B; b++) deta[b] = c[b] + eta[b];
+    lr_mean5_backward(&m, demb, deta, emb, weight, slot, N, B);
+    for (int which = 0; which < 2; which++) {
+        float *v = which ? m.head : emb, *an = which ? m.head_grad : demb;
+        size_t nv = which ? m.n_head : (size_t)N * E, bad = 0;
+        for (size_t k = 0; k < nv; k++) {
+            float keep = v[k], h = 1e-2f;
+            double l[2];
+            for (int sgn = 0; sgn < 2; sgn++) {
+                v[k] = keep + (sgn ? -h : h);
+                lr_mean5_forward(&m, eta, score, emb, weight, slot, N, B);
+                l[sgn] = 0;
+                for (int b = 0; b < B; b++) l[sgn] += c[b] * eta[b] + 0.5 * eta[b] * eta[b];
+            }
+            v[k] = keep;
+            double fd = (l[0] - l[1]) / (2.0 * h);
+            if (!(fabs(fd - an[k]) <= 2e-3 + 1e-2 * fabs(fd))) {
+                if (bad++ < 3) fprintf(stderr, "  %s[%zu]: fd %g analytic %g\n", which ? "head" : "emb", k, fd, an[k]);
+            }
+        }
+        CHECK_MSG(bad == 0, "%s: %zu of %zu gradients differ from finite differences", which ? "head" : "emb", bad, nv);
+    }
+    free(emb), free(demb);
+    lr_lesion_model_free(&m);
+    gsl_rng_free(rng);
+}
+
 /* ---- every variant end to end ---- */
 
 static int write_tiny_cohort(const char *path, size_t patients, uint64_t seed)
@@ -305,7 +353,7 @@ static int write_tiny_cohort(const char *path, size_t patients, uint64_t seed)
     p.volume_dims[0] = 8;
     p.volume_dims[1] = 32;
     p.volume_dims[2] = 32;
-    lr_err err = {{0}};
+    lr_err err = {0};
     int rc = lr_synth_write(path, &p, &err);
     if (rc) fprintf(stderr, "%s\n", err.msg);
     return rc;
@@ -317,13 +365,14 @@ static void test_variants_run(void)
     snprintf(path, sizeof path, "%s/tiny.h5", tmpdir);
     CHECK(write_tiny_cohort(path, 24, 5) == 0);
     lr_cohort c;
-    lr_err err = {{0}};
+    lr_err err = {0};
     CHECK_MSG(lr_cohort_read(path, 0, &c, &err) == 0, "%s", err.msg);
     int part[24];
     CHECK(lr_split_parts(&c, 4, 3, part, &err) == 0);
     lr_train_options o = tiny_options();
     for (int k = 0; k < LR_N_MODELS; k++) {
-        lr_job_spec spec = {&c, path, &o, (lr_model_kind)k, 1, 4, 0, 3, part, NULL, 0, NULL, 0, 0};
+        lr_job_spec spec = {.cohort = &c, .cohort_path = path, .opt = &o, .kind = (lr_model_kind)k, .fold = 1,
+                            .folds = 4, .replicate = 0, .seed = 3, .part = part};
         lr_job_result res;
         CHECK(lr_train_job(&spec, &res, &err) == 0);
         CHECK_MSG(res.status == LR_JOB_OK, "%s: %s", lr_model_name((lr_model_kind)k), res.error);
@@ -345,7 +394,9 @@ static void test_variants_run(void)
             /* shard round trip of the headline numbers */
             char shard[700];
             snprintf(shard, sizeof shard, "%s/proposed.h5", tmpdir);
-            lr_shard_meta meta = {"name = \"t\";", "t.cfg", path, "proposed", 1, 0, 3, 1, -1, 0, "test"};
+            lr_shard_meta meta = {.config_text = "name = \"t\";", .config_path = "t.cfg", .cohort_path = path,
+                                  .model = "proposed", .fold = 1, .replicate = 0, .seed = 3, .attempts = 1, .rank = -1,
+                                  .identity = 0, .host = "test"};
             CHECK_MSG(lr_shard_write(shard, &meta, &res, &err) == 0, "%s", err.msg);
             hid_t f = lr_h5_open_read(shard, &err);
             double cf[3];
@@ -368,7 +419,7 @@ static void test_loss_decreases(void)
     lr_cohort c;
     CHECK(synth_cohort(&c, 24, 8, 1) == 0);
     int part[24];
-    lr_err err = {{0}};
+    lr_err err = {0};
     CHECK(lr_split_parts(&c, 4, 1, part, &err) == 0);
     lr_train_options o = tiny_options();
     o.width = 4;
@@ -377,7 +428,8 @@ static void test_loss_decreases(void)
     o.batch_annotations = 1000; /* full batch: a deterministic descent */
     o.lr = 3e-3;
     o.eval_every = 8;
-    lr_job_spec spec = {&c, NULL, &o, LR_MODEL_PROPOSED, 0, 4, 0, 1, part, NULL, 0, NULL, 0, 0};
+    lr_job_spec spec = {.cohort = &c, .opt = &o, .kind = LR_MODEL_PROPOSED, .fold = 0, .folds = 4, .replicate = 0,
+                        .seed = 1, .part = part};
     lr_job_result res;
     CHECK(lr_train_job(&spec, &res, &err) == 0);
     CHECK_MSG(res.status == LR_JOB_OK, "%s", res.error);
@@ -391,7 +443,7 @@ static void test_failure_modes(void)
     lr_cohort c;
     CHECK(synth_cohort(&c, 24, 9, 1) == 0);
     int part[24];
-    lr_err err = {{0}};
+    lr_err err = {0};
     CHECK(lr_split_parts(&c, 4, 1, part, &err) == 0);
     /* an annotation without lesions and a patient without annotations: defined, not fatal */
     c.ann_n_lesions[0] = 0;
@@ -399,7 +451,8 @@ static void test_failure_modes(void)
     for (size_t a = 0; a < c.n_annotations; a++)
         if (c.ann_patient[a] == orphan) c.ann_patient[a] = 0;
     lr_train_options o = tiny_options();
-    lr_job_spec spec = {&c, NULL, &o, LR_MODEL_PROPOSED, 0, 4, 0, 1, part, NULL, 0, NULL, 0, 0};
+    lr_job_spec spec = {.cohort = &c, .opt = &o, .kind = LR_MODEL_PROPOSED, .fold = 0, .folds = 4, .replicate = 0,
+                        .seed = 1, .part = part};
     lr_job_result res;
     CHECK(lr_train_job(&spec, &res, &err) == 0);
     CHECK_MSG(res.status == LR_JOB_OK, "%s", res.error);
@@ -427,6 +480,7 @@ int main(void)
     RUN(test_scaler_by_hand);
     RUN(test_scaler_gradient);
     RUN(test_aggregation_gradient);
+    RUN(test_mean5_gradient);
     RUN(test_variants_run);
     RUN(test_loss_decreases);
     RUN(test_failure_modes);

@@ -8,6 +8,7 @@
 #include "util/cli.h"
 #include "util/h5.h"
 #include "util/rng.h"
+#include "verbs.h"
 
 static char tmpdir[512];
 

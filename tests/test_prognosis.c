@@ -65,7 +65,7 @@ typedef struct {
 static int load_case(const char *name, prognosis_case *c)
 {
     char path[256];
-    lr_err err = {{0}};
+    lr_err err = {0};
     memset(c, 0, sizeof *c);
     snprintf(path, sizeof path, REF_DIR "%s.csv", name);
     int ok = lr_csv_read(path, &c->table, &err) == 0 && c->table->n_rows <= MAX_N;
@@ -120,7 +120,7 @@ static size_t split(char *list, char **tokens, size_t max)
 
 static void column(const prognosis_case *c, const char *name, double *out)
 {
-    lr_err err = {{0}};
+    lr_err err = {0};
     CHECK_MSG(lr_csv_column_double(c->table, name, out, &err) == 0, "%s", err.msg);
 }
 

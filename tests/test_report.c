@@ -23,6 +23,7 @@
 #include "report/prognosis.h"
 #include "runner/merge_survival.h"
 #include "util/h5.h"
+#include "util/hash.h"
 #include "util/rng.h"
 
 #define FOLDS 4
@@ -31,20 +32,6 @@ static const char *const models[N_MODELS] = {"proposed", "no_fc", "no_scaler", "
                                              "imagenet_resnet50", "radimagenet_resnet50", "total_volume",
                                              "sum_diameters", "lesion_count"};
 static char fixture_dir[512];
-
-static uint64_t fnv1a64_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    uint64_t h = 0xcbf29ce484222325ULL;
-    int ch;
-    while ((ch = fgetc(f)) != EOF) {
-        h ^= (unsigned char)ch;
-        h *= 0x100000001b3ULL;
-    }
-    fclose(f);
-    return h;
-}
 
 static int wd(hid_t f, const char *path, int rank, const hsize_t *dims, const double *v, lr_err *e)
 {
@@ -64,7 +51,7 @@ static int write_fixture(const char *dir)
     char cohort_path[1024], path[1024];
     snprintf(cohort_path, sizeof cohort_path, "%s/cohort.h5", dir);
     snprintf(path, sizeof path, "%s/campaign.h5", dir);
-    lr_err e = {{0}};
+    lr_err e = {0};
     lr_synth_params sp;
     lr_synth_default_params(&sp);
     sp.patients = 32;
@@ -134,7 +121,7 @@ static int write_fixture(const char *dir)
     hid_t f = lr_h5_create(path, &e);
     int rc = f < 0;
     char hex[32];
-    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)fnv1a64_file(cohort_path));
+    snprintf(hex, sizeof hex, "%016llx", lr_fnv1a64_file(cohort_path, NULL));
     long one = 1, folds = FOLDS, seed = 9, nj = (long)J;
     hsize_t hJ = J, hP = P, hA = A, hL = L, J3[2] = {J, 3}, JE[2] = {J, E}, JE3[3] = {J, E, 3}, JP[2] = {J, P},
             JA[2] = {J, A}, JL[2] = {J, L}, h1 = 1;
@@ -221,7 +208,7 @@ static char campaign_path[1024];
 
 static void test_table2_recomputed(void)
 {
-    lr_err e = {{0}};
+    lr_err e = {0};
     lr_results c;
     CHECK_MSG(lr_results_read(campaign_path, &c, &e) == 0, "%s", e.msg);
     lr_table2_options opt = lr_table2_default_options();
@@ -333,7 +320,7 @@ static void test_kde(void)
 
 static void test_growth_lmm(void)
 {
-    lr_err e = {{0}};
+    lr_err e = {0};
     lr_results c;
     CHECK_MSG(lr_results_read(campaign_path, &c, &e) == 0, "%s", e.msg);
     lr_lesion_set s;
@@ -399,7 +386,7 @@ static void test_growth_lmm(void)
 
 static void test_bad_input(void)
 {
-    lr_err e = {{0}};
+    lr_err e = {0};
     lr_results c;
     char path[1100];
     snprintf(path, sizeof path, "%s/cohort.h5", fixture_dir);
@@ -465,7 +452,7 @@ static int compare_by_surv(const void *a, const void *b, void *ctx)
 
 static void test_prognosis_recomputed(void)
 {
-    lr_err e = {{0}};
+    lr_err e = {0};
     lr_results c;
     CHECK_MSG(lr_results_read(campaign_path, &c, &e) == 0, "%s", e.msg);
     CHECK(c.has_survival && c.H == 2);

@@ -25,7 +25,7 @@ static lr_csv *read_ref(const char *name)
 {
     char path[256];
     lr_csv *t = NULL;
-    lr_err err = {{0}};
+    lr_err err = {0};
     snprintf(path, sizeof path, REF_DIR "%s", name);
     if (lr_csv_read(path, &t, &err) != 0) CHECK_MSG(0, "%s", err.msg);
     return t;
@@ -61,7 +61,7 @@ typedef struct {
 static int load_lung(lung_data *d)
 {
     lr_csv *t = read_ref("lung.csv");
-    lr_err err = {{0}};
+    lr_err err = {0};
     if (!t) return -1;
     d->n = t->n_rows;
     int ok = d->n <= 512 && lr_csv_column_double(t, "time", d->time, &err) == 0 &&
@@ -89,7 +89,7 @@ static void test_cindex_bootstrap_matches_r(void)
     lr_csv *ref = read_ref("boot_cindex_lung_expected.csv"), *ref_diff = read_ref("boot_cindex_diff_lung_expected.csv");
     if (!ref || !ref_diff || load_lung(d) != 0) goto done;
     lr_cindex_boot_ctx ctx;
-    lr_err err = {{0}};
+    lr_err err = {0};
     CHECK(lr_cindex_boot_ctx_init(&ctx, d->n, d->time, d->event, d->risk, d->other, &err) == 0);
     lr_boot_options opt = lr_boot_defaults();
     opt.replicates = (size_t)expected(ref, "B");
@@ -125,7 +125,7 @@ static void test_lmm_group_bootstrap_matches_r(void)
     size_t N = in->n_rows;
     double *y = malloc(N * sizeof *y), *days = malloc(N * sizeof *days), *X = malloc(2 * N * sizeof *X);
     size_t *group = malloc(N * sizeof *group), n_groups = 0;
-    lr_err err = {{0}};
+    lr_err err = {0};
     CHECK(lr_csv_column_double(in, "y", y, &err) == 0 && lr_csv_column_double(in, "days", days, &err) == 0);
     long gcol = lr_csv_column(in, "g", &err);
     for (size_t i = 0; i < N; i++) {

@@ -55,7 +55,7 @@ static int load_input(const lmm_case *c, lmm_input *in)
 {
     char path[256];
     lr_csv *t = NULL;
-    lr_err err = {{0}};
+    lr_err err = {0};
     snprintf(path, sizeof path, REF_DIR "%s.csv", c->name);
     if (lr_csv_read(path, &t, &err) != 0 || t->n_rows > 512) {
         CHECK_MSG(0, "%s", err.msg);
@@ -93,7 +93,7 @@ static void check_case(const lmm_case *c, int reml)
     }
     char path[256], key[128], what[192];
     lr_csv *ref = NULL;
-    lr_err err = {{0}};
+    lr_err err = {0};
     snprintf(path, sizeof path, REF_DIR "%s_%s_expected.csv", c->name, reml ? "reml" : "ml");
     if (lr_csv_read(path, &ref, &err) != 0) {
         CHECK_MSG(0, "%s", err.msg);
@@ -154,7 +154,7 @@ static void test_lmm_errors(void)
     size_t group[4] = {0, 0, 1, 1};
     lr_lmm_data d = {4, 2, 2, y, X_collinear, group};
     lr_lmm_fit fit;
-    lr_err err = {{0}};
+    lr_err err = {0};
     CHECK(lr_lmm_fit_model(&d, 1, &fit, &err) == -1 && strstr(err.msg, "collinear"));
     lr_lmm_fit_free(&fit);
     d.X = X;

@@ -10,6 +10,7 @@
 #include "data/cohort.h"
 #include "data/synth.h"
 #include "util/cli.h"
+#include "verbs.h"
 
 static void synth_help(void)
 {
@@ -67,6 +68,7 @@ int cmd_synth(int argc, char **argv)
     }
     if (optind < argc) return lr_usage_error("synth", "unexpected argument '%s'", argv[optind]);
     if (!out) return lr_usage_error("synth", "missing -o COHORT.h5");
+    if (!out[0]) return lr_usage_error("synth", "-o '': expected a file name");
     struct stat st;
     if (!force && stat(out, &st) == 0)
         return lr_runtime_error("synth", "%s exists; refusing to overwrite (use --force)", out);
@@ -78,7 +80,7 @@ int cmd_synth(int argc, char **argv)
     }
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    lr_err err = {{0}};
+    lr_err err = {0};
     if (lr_synth_write(out, &prm, &err)) return lr_runtime_error("synth", "%s", err.msg);
     if (nifti_dir) {
         lr_synth_params np = prm;
@@ -118,7 +120,7 @@ int cmd_inspect(int argc, char **argv)
     const char *path = argv[optind];
     lr_cohort co;
     lr_cohort_summary s;
-    lr_err err = {{0}};
+    lr_err err = {0};
     if (lr_cohort_read(path, 0, &co, &err)) return lr_runtime_error("inspect", "invalid cohort: %s", err.msg);
     if (lr_cohort_summarise(&co, &s, &err)) {
         lr_cohort_free(&co);

@@ -7,6 +7,7 @@
 
 #include "data/ingest.h"
 #include "util/cli.h"
+#include "verbs.h"
 
 static void ingest_help(void)
 {
@@ -92,6 +93,7 @@ static int parse(int argc, char **argv, lr_ingest_opts *o)
     if (!o->clinical_csv) return lr_usage_error("ingest", "missing --clinical CSV");
     if (!o->studies_dir) return lr_usage_error("ingest", "missing --studies DIR");
     if (!o->output) return lr_usage_error("ingest", "missing -o COHORT.h5");
+    if (!o->output[0]) return lr_usage_error("ingest", "-o '': expected a file name");
     return 0;
 }
 
@@ -108,7 +110,7 @@ int cmd_ingest(int argc, char **argv)
     int rank;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     lr_ingest_report rep;
-    lr_err err = {{0}};
+    lr_err err = {0};
     int rc = lr_ingest_run(&o, MPI_COMM_WORLD, &rep, &err);
     if (!was_init) MPI_Finalize();
     if (rc) return rank == 0 ? lr_runtime_error("ingest", "%s", err.msg) : 1;

@@ -297,17 +297,9 @@ fail:
 int lr_cohort_volumes_create(hid_t file, size_t P, const size_t dims[3], const double spacing_mm[3], lr_err *err)
 {
     hsize_t d[4] = {P, dims[0], dims[1], dims[2]};
-    hsize_t chunk[4] = {1, dims[0], dims[1], dims[2]};
-    hid_t space = H5Screate_simple(4, d, NULL);
-    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    H5Pset_create_intermediate_group(lcpl, 1);
-    H5Pset_chunk(dcpl, 4, chunk);
-    hid_t ds = H5Dcreate2(file, "/volumes/ct", H5T_STD_I16LE, space, lcpl, dcpl, H5P_DEFAULT);
-    H5Pclose(dcpl);
-    H5Pclose(lcpl);
-    H5Sclose(space);
-    if (ds < 0) return lr_fail(err, "cannot create /volumes/ct");
+    hsize_t chunk[4] = {1, dims[0], dims[1], dims[2]}; /* one patient per chunk */
+    hid_t ds = lr_h5_create_dataset(file, "/volumes/ct", H5T_STD_I16LE, 4, d, chunk, err);
+    if (ds < 0) return -1;
     H5Dclose(ds);
     return lr_h5_attr_write(file, "/volumes/ct", "spacing_mm", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 3, spacing_mm, err);
 }
@@ -317,18 +309,17 @@ static int volume_io(hid_t file, size_t patient, const size_t dims[3], void *vol
 {
     hid_t ds = H5Dopen2(file, "/volumes/ct", H5P_DEFAULT);
     if (ds < 0) return lr_fail(err, "missing dataset /volumes/ct");
-    hsize_t start[4] = {patient, 0, 0, 0}, count[4] = {1, dims[0], dims[1], dims[2]};
-    hid_t fs = H5Dget_space(ds);
-    hid_t ms = H5Screate_simple(4, count, NULL);
-    int rc = -1;
-    if (H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) >= 0) {
-        herr_t h = write ? H5Dwrite(ds, memtype, ms, fs, H5P_DEFAULT, vol)
-                         : H5Dread(ds, memtype, ms, fs, H5P_DEFAULT, vol);
-        rc = h < 0 ? -1 : 0;
-    }
+    /* a row is one whole volume: the buffer holds dims[0]*dims[1]*dims[2] values, so the file must agree */
+    int rank;
+    hsize_t d[LR_H5_MAXRANK];
+    lr_err e2;
+    int rc = lr_h5_shape(file, "/volumes/ct", &rank, d, &e2) == 0 && rank == 4 && d[1] == dims[0] &&
+                     d[2] == dims[1] && d[3] == dims[2] && patient < d[0]
+                 ? 0
+                 : -1;
+    if (rc == 0) rc = write ? lr_h5_write_rows(ds, memtype, patient, 1, vol, "/volumes/ct", &e2)
+                            : lr_h5_read_rows(ds, memtype, patient, 1, vol, "/volumes/ct", &e2);
     if (rc) lr_fail(err, "/volumes/ct: cannot %s patient %zu", write ? "write" : "read", patient);
-    H5Sclose(ms);
-    H5Sclose(fs);
     H5Dclose(ds);
     return rc;
 }

@@ -13,6 +13,8 @@
 #define LR_COHORT_FORMAT "lesionrank-cohort"
 #define LR_COHORT_VERSION 1
 #define LR_PATCH 72
+/* Air in Hounsfield units: what patches and volumes are padded with outside the CT. */
+#define LR_HU_AIR (-1000)
 
 typedef struct {
     int patch_size; /* root attribute patch_size (72) */

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "data/ingest.h"
+#include "data/resample.h"
 #include "util/h5.h"
 
 void lr_ingest_default_opts(lr_ingest_opts *o)
@@ -121,7 +122,7 @@ static int read_inputs(const lr_ingest_opts *o, inputs *in, lr_err *err)
         char dir[8192], prefix[600];
         snprintf(dir, sizeof dir, "%s/%s", o->studies_dir, row->id);
         snprintf(prefix, sizeof prefix, "patient %s: ", row->id);
-        lr_err e = {{0}};
+        lr_err e = {0};
         if (row->error[0]) in->setup_error[p] = strdup(row->error);
         else if (!is_dir(dir)) {
             lr_fail(&e, "no study directory %s (the patient is in %s)", dir, o->clinical_csv);
@@ -144,41 +145,6 @@ fail:
 }
 
 /* ---- parallel HDF5 output ---- */
-
-static hid_t create_ds(hid_t f, const char *path, hid_t type, int rank, const hsize_t *dims, lr_err *err)
-{
-    hid_t space = H5Screate_simple(rank, dims, NULL);
-    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-    H5Pset_create_intermediate_group(lcpl, 1);
-    hid_t ds = H5Dcreate2(f, path, type, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
-    H5Pclose(lcpl);
-    H5Sclose(space);
-    if (ds < 0) lr_fail(err, "cannot create %s", path);
-    return ds;
-}
-
-/* Write rows [start, start + count) (along dimension 0) of a dataset, independently. */
-static int write_rows(hid_t ds, hid_t memtype, hsize_t start, hsize_t count, const void *buf, const char *name,
-                      lr_err *err)
-{
-    if (count == 0) return 0;
-    hid_t fs = H5Dget_space(ds);
-    int rank = H5Sget_simple_extent_ndims(fs);
-    hsize_t dims[LR_H5_MAXRANK], off[LR_H5_MAXRANK] = {0}, cnt[LR_H5_MAXRANK];
-    H5Sget_simple_extent_dims(fs, dims, NULL);
-    for (int d = 0; d < rank; d++) cnt[d] = dims[d];
-    off[0] = start;
-    cnt[0] = count;
-    hid_t ms = H5Screate_simple(rank, cnt, NULL);
-    int rc = 0;
-    if (H5Sselect_hyperslab(fs, H5S_SELECT_SET, off, NULL, cnt, NULL) < 0 ||
-        H5Dwrite(ds, memtype, ms, fs, H5P_DEFAULT, buf) < 0)
-        rc = lr_fail(err, "cannot write %s rows %llu..%llu", name, (unsigned long long)start,
-                     (unsigned long long)(start + count));
-    H5Sclose(ms);
-    H5Sclose(fs);
-    return rc;
-}
 
 enum { DS_ID, DS_TIME, DS_EVENT, DS_ARM, DS_ORGAN_NAME, DS_ANN_PATIENT, DS_ANN_READER, DS_ANN_FIRST, DS_ANN_N,
        DS_PATCH, DS_VOLUME, DS_DIAMETER, DS_FOLLOWUP, DS_ORGAN, N_DS };
@@ -245,7 +211,7 @@ static int write_cohort(hid_t f, const lr_ingest_opts *o, const inputs *in, cons
                   lr_h5_attr_write(f, "/", "version", H5T_NATIVE_INT, H5T_STD_I32LE, 1, &version, err) == 0 &&
                   lr_h5_attr_write(f, "/", "patch_size", H5T_NATIVE_INT, H5T_STD_I32LE, 1, &ps, err) == 0;
     for (int k = 0; k < N_DS && created; k++)
-        created = (ds[k] = create_ds(f, spec[k].path, spec[k].type, spec[k].rank, spec[k].dims, err)) >= 0;
+        created = (ds[k] = lr_h5_create_dataset(f, spec[k].path, spec[k].type, spec[k].rank, spec[k].dims, NULL, err)) >= 0;
     if (created && o->volumes)
         created = lr_cohort_volumes_create(f, lay->P, o->volume_dims, o->volume_spacing, err) == 0;
     if (!created) goto types;
@@ -263,11 +229,11 @@ static int write_cohort(hid_t f, const lr_ingest_opts *o, const inputs *in, cons
             arm[q] = in->rows[p].arm;
         }
         if (!local)
-            local = write_rows(ds[DS_ID], id_type, 0, P, ids, "/patients/id", err) ||
-                    write_rows(ds[DS_TIME], H5T_NATIVE_DOUBLE, 0, P, time, "/patients/time_days", err) ||
-                    write_rows(ds[DS_EVENT], H5T_NATIVE_INT8, 0, P, event, "/patients/event", err) ||
-                    write_rows(ds[DS_ARM], H5T_NATIVE_INT16, 0, P, arm, "/patients/arm", err) ||
-                    write_rows(ds[DS_ORGAN_NAME], organ_type, 0, K, organ_buf, "/organs/name", err);
+            local = lr_h5_write_rows(ds[DS_ID], id_type, 0, P, ids, "/patients/id", err) ||
+                    lr_h5_write_rows(ds[DS_TIME], H5T_NATIVE_DOUBLE, 0, P, time, "/patients/time_days", err) ||
+                    lr_h5_write_rows(ds[DS_EVENT], H5T_NATIVE_INT8, 0, P, event, "/patients/event", err) ||
+                    lr_h5_write_rows(ds[DS_ARM], H5T_NATIVE_INT16, 0, P, arm, "/patients/arm", err) ||
+                    lr_h5_write_rows(ds[DS_ORGAN_NAME], organ_type, 0, K, organ_buf, "/organs/name", err);
         free(time);
         free(event);
         free(arm);
@@ -291,16 +257,16 @@ static int write_cohort(hid_t f, const lr_ingest_opts *o, const inputs *in, cons
             first[a] = next;
             next += r->ann_n_lesions[a];
         }
-        local = write_rows(ds[DS_ANN_PATIENT], H5T_NATIVE_INT32, a0, na, pat, "/annotations/patient", err) ||
-                write_rows(ds[DS_ANN_READER], H5T_NATIVE_INT16, a0, na, r->reader, "/annotations/reader", err) ||
-                write_rows(ds[DS_ANN_FIRST], H5T_NATIVE_INT64, a0, na, first, "/annotations/first_lesion", err) ||
-                write_rows(ds[DS_ANN_N], H5T_NATIVE_INT32, a0, na, r->ann_n_lesions, "/annotations/n_lesions", err) ||
-                write_rows(ds[DS_PATCH], H5T_NATIVE_FLOAT, l0, nl, r->patch, "/lesions/patch", err) ||
-                write_rows(ds[DS_VOLUME], H5T_NATIVE_DOUBLE, l0, nl, r->volume_mm3, "/lesions/volume_mm3", err) ||
-                write_rows(ds[DS_DIAMETER], H5T_NATIVE_DOUBLE, l0, nl, r->diameter_mm, "/lesions/diameter_mm", err) ||
-                write_rows(ds[DS_FOLLOWUP], H5T_NATIVE_DOUBLE, l0, nl, r->volume_followup_mm3,
+        local = lr_h5_write_rows(ds[DS_ANN_PATIENT], H5T_NATIVE_INT32, a0, na, pat, "/annotations/patient", err) ||
+                lr_h5_write_rows(ds[DS_ANN_READER], H5T_NATIVE_INT16, a0, na, r->reader, "/annotations/reader", err) ||
+                lr_h5_write_rows(ds[DS_ANN_FIRST], H5T_NATIVE_INT64, a0, na, first, "/annotations/first_lesion", err) ||
+                lr_h5_write_rows(ds[DS_ANN_N], H5T_NATIVE_INT32, a0, na, r->ann_n_lesions, "/annotations/n_lesions", err) ||
+                lr_h5_write_rows(ds[DS_PATCH], H5T_NATIVE_FLOAT, l0, nl, r->patch, "/lesions/patch", err) ||
+                lr_h5_write_rows(ds[DS_VOLUME], H5T_NATIVE_DOUBLE, l0, nl, r->volume_mm3, "/lesions/volume_mm3", err) ||
+                lr_h5_write_rows(ds[DS_DIAMETER], H5T_NATIVE_DOUBLE, l0, nl, r->diameter_mm, "/lesions/diameter_mm", err) ||
+                lr_h5_write_rows(ds[DS_FOLLOWUP], H5T_NATIVE_DOUBLE, l0, nl, r->volume_followup_mm3,
                            "/lesions/volume_followup_mm3", err) ||
-                write_rows(ds[DS_ORGAN], H5T_NATIVE_INT16, l0, nl, r->organ, "/lesions/organ", err);
+                lr_h5_write_rows(ds[DS_ORGAN], H5T_NATIVE_INT16, l0, nl, r->organ, "/lesions/organ", err);
         free(first);
     }
     rc = local ? -1 : 0;
@@ -330,7 +296,10 @@ static int write_volumes(hid_t f, const lr_ingest_opts *o, const inputs *in, con
         lr_nifti_geom g;
         float *ct = NULL;
         rc = lr_nifti_read_float(in->files[p].ct, &g, &ct, err);
-        if (rc == 0) rc = lr_resample_volume(ct, &g, o->volume_dims, o->volume_spacing, vol, err);
+        /* the canonical CT onto the cohort's grid, centred (crop or pad with air), rounded to int16 */
+        if (rc == 0)
+            lr_volume_resample(vol, LR_VOXEL_INT16, o->volume_dims, o->volume_spacing, ct, LR_VOXEL_FLOAT, g.dims,
+                               g.spacing, LR_HU_AIR);
         if (rc == 0) rc = lr_cohort_volume_write(f, (size_t)lay->final_index[p], o->volume_dims, vol, err);
         if (rc) lr_fail_ctx(err, "patient %s: volume", in->rows[p].id);
         free(ct);
@@ -435,7 +404,7 @@ int lr_ingest_run(const lr_ingest_opts *o, MPI_Comm comm, lr_ingest_report *rep,
     for (size_t p = 0; p < N; p++) {
         if (owner[p] != rank) continue;
         if (tty) fprintf(stderr, "\r[rank %d] study %zu/%zu %s   ", rank, ++done, mine, in.rows[p].id);
-        lr_err e = {{0}};
+        lr_err e = {0};
         if (lr_study_ingest(&in.files[p], &in.organs, o->connectivity, &rows[p], &e)) {
             char line[sizeof e.msg + 600];
             snprintf(line, sizeof line, "patient %s: %s", in.rows[p].id, e.msg);

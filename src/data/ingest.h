@@ -85,12 +85,6 @@ int lr_lesion_measure(const int32_t *labels, const lr_nifti_geom *g, lr_lesion *
  * LR_PATCH x LR_PATCH by GSL bilinear interpolation on the physical grid; -1000 HU outside the volume. */
 int lr_lesion_patch(const float *ct, const lr_nifti_geom *g, const lr_lesion *les, float *patch, lr_err *err);
 
-/* ---- whole volumes (ingest_resample.c) ---- */
-/* Trilinear resampling of a canonical CT to out_spacing on an out_dims grid centred on the CT's centre
- * (centre crop or pad with -1000 HU), rounded and clamped to int16. */
-int lr_resample_volume(const float *ct, const lr_nifti_geom *g, const size_t out_dims[3],
-                       const double out_spacing[3], int16_t *out, lr_err *err);
-
 /* ---- one study (ingest_study.c) ---- */
 typedef struct {
     char *name;       /* file name token <reader> of lesions_<reader>.nii[.gz] */

@@ -8,20 +8,13 @@
 #include "data/ingest.h"
 #include "data/synth.h"
 #include "util/csv.h"
+#include "util/parse.h"
 
 void lr_clinical_free(lr_clinical_row *rows, size_t n)
 {
     if (!rows) return;
     for (size_t p = 0; p < n; p++) free(rows[p].id);
     free(rows);
-}
-
-static int parse_number(const char *s, double *v)
-{
-    char *end;
-    errno = 0;
-    *v = *s ? strtod(s, &end) : NAN;
-    return *s && !*end && errno != ERANGE && isfinite(*v) ? 0 : -1;
 }
 
 /* Value checks of one row; the message goes to row->error so the patient can be skipped. */
@@ -31,17 +24,17 @@ static void check_row(const lr_csv *t, size_t r, const long col[4], lr_clinical_
                *arm = lr_csv_cell(t, r, (size_t)col[3]);
     size_t line = t->row_line[r];
     double v;
-    if (parse_number(time, &v) || v <= 0)
+    if (lr_parse_double(time, &v) || v <= 0)
         snprintf(row->error, sizeof row->error, "%s:%zu: patient %s: time_days '%s': expected a number > 0",
                  t->path, line, row->id, time);
     else row->time_days = v;
     if (row->error[0]) return;
-    if (parse_number(event, &v) || (v != 0 && v != 1))
+    if (lr_parse_double(event, &v) || (v != 0 && v != 1))
         snprintf(row->error, sizeof row->error, "%s:%zu: patient %s: event '%s': expected 0 (censored) or 1 (death)",
                  t->path, line, row->id, event);
     else row->event = (int8_t)v;
     if (row->error[0]) return;
-    if (parse_number(arm, &v) || v != floor(v) || v < -32768 || v > 32767)
+    if (lr_parse_double(arm, &v) || v != floor(v) || v < -32768 || v > 32767)
         snprintf(row->error, sizeof row->error, "%s:%zu: patient %s: arm '%s': expected an integer code", t->path,
                  line, row->id, arm);
     else row->arm = (int16_t)v;
@@ -148,7 +141,7 @@ int lr_organ_table_read(const char *path, lr_organ_table *t, lr_err *err)
     for (size_t r = 0; r < csv->n_rows; r++) {
         const char *ls = lr_csv_cell(csv, r, (size_t)cl), *name = lr_csv_cell(csv, r, (size_t)cn);
         double v;
-        if (parse_number(ls, &v) || v < 1 || v != floor(v) || v > INT32_MAX) {
+        if (lr_parse_double(ls, &v) || v < 1 || v != floor(v) || v > INT32_MAX) {
             lr_fail(err, "%s:%zu: label '%s': expected a positive integer (0 is background)", path, csv->row_line[r], ls);
             goto fail;
         }

@@ -230,7 +230,7 @@ int lr_lesion_patch(const float *ct, const lr_nifti_geom *g, const lr_lesion *le
             double x = cx - d + (c + 0.5) * step; /* columns: patient right -> left */
             float *out = &patch[r * LR_PATCH + c];
             if (y < ylo || y > yhi || x < xlo || x > xhi) {
-                *out = -1000.0f;
+                *out = (float)LR_HU_AIR;
                 continue;
             }
             double yc = fmin(fmax(y, ya[0]), ya[ny - 1]), xc = fmin(fmax(x, xa[0]), xa[nx - 1]);

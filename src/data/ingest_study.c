@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "data/ingest.h"
+#include "util/parse.h"
 
 /* ---- directory scan ---- */
 
@@ -135,13 +136,10 @@ static int by_id(const void *a, const void *b)
     return ((const lr_reader *)a)->id - ((const lr_reader *)b)->id;
 }
 
+/* A reader name made of digits only (no sign or spaces) that fits an int16 reader id. */
 static int integer_name(const char *s, long *v)
 {
-    if (!*s || strlen(s) > 5) return 0;
-    for (const char *c = s; *c; c++)
-        if (*c < '0' || *c > '9') return 0;
-    *v = strtol(s, NULL, 10);
-    return *v <= 32767;
+    return *s && strlen(s) <= 5 && strspn(s, "0123456789") == strlen(s) && lr_parse_long(s, 0, 32767, v) == 0;
 }
 
 int lr_reader_ids(lr_study_files *studies, size_t n, int *mapped, lr_err *err)

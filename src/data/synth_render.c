@@ -173,7 +173,7 @@ void lr_synth_render_patch(float *patch, const lr_synth_lesion *L, double crop_m
 {
     gsl_rng *r = lr_rng_stream(noise_key, "patch", 0, 0, 0);
     if (!r) { /* out of memory: an air patch keeps the cohort valid; the caller's allocation would fail first */
-        for (int i = 0; i < LR_PATCH * LR_PATCH; i++) patch[i] = -1000.f;
+        for (int i = 0; i < LR_PATCH * LR_PATCH; i++) patch[i] = (float)LR_HU_AIR;
         return;
     }
     static _Thread_local scene S; /* ~90 kB of tables: keep it off the stack */

@@ -28,7 +28,7 @@ int lr_synth_organ_at(double z, double y, double x, double *hu) { return organ_a
 static int organ_at(double z, double y, double x, double *hu)
 {
     if (ell(x, y, 0, 0, 170, 120) > 1) {
-        *hu = -1000;
+        *hu = LR_HU_AIR;
         return -1;
     }
     if (ell(x, y, 0, 0, 160, 110) > 1) {
@@ -105,7 +105,7 @@ int lr_synth_render_volume(int16_t *vol, const size_t dims[3], const double spac
                 double x = ((j + 0.5) - 0.5 * W) * spacing[2];
                 double hu;
                 organ_at(z, y, x, &hu);
-                if (hu > -1000) hu += gsl_ran_gaussian_ziggurat(r, 10.0);
+                if (hu > LR_HU_AIR) hu += gsl_ran_gaussian_ziggurat(r, 10.0);
                 vol[(k * H + i) * W + j] = (int16_t)lrint(GSL_MIN(GSL_MAX(hu, -1024.0), 3071.0));
             }
         }

@@ -198,3 +198,36 @@ void lr_aggregate_sum_backward(float *dr, float *ds, const float *deta, const fl
         ds[i] = deta[slot[i]] * r[i];
     }
 }
+
+double lr_mean5_lesion_score(const lr_lesion_model *m, const float *emb_i)
+{
+    double dot = 0;
+    for (int k = 0; k < m->cnn->emb_size; k++) dot += (double)m->head[k] * emb_i[k];
+    return dot;
+}
+
+void lr_mean5_forward(const lr_lesion_model *m, float *eta, float *lesion_score, const float *emb,
+                      const double *weight, const int *slot, int n, int B)
+{
+    const size_t E = (size_t)m->cnn->emb_size;
+    for (int b = 0; b < B; b++) eta[b] = m->head[E];
+    for (int i = 0; i < n; i++) {
+        double score = lr_mean5_lesion_score(m, emb + (size_t)i * E);
+        lesion_score[i] = (float)score;
+        eta[slot[i]] += (float)(weight[i] * score);
+    }
+}
+
+void lr_mean5_backward(lr_lesion_model *m, float *demb, const float *deta, const float *emb, const double *weight,
+                       const int *slot, int n, int B)
+{
+    const size_t E = (size_t)m->cnn->emb_size;
+    for (int i = 0; i < n; i++) {
+        float g = deta[slot[i]] * (float)weight[i];
+        for (size_t k = 0; k < E; k++) {
+            demb[(size_t)i * E + k] = g * m->head[k];
+            m->head_grad[k] += g * emb[(size_t)i * E + k];
+        }
+    }
+    for (int b = 0; b < B; b++) m->head_grad[E] += deta[b];
+}

@@ -47,6 +47,16 @@ void lr_aggregate_sum(float *eta, const float *r, const float *s, const int *slo
 void lr_aggregate_sum_backward(float *dr, float *ds, const float *deta, const float *r, const float *s,
                                const int *slot, int n);
 
+/* mean_largest5 head (m->head = w[E] then the bias b): the lesion score wᵀ emb_i of one embedding [E]. */
+double lr_mean5_lesion_score(const lr_lesion_model *m, const float *emb_i);
+/* eta[b] = b + Σ_{i: slot[i] = b} weight[i]·wᵀ emb_i over n lesions with embeddings emb [n][E];
+ * lesion_score[i] = wᵀ emb_i. */
+void lr_mean5_forward(const lr_lesion_model *m, float *eta, float *lesion_score, const float *emb,
+                      const double *weight, const int *slot, int n, int B);
+/* Given dL/deta [B]: writes dL/demb [n][E] and accumulates the head gradient (w and b). */
+void lr_mean5_backward(lr_lesion_model *m, float *demb, const float *deta, const float *emb, const double *weight,
+                       const int *slot, int n, int B);
+
 /* Save / load the non-CNN parameters and the size normalisation under a group. */
 int lr_lesion_model_save_head(const lr_lesion_model *m, hid_t file, const char *group, lr_err *err);
 

@@ -1,5 +1,6 @@
 /* The lesion prioritization model, its Table 2 variants, and the options of one training job.
- * Plain structs: experiment files are parsed in src/runner/config.c into lr_train_options. */
+ * Plain structs: experiment files are parsed in src/runner/config.c into lr_train_options (its key table
+ * holds every default: lr_experiment_defaults). */
 #ifndef LR_MODEL_MODEL_H
 #define LR_MODEL_MODEL_H
 
@@ -62,7 +63,5 @@ typedef struct {
     int wv_crop[3];          /* D, H, W */
     int wv_batch;            /* patients per mini-batch */
 } lr_train_options;
-
-void lr_train_options_default(lr_train_options *o);
 
 #endif

@@ -25,6 +25,8 @@
 
 #define P2 (LR_PATCH * LR_PATCH)
 #define EVAL_CHUNK 128 /* patches per eval-mode forward */
+/* (fold, replicate) -> one id of the order and augmentation streams (replicates stay below it) */
+#define STREAM_IDS_PER_FOLD 1000003
 
 /* Evaluation outputs at one checkpoint. */
 typedef struct {
@@ -52,7 +54,7 @@ typedef struct {
     int *slot;
     double *vol, *w;
     size_t cap_b;
-    double *bt, *beta_d;
+    double *bt;
     int *bev;
     float *eta, *geta;
     /* whole volumes */
@@ -116,11 +118,10 @@ static int grow_batch(job *J, size_t n, lr_err *err)
     free(J->bt);
     free(J->bev);
     free(J->eta);
-    J->bt = lr_malloc(cap * 2, sizeof(double), err);
+    J->bt = lr_malloc(cap, sizeof(double), err);
     J->bev = lr_malloc(cap, sizeof(int), err);
     J->eta = lr_malloc(cap * 2, sizeof(float), err);
     if (!J->bt || !J->bev || !J->eta) return -1;
-    J->beta_d = J->bt + cap;
     J->geta = J->eta + cap;
     J->cap_b = cap;
     return 0;
@@ -186,16 +187,8 @@ static int aggregate(job *J, int n, int B, const float *r_or_emb, lr_err *err)
     lr_lesion_model *m = J->m;
     for (int b = 0; b < B; b++) J->eta[b] = 0;
     if (is_mean5(J)) {
-        int E = m->cnn->emb_size;
-        for (int b = 0; b < B; b++) J->eta[b] = m->head[E];
-        for (int i = 0; i < n; i++) {
-            const float *e = r_or_emb + (size_t)i * E;
-            double dot = 0;
-            for (int k = 0; k < E; k++) dot += (double)m->head[k] * e[k];
-            J->s[i] = (float)J->w[i];
-            J->r[i] = (float)dot;
-            J->eta[J->slot[i]] += (float)(J->w[i] * dot);
-        }
+        for (int i = 0; i < n; i++) J->s[i] = (float)J->w[i];
+        lr_mean5_forward(m, J->eta, J->r, r_or_emb, J->w, J->slot, n, B);
         return 0;
     }
     if (lr_size_scale_forward(m, J->vol, n, J->s, err)) return -1;
@@ -227,27 +220,18 @@ static int train_step_2d(job *J, const size_t *ann, int B, gsl_rng *aug, double 
     float inv = 1.0f / (float)nr.events;
     lr_net_zero_grad(m->cnn);
     if (m->n_head) memset(m->head_grad, 0, m->n_head * sizeof(float));
+    for (int b = 0; b < B; b++) J->geta[b] *= inv; /* gradient of the mean over events */
     if (is_mean5(J)) {
-        int E = m->cnn->emb_size;
-        const float *emb = lr_net_embedding(m->cnn);
-        for (int i = 0; i < n; i++) {
-            float g = J->geta[J->slot[i]] * inv * (float)J->w[i];
-            for (int k = 0; k < E; k++) {
-                J->demb[(size_t)i * E + k] = g * m->head[k];
-                m->head_grad[k] += g * emb[(size_t)i * E + k];
-            }
-            J->dy[i] = 0;
-        }
-        for (int b = 0; b < B; b++) m->head_grad[E] += J->geta[b] * inv;
+        lr_mean5_backward(m, J->demb, J->geta, lr_net_embedding(m->cnn), J->w, J->slot, n, B);
+        for (int i = 0; i < n; i++) J->dy[i] = 0;
         if (lr_net_backward(m->cnn, J->dy, J->demb, err)) return -1;
     } else {
-        for (int b = 0; b < B; b++) J->geta[b] *= inv; /* gradient of the mean over events */
         lr_aggregate_sum_backward(J->dr, J->ds, J->geta, J->r, J->s, J->slot, n);
         lr_size_scale_backward(m, J->ds, n);
         if (lr_net_backward(m->cnn, J->dr, NULL, err)) return -1;
     }
     lr_adam_step(&m->opt_cnn, m->cnn->params, m->cnn->grads);
-    if (m->n_head && m->kind != LR_MODEL_NO_SCALER) lr_adam_step(&m->opt_head, m->head, m->head_grad);
+    if (m->n_head) lr_adam_step(&m->opt_head, m->head, m->head_grad); /* no_scaler has no head */
     *used = 1;
     return 0;
 }
@@ -261,8 +245,9 @@ static int load_volume(job *J, size_t p, float *dst, gsl_rng *aug, lr_err *err)
     if (lr_cohort_read_volume(J->vol_file, p, c->volume_dims, J->vol_raw, err)) return -1;
     size_t nv = (size_t)o->wv_crop[0] * o->wv_crop[1] * o->wv_crop[2];
     float *target = aug && o->augment ? J->vol_tmp : dst;
-    lr_volume_resample(target, o->wv_crop, o->wv_spacing_mm, J->vol_raw, c->volume_dims, c->volume_spacing_mm,
-                       -1000.0f);
+    const size_t crop[3] = {(size_t)o->wv_crop[0], (size_t)o->wv_crop[1], (size_t)o->wv_crop[2]};
+    lr_volume_resample(target, LR_VOXEL_FLOAT, crop, o->wv_spacing_mm, J->vol_raw, LR_VOXEL_INT16, c->volume_dims,
+                       c->volume_spacing_mm, LR_HU_AIR);
     if (aug && o->augment) {
         lr_aug_params ap = {o->aug_shift, o->aug_scale, o->aug_rotate_deg, o->aug_flip};
         lr_aug_draw d;
@@ -395,13 +380,9 @@ static int flush_eval_chunk(job *J, eval_out *e, int n, lr_err *err)
     if (lr_net_forward(J->m->cnn, J->x, n, dims, 0, err)) return -1;
     lr_lesion_model *m = J->m;
     if (is_mean5(J)) {
-        int E = m->cnn->emb_size;
+        const size_t E = (size_t)m->cnn->emb_size;
         const float *emb = lr_net_embedding(m->cnn);
-        for (int i = 0; i < n; i++) {
-            double dot = 0;
-            for (int k = 0; k < E; k++) dot += (double)m->head[k] * emb[(size_t)i * E + k];
-            e->lesion_risk[J->rows[i]] = (float)dot;
-        }
+        for (int i = 0; i < n; i++) e->lesion_risk[J->rows[i]] = (float)lr_mean5_lesion_score(m, emb + (size_t)i * E);
     } else {
         const float *out = lr_net_output(m->cnn);
         for (int i = 0; i < n; i++) e->lesion_risk[J->rows[i]] = out[i];
@@ -717,7 +698,7 @@ static int init_weights(job *J, lr_err *err)
 static int run_epoch(job *J, int epoch, double *mean_loss, lr_err *err)
 {
     const lr_job_spec *s = J->spec;
-    int64_t id = (int64_t)s->fold * 1000003 + s->replicate;
+    int64_t id = (int64_t)s->fold * STREAM_IDS_PER_FOLD + s->replicate;
     gsl_rng *order = lr_rng_stream(s->seed, "order", s->kind, id, epoch);
     gsl_rng *aug = lr_rng_stream(s->seed, "augment", s->kind, id, epoch);
     if (!order || !aug) {
@@ -901,7 +882,7 @@ int lr_train_job(const lr_job_spec *spec, lr_job_result *res, lr_err *err)
     if (spec->log_path) J.log = fopen(spec->log_path, "a");
     int learned = lr_model_is_learned(spec->kind);
     if (result_alloc(res, J.c, learned ? J.o->epochs : 0, err)) return -1;
-    lr_err jerr = {{0}};
+    lr_err jerr = {0};
     int rc = job_setup(&J, &jerr);
     if (rc == 0) rc = eval_alloc(&J.cur, J.c, &jerr);
     if (rc == 0) memcpy(res->patient_role, J.role, J.c->n_patients);
@@ -913,7 +894,8 @@ int lr_train_job(const lr_job_spec *spec, lr_job_result *res, lr_err *err)
     if (rc) {
         res->status = LR_JOB_FAILED;
         snprintf(res->error, sizeof res->error, "%s", jerr.msg);
-        job_log(&J, "job failed: %s\n", jerr.msg);
+        char where[300];
+        job_log(&J, "job failed: %s (raised at %s)\n", jerr.msg, lr_err_where(&jerr, where, sizeof where));
     } else {
         job_log(&J, "job done: C train %.4f valid %.4f test %.4f (epoch %d selected)\n", res->c_final[0],
                 res->c_final[1], res->c_final[2], res->selected_epoch + 1);

@@ -67,10 +67,12 @@ typedef struct {
     int fold, replicate;
     uint64_t seed;
     int attempts, rank;           /* campaign bookkeeping (1, -1 for a standalone train) */
-    uint64_t identity;            /* lr_job_identity: config text, model, fold, replicate (0: none) */
+    uint64_t identity;            /* lr_job_identity: config text, model, fold, replicate (0: standalone train) */
     const char *host;
 } lr_shard_meta;
 int lr_shard_write(const char *path, const lr_shard_meta *meta, const lr_job_result *res, lr_err *err);
+/* The "identity" attribute of a shard the standalone train verb wrote (meta.identity 0: no campaign). */
+#define LR_SHARD_STANDALONE_IDENTITY "0000000000000000"
 
 /* Size baselines (total_volume, sum_diameters, lesion_count) per annotation. */
 double lr_baseline_annotation_risk(const lr_cohort *c, size_t a, lr_model_kind kind, int max_lesions);

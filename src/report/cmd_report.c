@@ -15,6 +15,7 @@
 #include "report/prognosis.h"
 #include "report/report.h"
 #include "util/cli.h"
+#include "verbs.h"
 
 #define VERB "report"
 
@@ -182,6 +183,7 @@ static int parse_args(int argc, char **argv, report_args *a)
     if (optind >= argc) return lr_usage_error(VERB, "missing RESULTS.h5");
     if (optind + 1 < argc) return lr_usage_error(VERB, "unexpected argument '%s'", argv[optind + 1]);
     if (!a->out_dir) return lr_usage_error(VERB, "missing -o DIR");
+    if (!a->out_dir[0]) return lr_usage_error(VERB, "-o '': expected a directory name");
     a->results = argv[optind];
     return 0;
 }
@@ -369,6 +371,11 @@ static int write_report_md(const report_state *st, lr_err *err)
                "%ld\n",
             c->path, c->software_version, c->config_path, c->cohort_path, c->P, c->A, c->L,
             c->has_truth ? ", synthetic with truth" : "", c->J, ok, failed, missing, c->folds, c->replicates, c->seed);
+    if (c->n_blis_archs == 1) fprintf(f, "- BLIS kernels: `%s`\n", c->blis_archs);
+    else if (c->n_blis_archs > 1)
+        fprintf(f, "\n**Mixed BLIS kernels** (%s): the jobs ran on nodes whose BLIS sub-configurations round "
+                   "differently, so a rerun on other nodes can differ in the last bits. Set `BLIS_ARCH_TYPE` on every "
+                   "node for identical bits.\n", c->blis_archs);
     if (failed || missing) {
         fprintf(f, "\n**Unfinished campaign.** These jobs have no results; every number below is computed from the "
                    "others:\n\n");
@@ -537,6 +544,8 @@ static void print_summary(const report_state *st)
         printf("lesion_figures: skipped (%s)\n", st->lesions_note);
     }
     if (isfinite(st->table.oracle_cindex)) printf("oracle_cindex: %.4f\n", st->table.oracle_cindex);
+    if (st->c->n_blis_archs > 0)
+        printf("blis_arch: %s%s\n", st->c->n_blis_archs > 1 ? "mixed: " : "", st->c->blis_archs);
 }
 
 int cmd_report(int argc, char **argv)
@@ -544,7 +553,7 @@ int cmd_report(int argc, char **argv)
     report_args a;
     int rc = parse_args(argc, argv, &a);
     if (rc) return rc == 1 ? 0 : rc;
-    lr_err err = {{0}};
+    lr_err err = {0};
     lr_results c;
     if (lr_results_read(a.results, &c, &err)) return lr_runtime_error(VERB, "%s", err.msg);
     if (file_exists(a.out_dir) && !dir_is_empty(a.out_dir) && !a.force) {

@@ -192,7 +192,7 @@ int lr_pick_extremes(const lr_lesion_set *s, const lr_results *c, lr_picked_lesi
 static int read_patches(const char *path, size_t L, const size_t *lesions, size_t n, float *out, int *side,
                         char *why, size_t why_size)
 {
-    lr_err err = {{0}};
+    lr_err err = {0};
     hid_t f = lr_h5_open_read(path, &err);
     if (f < 0) {
         snprintf(why, why_size, "%s", err.msg);

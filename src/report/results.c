@@ -11,10 +11,14 @@ const char *lr_job_status_name(int status)
     return status == LR_JOB_STATUS_OK ? "ok" : status == LR_JOB_STATUS_MISSING ? "missing" : "failed";
 }
 
-/* Reads a dataset whose shape must be exactly dims[0..rank-1] into a new buffer. */
-static void *read_shaped(hid_t f, const char *path, hid_t memtype, size_t elsize, int rank, const size_t *dims,
-                         lr_err *err)
+#define PATH(d) lr_campaign_datasets[d].path
+
+/* Reads dataset d, whose shape must be the schema's for these sizes, into a new buffer (native type). */
+static void *read_dataset(hid_t f, lr_campaign_dataset_id d, const lr_campaign_sizes *sizes, lr_err *err)
 {
+    const char *path = PATH(d);
+    hsize_t dims[3];
+    int rank = lr_campaign_dims(d, sizes, dims);
     int file_rank;
     hsize_t file_dims[LR_H5_MAXRANK];
     if (lr_h5_shape(f, path, &file_rank, file_dims, err)) return NULL;
@@ -27,24 +31,26 @@ static void *read_shaped(hid_t f, const char *path, hid_t memtype, size_t elsize
     if (!same) {
         char want[128] = "", got[128] = "";
         for (int k = 0; k < rank; k++)
-            snprintf(want + strlen(want), sizeof want - strlen(want), "%s%zu", k ? "x" : "", dims[k]);
+            snprintf(want + strlen(want), sizeof want - strlen(want), "%s%llu", k ? "x" : "",
+                     (unsigned long long)dims[k]);
         for (int k = 0; k < file_rank && k < LR_H5_MAXRANK; k++)
             snprintf(got + strlen(got), sizeof got - strlen(got), "%s%llu", k ? "x" : "",
                      (unsigned long long)file_dims[k]);
         lr_fail(err, "%s: expected shape [%s], found [%s]", path, want, got);
         return NULL;
     }
-    void *buf = lr_malloc(n ? n : 1, elsize, err);
+    void *buf = lr_malloc(n ? n : 1, lr_campaign_value_size(d, 0), err);
     if (!buf) return NULL;
-    if (n && lr_h5_read(f, path, memtype, buf, err)) {
+    if (n && lr_h5_read(f, path, lr_campaign_hdf5_type(d, 0, 1), buf, err)) {
         free(buf);
         return NULL;
     }
     return buf;
 }
 
-static char **read_strings_n(hid_t f, const char *path, size_t n, lr_err *err)
+static char **read_strings_n(hid_t f, lr_campaign_dataset_id d, size_t n, lr_err *err)
 {
+    const char *path = PATH(d);
     size_t got = 0;
     char **s = lr_h5_read_strings(f, path, &got, err);
     if (!s) return NULL;
@@ -61,8 +67,9 @@ static int read_attr_long(hid_t f, const char *name, long *v, lr_err *err)
     return lr_h5_attr_read(f, "/", name, H5T_NATIVE_LONG, 1, v, err);
 }
 
-static int dataset_len(hid_t f, const char *path, size_t *n, lr_err *err)
+static int dataset_len(hid_t f, lr_campaign_dataset_id d, size_t *n, lr_err *err)
 {
+    const char *path = PATH(d);
     int rank;
     hsize_t dims[LR_H5_MAXRANK];
     if (lr_h5_shape(f, path, &rank, dims, err)) return -1;
@@ -84,7 +91,8 @@ static int read_root(hid_t f, lr_results *c, lr_err *err)
                        : !strcmp(format, "lesionrank-cohort") ? " (this is a cohort)" : "");
     long version = 0;
     LR_TRY(read_attr_long(f, "version", &version, err));
-    if (version != 1) return lr_fail(err, "campaign version %ld, this reader knows version 1", version);
+    if (version != LR_CAMPAIGN_VERSION)
+        return lr_fail(err, "campaign version %ld, this reader knows version %d", version, LR_CAMPAIGN_VERSION);
     LR_TRY(lr_h5_attr_read_string(f, "/", "name", c->name, sizeof c->name, err));
     LR_TRY(lr_h5_attr_read_string(f, "/", "cohort_path", c->cohort_path, sizeof c->cohort_path, err));
     /* informational attributes: tolerate their absence */
@@ -92,6 +100,7 @@ static int read_root(hid_t f, lr_results *c, lr_err *err)
         LR_TRY(lr_h5_attr_read_string(f, "/", "config_path", c->config_path, sizeof c->config_path, err));
     if (lr_h5_attr_exists(f, "/", "cohort_fnv1a64"))
         LR_TRY(lr_h5_attr_read_string(f, "/", "cohort_fnv1a64", c->cohort_fnv1a64, sizeof c->cohort_fnv1a64, err));
+    c->n_blis_archs = lr_campaign_blis_archs(f, c->blis_archs, sizeof c->blis_archs);
     if (lr_h5_attr_exists(f, "/", "software_version"))
         LR_TRY(lr_h5_attr_read_string(f, "/", "software_version", c->software_version, sizeof c->software_version,
                                       err));
@@ -106,23 +115,28 @@ fail:
     return -1;
 }
 
+static lr_campaign_sizes sizes_of(const lr_results *c)
+{
+    return (lr_campaign_sizes){.J = c->J, .P = c->P, .A = c->A, .L = c->L, .K = c->K, .E = c->E};
+}
+
 static int read_jobs(hid_t f, lr_results *c, lr_err *err)
 {
-    size_t J = c->J, J3[2] = {J, 3};
-    c->job_id = read_shaped(f, "/jobs/id", H5T_NATIVE_INT32, 4, 1, &J, err);
-    if (!c->job_id) return -1;
-    if (!(c->job_fold = read_shaped(f, "/jobs/fold", H5T_NATIVE_INT32, 4, 1, &J, err))) return -1;
-    if (!(c->job_replicate = read_shaped(f, "/jobs/replicate", H5T_NATIVE_INT32, 4, 1, &J, err))) return -1;
-    if (!(c->job_best_epoch = read_shaped(f, "/jobs/best_epoch", H5T_NATIVE_INT32, 4, 1, &J, err))) return -1;
-    if (!(c->job_selected_epoch = read_shaped(f, "/jobs/selected_epoch", H5T_NATIVE_INT32, 4, 1, &J, err))) return -1;
-    if (!(c->job_epochs_run = read_shaped(f, "/jobs/epochs_run", H5T_NATIVE_INT32, 4, 1, &J, err))) return -1;
-    if (!(c->job_wall_seconds = read_shaped(f, "/jobs/wall_seconds", H5T_NATIVE_DOUBLE, 8, 1, &J, err))) return -1;
-    if (!(c->job_cindex = read_shaped(f, "/jobs/cindex", H5T_NATIVE_DOUBLE, 8, 2, J3, err))) return -1;
-    if (!(c->job_model = read_strings_n(f, "/jobs/model", J, err))) return -1;
-    if (!(c->job_error = read_strings_n(f, "/jobs/error", J, err))) return -1;
-    if (!(c->job_weights_source = read_strings_n(f, "/jobs/weights_source", J, err))) return -1;
-    if (!(c->job_selection = read_strings_n(f, "/jobs/selection", J, err))) return -1;
-    char **status = read_strings_n(f, "/jobs/status", J, err);
+    size_t J = c->J;
+    lr_campaign_sizes n = sizes_of(c);
+    if (!(c->job_id = read_dataset(f, LR_CD_JOBS_ID, &n, err))) return -1;
+    if (!(c->job_fold = read_dataset(f, LR_CD_JOBS_FOLD, &n, err))) return -1;
+    if (!(c->job_replicate = read_dataset(f, LR_CD_JOBS_REPLICATE, &n, err))) return -1;
+    if (!(c->job_best_epoch = read_dataset(f, LR_CD_JOBS_BEST_EPOCH, &n, err))) return -1;
+    if (!(c->job_selected_epoch = read_dataset(f, LR_CD_JOBS_SELECTED_EPOCH, &n, err))) return -1;
+    if (!(c->job_epochs_run = read_dataset(f, LR_CD_JOBS_EPOCHS_RUN, &n, err))) return -1;
+    if (!(c->job_wall_seconds = read_dataset(f, LR_CD_JOBS_WALL_SECONDS, &n, err))) return -1;
+    if (!(c->job_cindex = read_dataset(f, LR_CD_JOBS_CINDEX, &n, err))) return -1;
+    if (!(c->job_model = read_strings_n(f, LR_CD_JOBS_MODEL, J, err))) return -1;
+    if (!(c->job_error = read_strings_n(f, LR_CD_JOBS_ERROR, J, err))) return -1;
+    if (!(c->job_weights_source = read_strings_n(f, LR_CD_JOBS_WEIGHTS_SOURCE, J, err))) return -1;
+    if (!(c->job_selection = read_strings_n(f, LR_CD_JOBS_SELECTION, J, err))) return -1;
+    char **status = read_strings_n(f, LR_CD_JOBS_STATUS, J, err);
     if (!status) return -1;
     c->job_status = lr_malloc(J ? J : 1, sizeof *c->job_status, err);
     if (!c->job_status) {
@@ -145,16 +159,17 @@ static int read_risks(hid_t f, lr_results *c, lr_err *err)
 {
     int rank;
     hsize_t dims[LR_H5_MAXRANK];
-    LR_TRY(lr_h5_shape(f, "/curves/train_loss", &rank, dims, err));
-    if (rank != 2 || dims[0] != c->J) return lr_fail(err, "/curves/train_loss: expected shape [%zu, E]", c->J);
+    LR_TRY(lr_h5_shape(f, PATH(LR_CD_CURVES_TRAIN_LOSS), &rank, dims, err));
+    if (rank != 2 || dims[0] != c->J)
+        return lr_fail(err, "%s: expected shape [%zu, E]", PATH(LR_CD_CURVES_TRAIN_LOSS), c->J);
     c->E = dims[1];
-    size_t JE[2] = {c->J, c->E}, JE3[3] = {c->J, c->E, 3}, JP[2] = {c->J, c->P}, JL[2] = {c->J, c->L};
-    if (!(c->curve_loss = read_shaped(f, "/curves/train_loss", H5T_NATIVE_DOUBLE, 8, 2, JE, err))) return -1;
-    if (!(c->curve_cindex = read_shaped(f, "/curves/cindex", H5T_NATIVE_DOUBLE, 8, 3, JE3, err))) return -1;
-    if (!(c->patient_risk = read_shaped(f, "/risks/patient", H5T_NATIVE_DOUBLE, 8, 2, JP, err))) return -1;
-    if (!(c->patient_role = read_shaped(f, "/risks/patient_role", H5T_NATIVE_INT8, 1, 2, JP, err))) return -1;
-    if (!(c->lesion_risk = read_shaped(f, "/risks/lesion", H5T_NATIVE_FLOAT, 4, 2, JL, err))) return -1;
-    if (!(c->lesion_scale = read_shaped(f, "/risks/lesion_scale", H5T_NATIVE_FLOAT, 4, 2, JL, err))) return -1;
+    lr_campaign_sizes n = sizes_of(c);
+    if (!(c->curve_loss = read_dataset(f, LR_CD_CURVES_TRAIN_LOSS, &n, err))) return -1;
+    if (!(c->curve_cindex = read_dataset(f, LR_CD_CURVES_CINDEX, &n, err))) return -1;
+    if (!(c->patient_risk = read_dataset(f, LR_CD_RISKS_PATIENT, &n, err))) return -1;
+    if (!(c->patient_role = read_dataset(f, LR_CD_RISKS_PATIENT_ROLE, &n, err))) return -1;
+    if (!(c->lesion_risk = read_dataset(f, LR_CD_RISKS_LESION, &n, err))) return -1;
+    if (!(c->lesion_scale = read_dataset(f, LR_CD_RISKS_LESION_SCALE, &n, err))) return -1;
     return 0;
 fail:
     return -1;
@@ -162,9 +177,10 @@ fail:
 
 static int read_cohort_copy(hid_t f, lr_results *c, lr_err *err)
 {
-    size_t P = c->P, A = c->A, L = c->L;
-    if (!(c->time_days = read_shaped(f, "/cohort/time_days", H5T_NATIVE_DOUBLE, 8, 1, &P, err))) return -1;
-    int8_t *event = read_shaped(f, "/cohort/event", H5T_NATIVE_INT8, 1, 1, &P, err);
+    size_t P = c->P;
+    lr_campaign_sizes n = sizes_of(c);
+    if (!(c->time_days = read_dataset(f, LR_CD_COHORT_TIME_DAYS, &n, err))) return -1;
+    int8_t *event = read_dataset(f, LR_CD_COHORT_EVENT, &n, err);
     if (!event) return -1;
     c->event = lr_malloc(P ? P : 1, sizeof *c->event, err);
     if (!c->event) {
@@ -173,32 +189,24 @@ static int read_cohort_copy(hid_t f, lr_results *c, lr_err *err)
     }
     for (size_t i = 0; i < P; i++) c->event[i] = event[i] != 0;
     free(event);
-    if (!(c->ann_patient = read_shaped(f, "/cohort/annotation_patient", H5T_NATIVE_INT32, 4, 1, &A, err))) return -1;
-    if (!(c->ann_first_lesion = read_shaped(f, "/cohort/annotation_first_lesion", H5T_NATIVE_INT64, 8, 1, &A, err)))
+    if (!(c->ann_patient = read_dataset(f, LR_CD_COHORT_ANNOTATION_PATIENT, &n, err))) return -1;
+    if (!(c->ann_first_lesion = read_dataset(f, LR_CD_COHORT_ANNOTATION_FIRST_LESION, &n, err))) return -1;
+    if (!(c->ann_n_lesions = read_dataset(f, LR_CD_COHORT_ANNOTATION_N_LESIONS, &n, err))) return -1;
+    if (!(c->lesion_organ = read_dataset(f, LR_CD_COHORT_LESION_ORGAN, &n, err))) return -1;
+    if (!(c->lesion_volume_mm3 = read_dataset(f, LR_CD_COHORT_LESION_VOLUME_MM3, &n, err))) return -1;
+    if (!(c->lesion_volume_followup_mm3 = read_dataset(f, LR_CD_COHORT_LESION_VOLUME_FOLLOWUP_MM3, &n, err)))
         return -1;
-    if (!(c->ann_n_lesions = read_shaped(f, "/cohort/annotation_n_lesions", H5T_NATIVE_INT32, 4, 1, &A, err)))
-        return -1;
-    if (!(c->lesion_organ = read_shaped(f, "/cohort/lesion_organ", H5T_NATIVE_INT16, 2, 1, &L, err))) return -1;
-    if (!(c->lesion_volume_mm3 = read_shaped(f, "/cohort/lesion_volume_mm3", H5T_NATIVE_DOUBLE, 8, 1, &L, err)))
-        return -1;
-    if (!(c->lesion_volume_followup_mm3 =
-              read_shaped(f, "/cohort/lesion_volume_followup_mm3", H5T_NATIVE_DOUBLE, 8, 1, &L, err)))
-        return -1;
-    if (!(c->lesion_diameter_mm = read_shaped(f, "/cohort/lesion_diameter_mm", H5T_NATIVE_DOUBLE, 8, 1, &L, err)))
-        return -1;
-    if (!(c->organ_name = lr_h5_read_strings(f, "/cohort/organ_name", &c->K, err))) return -1;
+    if (!(c->lesion_diameter_mm = read_dataset(f, LR_CD_COHORT_LESION_DIAMETER_MM, &n, err))) return -1;
+    if (!(c->organ_name = lr_h5_read_strings(f, PATH(LR_CD_COHORT_ORGAN_NAME), &c->K, err))) return -1;
     c->oracle_cindex = NAN;
-    c->has_truth = lr_h5_exists(f, "/cohort/truth_lesion_log_hazard");
+    c->has_truth = lr_h5_exists(f, PATH(LR_CD_COHORT_TRUTH_LESION_LOG_HAZARD));
     if (c->has_truth) {
-        size_t one = 1;
-        if (!(c->truth_lesion_log_hazard =
-                  read_shaped(f, "/cohort/truth_lesion_log_hazard", H5T_NATIVE_DOUBLE, 8, 1, &L, err)))
+        if (!(c->truth_lesion_log_hazard = read_dataset(f, LR_CD_COHORT_TRUTH_LESION_LOG_HAZARD, &n, err)))
             return -1;
-        if (!(c->truth_patient_log_hazard =
-                  read_shaped(f, "/cohort/truth_patient_log_hazard", H5T_NATIVE_DOUBLE, 8, 1, &P, err)))
+        if (!(c->truth_patient_log_hazard = read_dataset(f, LR_CD_COHORT_TRUTH_PATIENT_LOG_HAZARD, &n, err)))
             return -1;
-        if (lr_h5_exists(f, "/cohort/oracle_cindex")) {
-            double *oracle = read_shaped(f, "/cohort/oracle_cindex", H5T_NATIVE_DOUBLE, 8, 1, &one, err);
+        if (lr_h5_exists(f, PATH(LR_CD_COHORT_ORACLE_CINDEX))) {
+            double *oracle = read_dataset(f, LR_CD_COHORT_ORACLE_CINDEX, &n, err);
             if (!oracle) return -1;
             c->oracle_cindex = oracle[0];
             free(oracle);
@@ -211,20 +219,22 @@ static int read_cohort_copy(hid_t f, lr_results *c, lr_err *err)
  * them and the report then omits the prognosis section ---- */
 static int read_survival(hid_t f, lr_results *c, lr_err *err)
 {
-    if (!lr_h5_exists(f, "/survival/grid_days")) return 0;
-    LR_TRY(dataset_len(f, "/survival/horizons_days", &c->H, err));
-    LR_TRY(dataset_len(f, "/survival/grid_days", &c->G, err));
-    size_t JG[2] = {c->J, c->G}, JPG[3] = {c->J, c->P, c->G};
-    if (!(c->horizons_days = read_shaped(f, "/survival/horizons_days", H5T_NATIVE_DOUBLE, 8, 1, &c->H, err))) return -1;
-    if (!(c->grid_days = read_shaped(f, "/survival/grid_days", H5T_NATIVE_DOUBLE, 8, 1, &c->G, err))) return -1;
-    if (!(c->risk_coef = read_shaped(f, "/survival/risk_coef", H5T_NATIVE_DOUBLE, 8, 1, &c->J, err))) return -1;
-    if (!(c->baseline_cumhaz = read_shaped(f, "/survival/baseline_cumhaz", H5T_NATIVE_DOUBLE, 8, 2, JG, err))) return -1;
-    if (!(c->patient_surv = read_shaped(f, "/survival/patient_surv", H5T_NATIVE_DOUBLE, 8, 3, JPG, err))) return -1;
+    if (!lr_h5_exists(f, PATH(LR_CD_SURVIVAL_GRID_DAYS))) return 0;
+    LR_TRY(dataset_len(f, LR_CD_SURVIVAL_HORIZONS_DAYS, &c->H, err));
+    LR_TRY(dataset_len(f, LR_CD_SURVIVAL_GRID_DAYS, &c->G, err));
+    lr_campaign_sizes n = sizes_of(c);
+    n.H = c->H, n.G = c->G;
+    if (!(c->horizons_days = read_dataset(f, LR_CD_SURVIVAL_HORIZONS_DAYS, &n, err))) return -1;
+    if (!(c->grid_days = read_dataset(f, LR_CD_SURVIVAL_GRID_DAYS, &n, err))) return -1;
+    if (!(c->risk_coef = read_dataset(f, LR_CD_SURVIVAL_RISK_COEF, &n, err))) return -1;
+    if (!(c->baseline_cumhaz = read_dataset(f, LR_CD_SURVIVAL_BASELINE_CUMHAZ, &n, err))) return -1;
+    if (!(c->patient_surv = read_dataset(f, LR_CD_SURVIVAL_PATIENT_SURV, &n, err))) return -1;
     for (size_t h = 0; h < c->H; h++) {
         size_t g = 0;
         while (g < c->G && c->grid_days[g] != c->horizons_days[h]) g++;
-        if (g == c->G) return lr_fail(err, "/survival/horizons_days[%zu] = %g is not in /survival/grid_days", h,
-                                      c->horizons_days[h]);
+        if (g == c->G)
+            return lr_fail(err, "%s[%zu] = %g is not in %s", PATH(LR_CD_SURVIVAL_HORIZONS_DAYS), h, c->horizons_days[h],
+                           PATH(LR_CD_SURVIVAL_GRID_DAYS));
     }
     c->has_survival = 1;
     return 0;
@@ -261,10 +271,10 @@ int lr_results_read(const char *path, lr_results *c, lr_err *err)
     hid_t f = lr_h5_open_read(path, err);
     if (f < 0) return -1;
     LR_TRY(read_root(f, c, err));
-    LR_TRY(dataset_len(f, "/jobs/id", &c->J, err));
-    LR_TRY(dataset_len(f, "/cohort/time_days", &c->P, err));
-    LR_TRY(dataset_len(f, "/cohort/annotation_patient", &c->A, err));
-    LR_TRY(dataset_len(f, "/cohort/lesion_organ", &c->L, err));
+    LR_TRY(dataset_len(f, LR_CD_JOBS_ID, &c->J, err));
+    LR_TRY(dataset_len(f, LR_CD_COHORT_TIME_DAYS, &c->P, err));
+    LR_TRY(dataset_len(f, LR_CD_COHORT_ANNOTATION_PATIENT, &c->A, err));
+    LR_TRY(dataset_len(f, LR_CD_COHORT_LESION_ORGAN, &c->L, err));
     LR_TRY(read_jobs(f, c, err));
     LR_TRY(read_risks(f, c, err));
     LR_TRY(read_cohort_copy(f, c, err));

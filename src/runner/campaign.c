@@ -7,9 +7,9 @@
 #include <sys/stat.h>
 
 #include "model/pretrain.h"
-#include "runner/runner.h"
 #include "util/cli.h"
 #include "util/h5.h"
+#include "util/hash.h"
 
 /* Relative cost of one epoch, proportional to the CNN's FLOP per example (width², ResNet50 ≈ 2.3×). */
 static double job_cost(const lr_train_options *o, lr_model_kind k)
@@ -121,4 +121,29 @@ int lr_campaign_job_done(const lr_experiment *exp, const lr_job *j)
     H5Fclose(f);
     if (strcmp(ident, want) != 0) return -1; /* another config's result: never mixed in silently */
     return ok;
+}
+
+uint64_t lr_job_identity(const lr_experiment *exp, const lr_job *j)
+{
+    const char *text = exp->text ? exp->text : "";
+    uint64_t h = lr_fnv1a64(LR_FNV1A64_OFFSET_BASIS, text, strlen(text));
+    int64_t ids[3] = {j->kind, j->fold, j->replicate};
+    unsigned char bytes[24]; /* little-endian, so the identity is the same on any host */
+    for (int k = 0; k < 24; k++) bytes[k] = (unsigned char)((uint64_t)ids[k / 8] >> (8 * (k % 8)));
+    h = lr_fnv1a64(h, bytes, sizeof bytes);
+    return h ? h : 1;
+}
+
+lr_job_spec lr_job_spec_make(const lr_experiment *exp, const lr_cohort *cohort, const int *part, lr_model_kind kind,
+                             int fold, int replicate)
+{
+    return (lr_job_spec){.cohort = cohort,
+                         .cohort_path = exp->cohort,
+                         .opt = &exp->train,
+                         .kind = kind,
+                         .fold = fold,
+                         .folds = exp->folds,
+                         .replicate = replicate,
+                         .seed = exp->seed,
+                         .part = part};
 }

@@ -3,6 +3,8 @@
 #ifndef LR_RUNNER_CAMPAIGN_H
 #define LR_RUNNER_CAMPAIGN_H
 
+#include "data/cohort.h"
+#include "model/train.h"
 #include "runner/config.h"
 
 typedef struct {
@@ -34,5 +36,16 @@ int lr_campaign_make_dirs(const lr_experiment *exp, lr_err *err);
 /* 1 when the job's shard exists and says status ok (a finished job is skipped on resume), 0 when not
  * finished, -1 when the shard belongs to another config (lr_job_identity differs). */
 int lr_campaign_job_done(const lr_experiment *exp, const lr_job *j);
+
+/* A job's identity: 64-bit FNV-1a of the config text and (model, fold, replicate); never 0 (0 marks a
+ * shard of the standalone train verb). A shard or checkpoint with another identity belongs to another
+ * config or job and is never mixed in. */
+uint64_t lr_job_identity(const lr_experiment *exp, const lr_job *j);
+
+/* The training job (model, fold, replicate) of an experiment on a cohort and its split: the one setup of
+ * the campaign worker and the train verb. Log, verbosity, checkpoint and identity are left off (NULL, 0):
+ * the caller sets what it uses. */
+lr_job_spec lr_job_spec_make(const lr_experiment *exp, const lr_cohort *cohort, const int *part, lr_model_kind kind,
+                             int fold, int replicate);
 
 #endif

@@ -9,8 +9,11 @@
 #include "data/cohort.h"
 #include "data/split.h"
 #include "model/train.h"
+#include "nn/engine.h"
+#include "runner/campaign.h"
 #include "runner/config.h"
 #include "util/cli.h"
+#include "verbs.h"
 
 static void train_help(void)
 {
@@ -24,6 +27,8 @@ static void train_help(void)
            "  -o SHARD.h5       output (refuses to overwrite unless --force); written even when the job fails\n"
            "  --log FILE        append per-epoch lines to FILE\n"
            "  --quiet           no per-epoch lines on stdout\n"
+           "  --threads N       CNN engine threads (BLIS and OpenMP; default: the config's `threads`, 1); the\n"
+           "                    results are bitwise the same for any N\n"
            "Exit status: 0 job ok, 1 job failed (the shard says why) or bad input, 2 usage error.\n");
 }
 
@@ -33,9 +38,9 @@ int cmd_train(int argc, char **argv)
                                          {"replicate", required_argument, 0, 'r'}, {"output", required_argument, 0, 'o'},
                                          {"force", no_argument, 0, 'f'},         {"quiet", no_argument, 0, 'q'},
                                          {"log", required_argument, 0, 'l'},     {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+                                         {"threads", required_argument, 0, 'T'}, {0, 0, 0, 0}};
     const char *model = NULL, *out = NULL, *log = NULL;
-    long fold = -1, replicate = 0;
+    long fold = -1, replicate = 0, threads = 0;
     int force = 0, quiet = 0, c;
     optind = 1;
     opterr = 0;
@@ -52,6 +57,10 @@ int cmd_train(int argc, char **argv)
         case 'f': force = 1; break;
         case 'q': quiet = 1; break;
         case 'l': log = optarg; break;
+        case 'T':
+            if (lr_parse_long(optarg, 1, 256, &threads))
+                return lr_usage_error("train", "--threads '%s': expected 1..256 (CNN engine threads)", optarg);
+            break;
         case 'h': train_help(); return 0;
         default: return lr_usage_error("train", "unknown or incomplete option '%s'", argv[optind - 1]);
         }
@@ -60,14 +69,16 @@ int cmd_train(int argc, char **argv)
     if (!model) return lr_usage_error("train", "missing --model NAME");
     if (fold < 0) return lr_usage_error("train", "missing --fold K");
     if (!out) return lr_usage_error("train", "missing -o SHARD.h5");
+    if (!out[0]) return lr_usage_error("train", "-o '': expected a file name");
     lr_model_kind kind;
     if (lr_model_parse(model, &kind)) return lr_usage_error("train", "unknown model '%s'", model);
     struct stat st;
     if (!force && stat(out, &st) == 0) return lr_runtime_error("train", "%s exists; refusing to overwrite (use --force)", out);
 
-    lr_err err = {{0}};
+    lr_err err = {0};
     lr_experiment exp;
     if (lr_experiment_load(argv[optind], &exp, &err)) return lr_runtime_error("train", "%s", err.msg);
+    lr_nn_set_threads(threads > 0 ? (int)threads : exp.threads);
     int rc = 1;
     lr_cohort co;
     int have_cohort = 0, *part = NULL;
@@ -96,15 +107,26 @@ int cmd_train(int argc, char **argv)
         lr_runtime_error("train", "split: %s", part ? err.msg : "out of memory");
         goto done;
     }
-    lr_job_spec spec = {&co, exp.cohort, &exp.train, kind, (int)fold, exp.folds, (int)replicate, exp.seed, part, log,
-                        !quiet, NULL, 0, 0};
+    lr_job_spec spec = lr_job_spec_make(&exp, &co, part, kind, (int)fold, (int)replicate);
+    spec.log_path = log;
+    spec.verbose = !quiet;
     if (lr_train_job(&spec, &res, &err)) {
         lr_runtime_error("train", "%s", err.msg);
         goto done;
     }
     char host[64] = "";
     gethostname(host, sizeof host - 1);
-    lr_shard_meta meta = {exp.text, exp.path, exp.cohort, model, (int)fold, (int)replicate, exp.seed, 1, -1, 0, host};
+    lr_shard_meta meta = {.config_text = exp.text,
+                          .config_path = exp.path,
+                          .cohort_path = exp.cohort,
+                          .model = model,
+                          .fold = (int)fold,
+                          .replicate = (int)replicate,
+                          .seed = exp.seed,
+                          .attempts = 1,
+                          .rank = -1,
+                          .identity = 0, /* standalone: no campaign (LR_SHARD_STANDALONE_IDENTITY) */
+                          .host = host};
     if (lr_shard_write(out, &meta, &res, &err)) {
         lr_runtime_error("train", "%s", err.msg);
         goto done;

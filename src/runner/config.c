@@ -14,73 +14,200 @@
 #include "util/cli.h"
 #include "util/h5.h"
 
-typedef enum { K_GROUP, K_INT, K_FLOAT, K_BOOL, K_STRING, K_MODELS, K_DIMS, K_FLOAT3, K_INT3, K_TIES, K_FLOAT_LIST } key_type;
+/* ---- the key table: one row per key drives parsing, defaults, range checks and the README table ---- */
+
+typedef enum {
+    K_GROUP,  /* { ... } */
+    K_INT,    /* int */
+    K_U64,    /* uint64_t */
+    K_SIZE,   /* size_t */
+    K_FLOAT,  /* double */
+    K_BOOL,   /* int 0/1 */
+    K_STRING, /* char[size]; max = the longest accepted length */
+    K_MODELS, /* the models list (lr_experiment.models, n_models) */
+    K_DIMS,   /* "DxHxW" -> size_t[3], each in [min, max] */
+    K_FLOAT3, /* double[3] */
+    K_INT3,   /* int[3] */
+    K_TIES,   /* "breslow" / "efron" -> int */
+    K_FLOAT_LIST /* 1..LR_MAX_HORIZONS increasing numbers -> lr_horizons; default: the nonzero dflt[] */
+} key_type;
 
 typedef struct {
-    const char *path; /* dotted path */
+    const char *path;     /* dotted path */
     key_type type;
-    double min, max;  /* numeric range (inclusive) */
-    const char *help; /* what is expected, for messages */
+    double min, max;      /* numeric range (inclusive); strings: max = length limit */
+    size_t offset, size;  /* the field in lr_experiment (AT checks its C type at compile time) */
+    double dflt[3];       /* default of a number (all three of a triple) */
+    const char *dflt_str; /* default of a string or ties key */
+    const char *required; /* when set: no default, the key must be present; the words in the message */
+    int preset;           /* 1: the default is set elsewhere (lr_synth_default_params, derived after parsing) */
+    const char *shown;    /* README default when it is not a plain value */
+    const char *help;     /* what is expected, for messages */
+    const char *doc;      /* README meaning when it says more than help */
 } key_spec;
 
+/* offsetof with a compile-time check that the member has the C type of the key (a mismatch between the
+ * table and the struct is a build error, never a silent overwrite). */
+#define AT(member, ctype)                                                                                  \
+    .offset = offsetof(lr_experiment, member) + 0 * sizeof(_Generic(((lr_experiment *)0)->member, ctype: 1)), \
+    .size = sizeof(((lr_experiment *)0)->member)
+#define GROUP(p) {.path = p, .type = K_GROUP}
+
 static const key_spec schema[] = {
-    {"name", K_STRING, 0, 0, "campaign name (letters, digits, - and _)"},
-    {"seed", K_INT, 0, 2147483647, "experiment seed"},
-    {"folds", K_INT, 3, 20, "number of cross-validation folds (4 as in the paper; >= 3: test, validation, training)"},
-    {"replicates", K_INT, 1, 1000, "replicates per (model, fold)"},
-    {"models", K_MODELS, 0, 0, "list of model names"},
-    {"results_dir", K_STRING, 0, 0, "output directory (default \"results\")"},
-    {"retries", K_INT, 0, 100, "attempts after a failed job"},
-    {"cohort", K_GROUP, 0, 0, ""},
-    {"cohort.path", K_STRING, 0, 0, "cohort file"},
-    {"cohort.synth", K_GROUP, 0, 0, ""},
-    {"cohort.synth.patients", K_INT, 8, 1000000, "synthetic patients"},
-    {"cohort.synth.seed", K_INT, 0, 2147483647, "synthetic cohort seed"},
-    {"cohort.synth.volumes", K_DIMS, 0, 0, "whole-volume size \"DxHxW\""},
-    {"train", K_GROUP, 0, 0, ""},
-    {"train.epochs", K_INT, 1, 100000, "epochs"},
-    {"train.batch_annotations", K_INT, 2, 100000, "annotations per mini-batch (>= 2 for a Cox risk set)"},
-    {"train.max_lesions", K_INT, 1, 100000, "lesions per annotation (largest kept)"},
-    {"train.lr", K_FLOAT, 1e-12, 10, "Adam learning rate"},
-    {"train.weight_decay", K_FLOAT, 0, 10, "L2 weight decay"},
-    {"train.ties", K_TIES, 0, 0, "\"breslow\" or \"efron\""},
-    {"train.eval_every", K_INT, 1, 100000, "evaluate every k epochs"},
-    {"cnn", K_GROUP, 0, 0, ""},
-    {"cnn.width", K_INT, 1, 1024, "ResNet18 base width (64 in the paper)"},
-    {"cnn.hu_min", K_FLOAT, -4096, 4096, "HU window lower end"},
-    {"cnn.hu_max", K_FLOAT, -4096, 4096, "HU window upper end"},
-    {"scaler", K_GROUP, 0, 0, ""},
-    {"scaler.hidden", K_INT, 1, 4096, "size-scaler hidden units"},
-    {"augment", K_GROUP, 0, 0, ""},
-    {"augment.enabled", K_BOOL, 0, 0, "true or false"},
-    {"augment.shift", K_FLOAT, 0, 0.5, "max shift as a fraction of the patch"},
-    {"augment.scale", K_FLOAT, 0, 0.9, "scale jitter s: factor in [1-s, 1+s]"},
-    {"augment.rotate_deg", K_FLOAT, 0, 180, "max rotation in degrees"},
-    {"augment.flip", K_BOOL, 0, 0, "true or false"},
-    {"resnet50", K_GROUP, 0, 0, ""},
-    {"resnet50.width", K_INT, 1, 1024, "ResNet50 base width (64 = torchvision)"},
-    {"resnet50.imagenet_weights", K_STRING, 0, 0, "torchvision-layout HDF5 weights file"},
-    {"resnet50.radimagenet_weights", K_STRING, 0, 0, "torchvision-layout HDF5 weights file"},
-    {"resnet50.pretrain", K_GROUP, 0, 0, ""},
-    {"resnet50.pretrain.path", K_STRING, 0, 0, "where organ-task pretraining weights are written"},
-    {"resnet50.pretrain.patients", K_INT, 8, 1000000, "patients of the pretraining corpus"},
-    {"resnet50.pretrain.epochs", K_INT, 1, 100000, "pretraining epochs"},
-    {"resnet50.pretrain.seed", K_INT, 0, 2147483647, "pretraining corpus seed (must differ from the cohort's)"},
-    {"whole_volume", K_GROUP, 0, 0, ""},
-    {"whole_volume.width", K_INT, 1, 1024, "3D ResNet18 base width"},
-    {"whole_volume.spacing_mm", K_FLOAT3, 0.01, 100, "[z, y, x] spacing in mm"},
-    {"whole_volume.crop", K_INT3, 4, 4096, "[D, H, W] crop"},
-    {"whole_volume.batch", K_INT, 2, 10000, "patients per mini-batch"},
-    {"report", K_GROUP, 0, 0, ""},
-    {"report.horizons_days", K_FLOAT_LIST, 1, 36500, "1 to 8 increasing prognosis horizons in days"},
+    {.path = "name", .type = K_STRING, .max = 100, AT(name, char *), .required = "the campaign name",
+     .help = "campaign name (letters, digits, - and _)", .doc = "campaign name (letters, digits, `-` and `_`): `results/<name>/`, `results/<name>.h5`"},
+    {.path = "seed", .type = K_U64, .min = 0, .max = 2147483647, AT(seed, uint64_t), .dflt = {1},
+     .help = "experiment seed",
+     .doc = "experiment seed; every random number derives from (seed, model, fold, replicate, purpose)"},
+    {.path = "folds", .type = K_INT, .min = 3, .max = 20, AT(folds, int), .dflt = {4},
+     .help = "number of cross-validation folds (4 as in the paper; >= 3: test, validation, training)",
+     .doc = "cross-validation parts (test = k, validation = k+1, training = the rest)"},
+    {.path = "replicates", .type = K_INT, .min = 1, .max = 1000, AT(replicates, int), .dflt = {1},
+     .help = "replicates per (model, fold)", .doc = "replicates per (model, fold), averaged in the report"},
+    {.path = "models", .type = K_MODELS, AT(models, lr_model_kind *), .required = "a list of model names",
+     .help = "list of model names",
+     .doc = "`proposed no_fc no_scaler mean_largest5 whole_volume imagenet_resnet50 radimagenet_resnet50 "
+            "total_volume sum_diameters lesion_count`"},
+    {.path = "results_dir", .type = K_STRING, .max = 700, AT(results_dir, char *), .dflt_str = "results",
+     .help = "output directory (default \"results\")", .doc = "where shards, logs and campaign files go"},
+    {.path = "retries", .type = K_INT, .min = 0, .max = 100, AT(retries, int), .dflt = {1},
+     .help = "attempts after a failed job", .doc = "further attempts of a failed job in `run`"},
+    {.path = "threads", .type = K_INT, .min = 1, .max = 256, AT(threads, int), .dflt = {1},
+     .help = "CNN engine threads per rank (BLIS and OpenMP)",
+     .doc = "CNN engine threads per rank (BLIS and OpenMP); results are bitwise the same for any value. "
+            "`run`/`train --threads N` override it without changing the jobs' identity; SLURM: `--cpus-per-task`"},
+    GROUP("cohort"),
+    {.path = "cohort.path", .type = K_STRING, .max = LR_PATH_MAX - 1, AT(cohort, char *), .required = "the cohort file",
+     .help = "cohort file", .doc = "cohort file (format v1)"},
+    GROUP("cohort.synth"),
+    {.path = "cohort.synth.patients", .type = K_SIZE, .min = 8, .max = 1000000, AT(synth.patients, size_t),
+     .preset = 1, .help = "synthetic patients",
+     .doc = "the block generates the synthetic cohort at `cohort.path` when it does not exist"},
+    {.path = "cohort.synth.seed", .type = K_U64, .min = 0, .max = 2147483647, AT(synth.seed, uint64_t), .preset = 1,
+     .help = "synthetic cohort seed"},
+    {.path = "cohort.synth.volumes", .type = K_DIMS, .min = 4, .max = 2048, AT(synth.volume_dims, size_t *),
+     .preset = 1, .shown = "none", .help = "whole-volume size \"DxHxW\"", .doc = "also write `/volumes/ct` of this size"},
+    GROUP("train"),
+    {.path = "train.epochs", .type = K_INT, .min = 1, .max = 100000, AT(train.epochs, int), .dflt = {30},
+     .help = "epochs"},
+    {.path = "train.batch_annotations", .type = K_INT, .min = 2, .max = 100000, AT(train.batch_annotations, int),
+     .dflt = {16}, .help = "annotations per mini-batch (>= 2 for a Cox risk set)",
+     .doc = "annotations per mini-batch; the Cox risk sets are within the batch"},
+    {.path = "train.max_lesions", .type = K_INT, .min = 1, .max = 100000, AT(train.max_lesions, int), .dflt = {40},
+     .help = "lesions per annotation (largest kept)",
+     .doc = "lesions per annotation; when more, the largest by volume are kept (ties: row order)"},
+    {.path = "train.lr", .type = K_FLOAT, .min = 1e-12, .max = 10, AT(train.lr, double), .dflt = {1e-4},
+     .help = "Adam learning rate", .doc = "Adam (as `torch.optim.Adam`) learning rate"},
+    {.path = "train.weight_decay", .type = K_FLOAT, .min = 0, .max = 10, AT(train.weight_decay, double), .dflt = {0},
+     .help = "L2 weight decay", .doc = "Adam L2 weight decay"},
+    {.path = "train.ties", .type = K_TIES, AT(train.ties, int), .dflt_str = "breslow",
+     .help = "\"breslow\" or \"efron\"", .doc = "NPLL tie handling"},
+    {.path = "train.eval_every", .type = K_INT, .min = 1, .max = 100000, AT(train.eval_every, int), .dflt = {1},
+     .help = "evaluate every k epochs", .doc = "C-index on every split every k epochs (always at the last)"},
+    GROUP("cnn"),
+    {.path = "cnn.width", .type = K_INT, .min = 1, .max = 1024, AT(train.width, int), .dflt = {64},
+     .help = "ResNet18 base width (64 in the paper)"},
+    {.path = "cnn.hu_min", .type = K_FLOAT, .min = -4096, .max = 4096, AT(train.hu_min, double), .dflt = {-1000},
+     .help = "HU window lower end", .doc = "HU window lower end (mapped to −1)"},
+    {.path = "cnn.hu_max", .type = K_FLOAT, .min = -4096, .max = 4096, AT(train.hu_max, double), .dflt = {1000},
+     .help = "HU window upper end", .doc = "HU window upper end (mapped to 1), > `cnn.hu_min`"},
+    GROUP("scaler"),
+    {.path = "scaler.hidden", .type = K_INT, .min = 1, .max = 4096, AT(train.scaler_hidden, int), .dflt = {16},
+     .help = "size-scaler hidden units",
+     .doc = "size scaler: 1 → hidden → hidden → 1 with ReLU, softplus output"},
+    GROUP("augment"),
+    {.path = "augment.enabled", .type = K_BOOL, AT(train.augment, int), .dflt = {1}, .help = "true or false",
+     .doc = "augment every patch at every step"},
+    {.path = "augment.shift", .type = K_FLOAT, .min = 0, .max = 0.5, AT(train.aug_shift, double), .dflt = {0.1},
+     .help = "max shift as a fraction of the patch"},
+    {.path = "augment.scale", .type = K_FLOAT, .min = 0, .max = 0.9, AT(train.aug_scale, double), .dflt = {0.15},
+     .help = "scale jitter s: factor in [1-s, 1+s]"},
+    {.path = "augment.rotate_deg", .type = K_FLOAT, .min = 0, .max = 180, AT(train.aug_rotate_deg, double),
+     .dflt = {180}, .help = "max rotation in degrees"},
+    {.path = "augment.flip", .type = K_BOOL, AT(train.aug_flip, int), .dflt = {1}, .help = "true or false",
+     .doc = "random horizontal and vertical flips"},
+    GROUP("resnet50"),
+    {.path = "resnet50.width", .type = K_INT, .min = 1, .max = 1024, AT(train.r50_width, int), .dflt = {64},
+     .help = "ResNet50 base width (64 = torchvision)"},
+    {.path = "resnet50.imagenet_weights", .type = K_STRING, .max = LR_PATH_MAX - 1, AT(train.imagenet_weights, char *),
+     .dflt_str = "", .help = "torchvision-layout HDF5 weights file",
+     .doc = "torchvision-layout HDF5 (`analysis/torchvision_to_h5.py`); none: organ pretraining"},
+    {.path = "resnet50.radimagenet_weights", .type = K_STRING, .max = LR_PATH_MAX - 1,
+     AT(train.radimagenet_weights, char *), .dflt_str = "", .help = "torchvision-layout HDF5 weights file",
+     .doc = "torchvision-layout HDF5; none: organ pretraining"},
+    GROUP("resnet50.pretrain"),
+    {.path = "resnet50.pretrain.path", .type = K_STRING, .max = LR_PATH_MAX - 1, AT(train.pretrain_path, char *),
+     .preset = 1, .shown = "`<results_dir>/<name>/pretrain/organ_resnet50.h5`",
+     .help = "where organ-task pretraining weights are written"},
+    {.path = "resnet50.pretrain.patients", .type = K_INT, .min = 8, .max = 1000000,
+     AT(train.pretrain_patients, int), .dflt = {200}, .help = "patients of the pretraining corpus"},
+    {.path = "resnet50.pretrain.epochs", .type = K_INT, .min = 1, .max = 100000, AT(train.pretrain_epochs, int),
+     .dflt = {5}, .help = "pretraining epochs"},
+    {.path = "resnet50.pretrain.seed", .type = K_U64, .min = 0, .max = 2147483647, AT(train.pretrain_seed, uint64_t),
+     .dflt = {1000003}, .help = "pretraining corpus seed (must differ from the cohort's)"},
+    GROUP("whole_volume"),
+    {.path = "whole_volume.width", .type = K_INT, .min = 1, .max = 1024, AT(train.wv_width, int), .dflt = {64},
+     .help = "3D ResNet18 base width"},
+    {.path = "whole_volume.spacing_mm", .type = K_FLOAT3, .min = 0.01, .max = 100, AT(train.wv_spacing_mm, double *),
+     .dflt = {5.0, 0.78125, 0.78125}, .help = "[z, y, x] spacing in mm",
+     .doc = "[z, y, x] spacing in mm of the 3D input grid (`/volumes/ct` is resampled to it)"},
+    {.path = "whole_volume.crop", .type = K_INT3, .min = 4, .max = 4096, AT(train.wv_crop, int *),
+     .dflt = {120, 480, 480}, .help = "[D, H, W] crop", .doc = "[D, H, W] of the 3D input grid, centred"},
+    {.path = "whole_volume.batch", .type = K_INT, .min = 2, .max = 10000, AT(train.wv_batch, int), .dflt = {4},
+     .help = "patients per mini-batch"},
+    GROUP("report"),
+    {.path = "report.horizons_days", .type = K_FLOAT_LIST, .min = 1, .max = 36500, AT(horizons, lr_horizons),
+     .dflt = {365, 730}, .help = "1 to 8 increasing prognosis horizons in days",
+     .doc = "prognosis horizons (days) of the report's survival metrics: td-AUC, Brier/IPA, calibration, "
+            "decision curve"},
 };
 #define N_SCHEMA (sizeof schema / sizeof schema[0])
+
+static const char *const ties_names[2] = {"breslow", "efron"};
 
 static const key_spec *find_spec(const char *path)
 {
     for (size_t i = 0; i < N_SCHEMA; i++)
         if (!strcmp(schema[i].path, path)) return &schema[i];
     return NULL;
+}
+
+static void *field(lr_experiment *exp, const key_spec *k) { return (char *)exp + k->offset; }
+static const void *cfield(const lr_experiment *exp, const key_spec *k) { return (const char *)exp + k->offset; }
+
+void lr_experiment_defaults(lr_experiment *exp)
+{
+    memset(exp, 0, sizeof *exp);
+    lr_synth_default_params(&exp->synth); /* the synthetic cohort's defaults are the synth verb's */
+    for (size_t i = 0; i < N_SCHEMA; i++) {
+        const key_spec *k = &schema[i];
+        if (k->required || k->preset) continue;
+        void *f = field(exp, k);
+        switch (k->type) {
+        case K_INT: *(int *)f = (int)k->dflt[0]; break;
+        case K_U64: *(uint64_t *)f = (uint64_t)k->dflt[0]; break;
+        case K_SIZE: *(size_t *)f = (size_t)k->dflt[0]; break;
+        case K_FLOAT: *(double *)f = k->dflt[0]; break;
+        case K_BOOL: *(int *)f = k->dflt[0] != 0; break;
+        case K_STRING: snprintf(f, k->size, "%s", k->dflt_str); break;
+        case K_FLOAT3: memcpy(f, k->dflt, 3 * sizeof(double)); break;
+        case K_FLOAT_LIST: {
+            lr_horizons *h = f;
+            for (h->n = 0; h->n < 3 && k->dflt[h->n] > 0; h->n++) h->days[h->n] = k->dflt[h->n];
+            break;
+        }
+        case K_INT3:
+            for (int j = 0; j < 3; j++) ((int *)f)[j] = (int)k->dflt[j];
+            break;
+        case K_TIES: {
+            lr_ties t = LR_TIES_BRESLOW;
+            lr_ties_parse(k->dflt_str, &t);
+            *(int *)f = (int)t;
+            break;
+        }
+        default: break;
+        }
+    }
 }
 
 static void setting_path(const config_setting_t *s, char *buf, size_t n)
@@ -132,60 +259,88 @@ static int get_number(const config_setting_t *s, double *v)
     }
 }
 
-/* Look up a key; *found = 0 when absent (defaults stay). Validates type and range. */
-static int lookup(const config_t *cfg, const char *file, const char *path, void *out, int *found, lr_err *err)
+static int parse_models(const config_setting_t *s, const char *file, const char *path, lr_experiment *exp,
+                        lr_err *err)
 {
-    const key_spec *k = find_spec(path);
-    config_setting_t *s = config_lookup(cfg, path);
-    *found = s != NULL;
-    if (!s || !k) return 0;
     int type = config_setting_type(s);
+    if ((type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST) || config_setting_length(s) < 1)
+        return fail_at(err, file, s, "'%s': expected a non-empty list of %s", path, "model names");
+    exp->n_models = 0;
+    for (int i = 0; i < config_setting_length(s); i++) {
+        config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+        const char *name = config_setting_get_string(e);
+        lr_model_kind kind;
+        if (!name || lr_model_parse(name, &kind))
+            return fail_at(err, file, s, "'%s': unknown model '%s' (expected proposed, no_fc, no_scaler, "
+                           "mean_largest5, whole_volume, imagenet_resnet50, radimagenet_resnet50, total_volume, "
+                           "sum_diameters, lesion_count)", path, name ? name : "(not a string)");
+        for (int j = 0; j < exp->n_models; j++)
+            if (exp->models[j] == kind) return fail_at(err, file, s, "'%s': model '%s' listed twice", path, name);
+        exp->models[exp->n_models++] = kind;
+    }
+    return 0;
+}
+
+/* One key present in the file: type, range, then the value into its field. */
+static int parse_key(const key_spec *k, const config_setting_t *s, const char *file, lr_experiment *exp, lr_err *err)
+{
+    const char *path = k->path;
+    int type = config_setting_type(s);
+    void *f = field(exp, k);
     char range[128];
     snprintf(range, sizeof range, "%s in [%g, %g]", k->help, k->min, k->max);
     switch (k->type) {
-    case K_INT: {
+    case K_INT:
+    case K_U64:
+    case K_SIZE: {
         if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64)
             return fail_at(err, file, s, "'%s': expected an integer: %s", path, k->help);
         double v;
         get_number(s, &v);
         if (v < k->min || v > k->max) return fail_at(err, file, s, "'%s': out of range: expected %s", path, range);
-        *(long *)out = (long)v;
+        if (k->type == K_INT) *(int *)f = (int)v;
+        else if (k->type == K_U64) *(uint64_t *)f = (uint64_t)v;
+        else *(size_t *)f = (size_t)v;
         return 0;
     }
     case K_FLOAT: {
         double v;
         if (get_number(s, &v)) return fail_at(err, file, s, "'%s': expected a number: %s", path, k->help);
         if (!(v >= k->min && v <= k->max)) return fail_at(err, file, s, "'%s': out of range: expected %s", path, range);
-        *(double *)out = v;
+        *(double *)f = v;
         return 0;
     }
     case K_BOOL:
         if (type != CONFIG_TYPE_BOOL) return fail_at(err, file, s, "'%s': expected %s", path, k->help);
-        *(int *)out = config_setting_get_bool(s);
+        *(int *)f = config_setting_get_bool(s);
         return 0;
     case K_STRING:
     case K_DIMS:
-    case K_TIES:
+    case K_TIES: {
         if (type != CONFIG_TYPE_STRING) return fail_at(err, file, s, "'%s': expected a string: %s", path, k->help);
-        snprintf((char *)out, LR_PATH_MAX, "%s", config_setting_get_string(s));
-        return 0;
-    case K_FLOAT3:
-    case K_INT3: {
-        if ((type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST) || config_setting_length(s) != 3)
-            return fail_at(err, file, s, "'%s': expected three numbers: %s", path, k->help);
-        for (int i = 0; i < 3; i++) {
-            double v;
-            config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
-            if (get_number(e, &v) || (k->type == K_INT3 && config_setting_type(e) == CONFIG_TYPE_FLOAT))
-                return fail_at(err, file, s, "'%s': expected three %s", path,
-                               k->type == K_INT3 ? "integers" : "numbers");
-            if (!(v >= k->min && v <= k->max)) return fail_at(err, file, s, "'%s': out of range: expected %s", path, range);
-            ((double *)out)[i] = v;
+        const char *v = config_setting_get_string(s);
+        if (k->type == K_DIMS) {
+            if (lr_parse_dims(v, (long)k->min, (long)k->max, f)) {
+                snprintf(range, sizeof range, "expected \"DxHxW\" with each in [%g, %g]", k->min, k->max);
+                return fail_at(err, file, s, "'%s': %s", path, range);
+            }
+            return 0;
         }
+        if (k->type == K_TIES) {
+            lr_ties ties;
+            if (lr_ties_parse(v, &ties)) return fail_at(err, file, s, "'%s': %s", path, "expected \"breslow\" or \"efron\"");
+            *(int *)f = (int)ties;
+            return 0;
+        }
+        if (strlen(v) > (size_t)k->max) {
+            snprintf(range, sizeof range, "expected at most %g characters: %s", k->max, k->help);
+            return fail_at(err, file, s, "'%s': too long: %s", path, range);
+        }
+        snprintf(f, k->size, "%s", v);
         return 0;
     }
     case K_FLOAT_LIST: {
-        lr_horizons *h = out;
+        lr_horizons *h = f;
         int len = config_setting_length(s);
         if ((type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST) || len < 1 || len > LR_MAX_HORIZONS)
             return fail_at(err, file, s, "'%s': expected a list of %s", path, k->help);
@@ -199,63 +354,55 @@ static int lookup(const config_t *cfg, const char *file, const char *path, void 
         h->n = len;
         return 0;
     }
-    case K_MODELS: {
-        if ((type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST) || config_setting_length(s) < 1)
-            return fail_at(err, file, s, "'%s': expected a non-empty list of %s", path, "model names");
-        lr_experiment *exp = out;
-        exp->n_models = 0;
-        for (int i = 0; i < config_setting_length(s); i++) {
+    case K_FLOAT3:
+    case K_INT3: {
+        if ((type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST) || config_setting_length(s) != 3)
+            return fail_at(err, file, s, "'%s': expected three numbers: %s", path, k->help);
+        double three[3];
+        for (int i = 0; i < 3; i++) {
             config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
-            const char *name = config_setting_get_string(e);
-            lr_model_kind kind;
-            if (!name || lr_model_parse(name, &kind))
-                return fail_at(err, file, s, "'%s': unknown model '%s' (expected proposed, no_fc, no_scaler, "
-                               "mean_largest5, whole_volume, imagenet_resnet50, radimagenet_resnet50, total_volume, "
-                               "sum_diameters, lesion_count)", path, name ? name : "(not a string)");
-            for (int j = 0; j < exp->n_models; j++)
-                if (exp->models[j] == kind) return fail_at(err, file, s, "'%s': model '%s' listed twice", path, name);
-            exp->models[exp->n_models++] = kind;
+            if (get_number(e, &three[i]) || (k->type == K_INT3 && config_setting_type(e) == CONFIG_TYPE_FLOAT))
+                return fail_at(err, file, s, "'%s': expected three %s", path,
+                               k->type == K_INT3 ? "integers" : "numbers");
+            if (!(three[i] >= k->min && three[i] <= k->max))
+                return fail_at(err, file, s, "'%s': out of range: expected %s", path, range);
+        }
+        for (int i = 0; i < 3; i++) {
+            if (k->type == K_FLOAT3) ((double *)f)[i] = three[i];
+            else ((int *)f)[i] = (int)three[i];
         }
         return 0;
     }
+    case K_MODELS: return parse_models(s, file, path, exp, err);
     default: return 0;
     }
 }
 
-static char *slurp(const char *path)
+static int valid_name(const char *s)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (buf) {
-        size_t got = fread(buf, 1, (size_t)n, f);
-        buf[got] = '\0';
-    }
-    fclose(f);
-    return buf;
+    for (const char *c = s; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-' || *c == '_'))
+            return 0;
+    return 1;
 }
 
-#define GET(path, var)                                                                             \
-    do {                                                                                           \
-        if (lookup(&cfg, file, path, &(var), &found, err)) goto fail;                              \
-    } while (0)
-
+/* The checks that involve more than one key. */
+static int check_together(const config_t *cfg, const char *file, lr_experiment *exp, lr_err *err)
+{
+    if (!valid_name(exp->name))
+        return fail_at(err, file, config_lookup(cfg, "name"), "'%s': %s", "name", "expected letters, digits, - and _ only");
+    if (exp->train.hu_max <= exp->train.hu_min)
+        return fail_at(err, file, config_lookup(cfg, "cnn.hu_max"), "'%s': %s", "cnn.hu_max", "expected hu_max > hu_min");
+    if (exp->has_synth && exp->train.pretrain_seed == exp->synth.seed)
+        return fail_at(err, file, config_lookup(cfg, "resnet50.pretrain.seed"), "'%s': %s", "resnet50.pretrain.seed",
+                       "must differ from cohort.synth.seed (the pretraining corpus is disjoint from the cohort)");
+    return 0;
+}
 
 int lr_experiment_load(const char *file, lr_experiment *exp, lr_err *err)
 {
-    memset(exp, 0, sizeof *exp);
+    lr_experiment_defaults(exp);
     snprintf(exp->path, sizeof exp->path, "%s", file);
-    snprintf(exp->results_dir, sizeof exp->results_dir, "results");
-    exp->seed = 1;
-    exp->folds = 4;
-    exp->replicates = 1;
-    exp->retries = 1;
-    lr_train_options_default(&exp->train);
-    lr_synth_default_params(&exp->synth);
-    exp->horizons = (lr_horizons){.n = 2, .days = {365.0, 730.0}};
     struct stat st;
     if (stat(file, &st) != 0) return lr_fail(err, "%s: no such experiment file", file);
     config_t cfg;
@@ -265,110 +412,107 @@ int lr_experiment_load(const char *file, lr_experiment *exp, lr_err *err)
         config_destroy(&cfg);
         return -1;
     }
-    int found;
-    long v;
-    double d;
-    char s[LR_PATH_MAX];
-    double three[3];
-    lr_train_options *t = &exp->train;
     if (check_unknown(config_root_setting(&cfg), file, err)) goto fail;
-
-    GET("name", s);
-    if (!found) {
-        lr_fail(err, "%s: missing key 'name' (the campaign name)", file);
-        goto fail;
-    }
-    for (const char *c = s; *c; c++)
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-' || *c == '_')) {
-            fail_at(err, file, config_lookup(&cfg, "name"), "'%s': %s", "name", "expected letters, digits, - and _ only");
+    for (size_t i = 0; i < N_SCHEMA; i++) {
+        const key_spec *k = &schema[i];
+        if (k->type == K_GROUP) continue;
+        const config_setting_t *s = config_lookup(&cfg, k->path);
+        if (!s && k->required) {
+            lr_fail(err, "%s: missing key '%s' (%s)", file, k->path, k->required);
             goto fail;
         }
-    snprintf(exp->name, sizeof exp->name, "%.100s", s);
-    GET("seed", v); if (found) exp->seed = (uint64_t)v;
-    GET("folds", v); if (found) exp->folds = (int)v;
-    GET("replicates", v); if (found) exp->replicates = (int)v;
-    GET("retries", v); if (found) exp->retries = (int)v;
-    GET("results_dir", s); if (found) snprintf(exp->results_dir, sizeof exp->results_dir, "%s", s);
-    if (lookup(&cfg, file, "models", exp, &found, err)) goto fail;
-    if (!found) {
-        lr_fail(err, "%s: missing key 'models' (a list of model names)", file);
-        goto fail;
+        if (s && parse_key(k, s, file, exp, err)) goto fail;
     }
-    GET("cohort.path", s);
-    if (!found) {
-        lr_fail(err, "%s: missing key 'cohort.path' (the cohort file)", file);
-        goto fail;
-    }
-    snprintf(exp->cohort, sizeof exp->cohort, "%s", s);
     exp->has_synth = config_lookup(&cfg, "cohort.synth") != NULL;
-    GET("cohort.synth.patients", v); if (found) exp->synth.patients = (size_t)v;
-    GET("cohort.synth.seed", v); if (found) exp->synth.seed = (uint64_t)v;
-    GET("cohort.synth.volumes", s);
-    if (found) {
-        if (lr_parse_dims(s, 4, 2048, exp->synth.volume_dims)) {
-            fail_at(err, file, config_lookup(&cfg, "cohort.synth.volumes"), "'%s': %s", "cohort.synth.volumes",
-                    "expected \"DxHxW\" with each in [4, 2048]");
-            goto fail;
-        }
-        exp->synth.volumes = 1;
-    }
-
-    GET("train.epochs", v); if (found) t->epochs = (int)v;
-    GET("train.batch_annotations", v); if (found) t->batch_annotations = (int)v;
-    GET("train.max_lesions", v); if (found) t->max_lesions = (int)v;
-    GET("train.lr", d); if (found) t->lr = d;
-    GET("train.weight_decay", d); if (found) t->weight_decay = d;
-    GET("train.eval_every", v); if (found) t->eval_every = (int)v;
-    GET("train.ties", s);
-    if (found) {
-        lr_ties ties;
-        if (lr_ties_parse(s, &ties)) {
-            fail_at(err, file, config_lookup(&cfg, "train.ties"), "'%s': %s", "train.ties", "expected \"breslow\" or \"efron\"");
-            goto fail;
-        }
-        t->ties = (int)ties;
-    }
-    GET("cnn.width", v); if (found) t->width = (int)v;
-    GET("cnn.hu_min", d); if (found) t->hu_min = d;
-    GET("cnn.hu_max", d); if (found) t->hu_max = d;
-    if (t->hu_max <= t->hu_min) {
-        fail_at(err, file, config_lookup(&cfg, "cnn.hu_max"), "'%s': %s", "cnn.hu_max", "expected hu_max > hu_min");
-        goto fail;
-    }
-    GET("scaler.hidden", v); if (found) t->scaler_hidden = (int)v;
-    GET("augment.enabled", t->augment);
-    GET("augment.shift", d); if (found) t->aug_shift = d;
-    GET("augment.scale", d); if (found) t->aug_scale = d;
-    GET("augment.rotate_deg", d); if (found) t->aug_rotate_deg = d;
-    GET("augment.flip", t->aug_flip);
-    GET("resnet50.width", v); if (found) t->r50_width = (int)v;
-    GET("resnet50.imagenet_weights", s); if (found) snprintf(t->imagenet_weights, LR_PATH_MAX, "%s", s);
-    GET("resnet50.radimagenet_weights", s); if (found) snprintf(t->radimagenet_weights, LR_PATH_MAX, "%s", s);
-    GET("resnet50.pretrain.path", s); if (found) snprintf(t->pretrain_path, LR_PATH_MAX, "%s", s);
-    GET("resnet50.pretrain.patients", v); if (found) t->pretrain_patients = (int)v;
-    GET("resnet50.pretrain.epochs", v); if (found) t->pretrain_epochs = (int)v;
-    GET("resnet50.pretrain.seed", v); if (found) t->pretrain_seed = (uint64_t)v;
-    if (exp->has_synth && t->pretrain_seed == exp->synth.seed) {
-        fail_at(err, file, config_lookup(&cfg, "resnet50.pretrain.seed"), "'%s': %s", "resnet50.pretrain.seed",
-                "must differ from cohort.synth.seed (the pretraining corpus is disjoint from the cohort)");
-        goto fail;
-    }
-    GET("whole_volume.width", v); if (found) t->wv_width = (int)v;
-    GET("whole_volume.batch", v); if (found) t->wv_batch = (int)v;
-    GET("report.horizons_days", exp->horizons);
-    GET("whole_volume.spacing_mm", three); if (found) memcpy(t->wv_spacing_mm, three, sizeof three);
-    GET("whole_volume.crop", three);
-    if (found)
-        for (int i = 0; i < 3; i++) t->wv_crop[i] = (int)three[i];
-    if (!t->pretrain_path[0])
-        snprintf(t->pretrain_path, LR_PATH_MAX, "%.800s/%.100s/pretrain/organ_resnet50.h5", exp->results_dir, exp->name);
+    exp->synth.volumes = config_lookup(&cfg, "cohort.synth.volumes") != NULL;
+    if (check_together(&cfg, file, exp, err)) goto fail;
+    if (!exp->train.pretrain_path[0])
+        snprintf(exp->train.pretrain_path, LR_PATH_MAX, "%.800s/%.100s/pretrain/organ_resnet50.h5", exp->results_dir,
+                 exp->name);
     config_destroy(&cfg);
-    exp->text = slurp(file);
+    exp->text = lr_read_text_file(file);
     if (!exp->text) return lr_fail(err, "%s: cannot read", file);
     return 0;
 fail:
     config_destroy(&cfg);
     return -1;
+}
+
+/* ---- the README table ---- */
+
+static void print_range(FILE *out, const key_spec *k)
+{
+    switch (k->type) {
+    case K_INT:
+    case K_U64:
+    case K_SIZE: fprintf(out, "int %.0f–%.0f", k->min, k->max); break;
+    case K_FLOAT: fprintf(out, "float [%g, %g]", k->min, k->max); break;
+    case K_BOOL: fprintf(out, "bool"); break;
+    case K_STRING: fprintf(out, "string (≤ %g characters)", k->max); break;
+    case K_MODELS: fprintf(out, "list of model names"); break;
+    case K_DIMS: fprintf(out, "`\"DxHxW\"`, each %g–%g", k->min, k->max); break;
+    case K_FLOAT3: fprintf(out, "3 floats in [%g, %g]", k->min, k->max); break;
+    case K_INT3: fprintf(out, "3 ints %.0f–%.0f", k->min, k->max); break;
+    case K_TIES: fprintf(out, "`\"breslow\"`/`\"efron\"`"); break;
+    case K_FLOAT_LIST: fprintf(out, "list of 1–%d increasing floats in [%g, %g]", LR_MAX_HORIZONS, k->min, k->max); break;
+    default: break;
+    }
+}
+
+static void print_default(FILE *out, const key_spec *k, const lr_experiment *d)
+{
+    const void *f = cfield(d, k);
+    if (k->required) {
+        fprintf(out, "required");
+        return;
+    }
+    if (k->shown) {
+        fprintf(out, "%s", k->shown);
+        return;
+    }
+    switch (k->type) {
+    case K_INT: fprintf(out, "%d", *(const int *)f); break;
+    case K_U64: fprintf(out, "%llu", (unsigned long long)*(const uint64_t *)f); break;
+    case K_SIZE: fprintf(out, "%zu", *(const size_t *)f); break;
+    case K_FLOAT: fprintf(out, "%g", *(const double *)f); break;
+    case K_BOOL: fprintf(out, "%s", *(const int *)f ? "true" : "false"); break;
+    case K_STRING: fprintf(out, "`\"%s\"`", (const char *)f); break;
+    case K_FLOAT3: {
+        const double *v = f;
+        fprintf(out, "[%g, %g, %g]", v[0], v[1], v[2]);
+        break;
+    }
+    case K_INT3: {
+        const int *v = f;
+        fprintf(out, "[%d, %d, %d]", v[0], v[1], v[2]);
+        break;
+    }
+    case K_FLOAT_LIST: {
+        const lr_horizons *h = f;
+        fprintf(out, "[");
+        for (int j = 0; j < h->n; j++) fprintf(out, "%s%g", j ? ", " : "", h->days[j]);
+        fprintf(out, "]");
+        break;
+    }
+    case K_TIES: fprintf(out, "%s", ties_names[*(const int *)f ? 1 : 0]); break;
+    default: break;
+    }
+}
+
+void lr_experiment_print_keys(FILE *out)
+{
+    lr_experiment d;
+    lr_experiment_defaults(&d);
+    fprintf(out, "| key | type, range | default | meaning |\n|---|---|---|---|\n");
+    for (size_t i = 0; i < N_SCHEMA; i++) {
+        const key_spec *k = &schema[i];
+        if (k->type == K_GROUP) continue;
+        fprintf(out, "| `%s` | ", k->path);
+        print_range(out, k);
+        fprintf(out, " | ");
+        print_default(out, k, &d);
+        fprintf(out, " | %s |\n", k->doc ? k->doc : k->help);
+    }
 }
 
 void lr_experiment_free(lr_experiment *exp)

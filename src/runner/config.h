@@ -4,6 +4,7 @@
 #define LR_RUNNER_CONFIG_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "data/synth.h"
 #include "model/model.h"
@@ -28,11 +29,16 @@ typedef struct {
     lr_model_kind models[LR_N_MODELS];
     char results_dir[LR_PATH_MAX]; /* default "results" */
     int retries;                   /* campaign runner: attempts after the first */
+    int threads;                   /* CNN engine threads per rank (BLIS + OpenMP) */
     lr_train_options train;
     lr_horizons horizons;          /* report.horizons_days: prognosis horizons (default 365, 730) */
     char *text;                    /* the file's text, echoed into shards */
 } lr_experiment;
 
+/* Every key at its default (the key table in config.c; the synthetic cohort's from lr_synth_default_params). */
+void lr_experiment_defaults(lr_experiment *exp);
+/* The key table as the Markdown table of experiments/README.md (tests/test_config.c compares them). */
+void lr_experiment_print_keys(FILE *out);
 /* Parse and validate (types, ranges, unknown keys). On error err = "<file>:<line>: <what>". */
 int lr_experiment_load(const char *path, lr_experiment *exp, lr_err *err);
 void lr_experiment_free(lr_experiment *exp);

@@ -1,5 +1,9 @@
 #include "runner/merge_survival.h"
 
+#include "data/campaign_schema.h"
+
+#define PATH(d) lr_campaign_datasets[d].path
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,29 +94,6 @@ done:
     return rc;
 }
 
-static int create(hid_t file, const char *path, int rank, const hsize_t *dims, lr_err *err)
-{
-    hid_t space = H5Screate_simple(rank, dims, NULL), lcpl = H5Pcreate(H5P_LINK_CREATE);
-    H5Pset_create_intermediate_group(lcpl, 1);
-    hid_t d = H5Dcreate2(file, path, H5T_IEEE_F64LE, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
-    H5Pclose(lcpl);
-    H5Sclose(space);
-    if (d < 0) return lr_fail(err, "cannot create %s", path);
-    H5Dclose(d);
-    return 0;
-}
-
-int lr_merge_survival_create(hid_t file, size_t J, size_t P, const lr_survival_grid *g, lr_err *err)
-{
-    hsize_t h = (hsize_t)g->horizons.n, G = g->G, jg[2] = {J, G}, jpg[3] = {J, P, G};
-    hsize_t j1 = J;
-    if (create(file, "/survival/horizons_days", 1, &h, err) || create(file, "/survival/grid_days", 1, &G, err) ||
-        create(file, "/survival/risk_coef", 1, &j1, err) ||
-        create(file, "/survival/baseline_cumhaz", 2, jg, err) || create(file, "/survival/patient_surv", 3, jpg, err))
-        return -1;
-    return 0;
-}
-
 /* Independent write of rows [row, row + count[0]) of a float64 dataset. */
 static int write_rows(hid_t file, const char *path, int rank, const hsize_t *start, const hsize_t *count,
                       const double *buf, lr_err *err)
@@ -133,8 +114,8 @@ static int write_rows(hid_t file, const char *path, int rank, const hsize_t *sta
 int lr_merge_survival_write_grid(hid_t file, const lr_survival_grid *g, lr_err *err)
 {
     hsize_t zero = 0, h = (hsize_t)g->horizons.n, G = g->G;
-    if (write_rows(file, "/survival/horizons_days", 1, &zero, &h, g->horizons.days, err)) return -1;
-    return write_rows(file, "/survival/grid_days", 1, &zero, &G, g->grid, err);
+    if (write_rows(file, PATH(LR_CD_SURVIVAL_HORIZONS_DAYS), 1, &zero, &h, g->horizons.days, err)) return -1;
+    return write_rows(file, PATH(LR_CD_SURVIVAL_GRID_DAYS), 1, &zero, &G, g->grid, err);
 }
 
 int lr_merge_survival_write_job(hid_t file, size_t job, size_t P, const double *time_days, const int8_t *event,
@@ -145,7 +126,7 @@ int lr_merge_survival_write_job(hid_t file, size_t job, size_t P, const double *
     int rc = -1;
     if (!cumhaz || !surv) goto done;
     if (risk && role) {
-        lr_err fit_err = {{0}};
+        lr_err fit_err = {0};
         /* a fold without training events keeps its NaN rows: the report says the metrics are missing */
         (void)lr_survival_from_fold(P, time_days, event, risk, role, fit_coef, g, &coef, cumhaz, surv, &fit_err);
     } else {
@@ -153,10 +134,10 @@ int lr_merge_survival_write_job(hid_t file, size_t job, size_t P, const double *
         for (size_t i = 0; i < P * g->G; i++) surv[i] = NAN;
     }
     hsize_t start1 = job, one = 1;
-    if (write_rows(file, "/survival/risk_coef", 1, &start1, &one, &coef, err)) goto done;
+    if (write_rows(file, PATH(LR_CD_SURVIVAL_RISK_COEF), 1, &start1, &one, &coef, err)) goto done;
     hsize_t start2[2] = {job, 0}, count2[2] = {1, g->G}, start3[3] = {job, 0, 0}, count3[3] = {1, P, g->G};
-    if (write_rows(file, "/survival/baseline_cumhaz", 2, start2, count2, cumhaz, err)) goto done;
-    if (write_rows(file, "/survival/patient_surv", 3, start3, count3, surv, err)) goto done;
+    if (write_rows(file, PATH(LR_CD_SURVIVAL_BASELINE_CUMHAZ), 2, start2, count2, cumhaz, err)) goto done;
+    if (write_rows(file, PATH(LR_CD_SURVIVAL_PATIENT_SURV), 3, start3, count3, surv, err)) goto done;
     rc = 0;
 done:
     free(cumhaz);

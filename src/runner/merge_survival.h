@@ -36,8 +36,6 @@ typedef struct {
 int lr_survival_grid_make(const lr_horizons *h, lr_survival_grid *g, lr_err *err);
 void lr_survival_grid_free(lr_survival_grid *g);
 
-/* Collective: creates the four datasets. */
-int lr_merge_survival_create(hid_t file, size_t J, size_t P, const lr_survival_grid *g, lr_err *err);
 /* One rank: the horizons and the grid. */
 int lr_merge_survival_write_grid(hid_t file, const lr_survival_grid *g, lr_err *err);
 /* Job `job`'s rows. risk/role NULL (a job that is not ok): NaN rows. role: 0 train, 2 test. fit_coef: 0 for

@@ -1,4 +1,4 @@
-/* Running jobs: the worker's code path (identical to `lesionrank train`) and the MPI master. */
+/* Running jobs: the worker (its job set up by lr_job_spec_make, as the train verb's) and the MPI master. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,16 +9,12 @@
 
 #include "data/split.h"
 #include "model/pretrain.h"
+#include "nn/engine.h"
 #include "runner/runner.h"
 #include "util/rng.h"
 
 enum { TAG_JOB = 1, TAG_REPORT = 2 };
 enum { JOB_PENDING, JOB_RUNNING, JOB_DONE, JOB_FAILED };
-
-uint64_t lr_job_identity(const lr_experiment *exp, const lr_job *j)
-{
-    return lr_stream_key(exp->seed, exp->text ? exp->text : "", j->kind, j->fold, j->replicate);
-}
 
 void lr_worker_init(lr_worker_state *w, const lr_experiment *exp, int rank)
 {
@@ -26,6 +22,7 @@ void lr_worker_init(lr_worker_state *w, const lr_experiment *exp, int rank)
     w->exp = exp;
     w->rank = rank;
     gethostname(w->host, sizeof w->host - 1);
+    lr_nn_set_threads(exp->threads); /* before the first job initialises anything of the engine */
 }
 
 void lr_worker_free(lr_worker_state *w)
@@ -61,7 +58,7 @@ void lr_worker_run_job(lr_worker_state *w, const lr_job *j, int attempt, lr_job_
     for (int k = 0; k < 3; k++) rep->c[k] = NAN;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    lr_err err = {{0}};
+    lr_err err = {0};
     if (j->pretrain) {
         if (lr_pretrain_organ_run(&exp->train, 0, &err) == 0) rep->status = LR_JOB_OK;
         else snprintf(rep->error, sizeof rep->error, "%.500s", err.msg);
@@ -76,15 +73,26 @@ void lr_worker_run_job(lr_worker_state *w, const lr_job *j, int attempt, lr_job_
         if (worker_cohort(w, need_patches, &err)) {
             snprintf(rep->error, sizeof rep->error, "%.500s", err.msg);
         } else {
-            lr_job_spec spec = {&w->cohort, exp->cohort, &exp->train, j->kind, j->fold, exp->folds, j->replicate,
-                                exp->seed, w->part, log, 0, ckpt, lr_job_identity(exp, j), 0};
+            lr_job_spec spec = lr_job_spec_make(exp, &w->cohort, w->part, j->kind, j->fold, j->replicate);
+            spec.log_path = log;
+            spec.checkpoint_path = ckpt;
+            spec.identity = lr_job_identity(exp, j);
             const char *stop = getenv("LESIONRANK_TEST_STOP_AFTER_EPOCHS"); /* fault-injection for tests */
             if (stop) spec.stop_after_epochs = atoi(stop);
             if (lr_train_job(&spec, &res, &err)) {
                 snprintf(rep->error, sizeof rep->error, "%.500s", err.msg);
             } else {
-                lr_shard_meta meta = {exp->text, exp->path, exp->cohort, lr_model_name(j->kind), j->fold, j->replicate,
-                                      exp->seed, attempt, w->rank, lr_job_identity(exp, j), w->host};
+                lr_shard_meta meta = {.config_text = exp->text,
+                                      .config_path = exp->path,
+                                      .cohort_path = exp->cohort,
+                                      .model = lr_model_name(j->kind),
+                                      .fold = j->fold,
+                                      .replicate = j->replicate,
+                                      .seed = exp->seed,
+                                      .attempts = attempt,
+                                      .rank = w->rank,
+                                      .identity = spec.identity,
+                                      .host = w->host};
                 if (lr_shard_write(shard, &meta, &res, &err)) {
                     snprintf(rep->error, sizeof rep->error, "%.500s", err.msg);
                 } else {
@@ -107,6 +115,7 @@ typedef struct {
     const lr_experiment *exp;
     const lr_campaign *c;
     int *state, *attempts, *order;
+    int *busy;             /* [ranks] 1 while the rank runs a job (master with workers) */
     int n_done, n_failed, n_skipped, running;
     double t0, cpu0, cost_total, cost_done, last_status;
     int verbose;
@@ -198,7 +207,7 @@ static int cmp_cost_desc(const void *a, const void *b, void *ctx)
     return cx < cy ? 1 : cx > cy ? -1 : (x > y) - (x < y);
 }
 
-static int master_setup(master *M, const lr_experiment *exp, const lr_campaign *c, int verbose)
+static int master_setup(master *M, const lr_experiment *exp, const lr_campaign *c, int ranks, int verbose)
 {
     memset(M, 0, sizeof *M);
     M->exp = exp;
@@ -207,7 +216,8 @@ static int master_setup(master *M, const lr_experiment *exp, const lr_campaign *
     M->state = calloc((size_t)c->n_jobs, sizeof(int));
     M->attempts = calloc((size_t)c->n_jobs, sizeof(int));
     M->order = calloc((size_t)c->n_jobs, sizeof(int));
-    if (!M->state || !M->attempts || !M->order) return -1;
+    M->busy = calloc((size_t)ranks, sizeof(int));
+    if (!M->state || !M->attempts || !M->order || !M->busy) return -1;
     for (int i = 0; i < c->n_jobs; i++) M->order[i] = i;
     qsort_r(M->order, (size_t)c->n_jobs, sizeof(int), cmp_cost_desc, (void *)c);
     M->t0 = now();
@@ -245,6 +255,7 @@ static void master_free(master *M)
     free(M->state);
     free(M->attempts);
     free(M->order);
+    free(M->busy);
 }
 
 int lr_master_run(const lr_experiment *exp, const lr_campaign *c, MPI_Comm comm, int verbose)
@@ -252,7 +263,7 @@ int lr_master_run(const lr_experiment *exp, const lr_campaign *c, MPI_Comm comm,
     int size;
     MPI_Comm_size(comm, &size);
     master M;
-    int setup = master_setup(&M, exp, c, verbose);
+    int setup = master_setup(&M, exp, c, size, verbose);
     if (setup) {
         if (setup == -1) fprintf(stderr, "lesionrank run: out of memory\n");
         master_free(&M);
@@ -267,8 +278,7 @@ int lr_master_run(const lr_experiment *exp, const lr_campaign *c, MPI_Comm comm,
         lr_worker_state w;
         lr_worker_init(&w, exp, 0);
         int id;
-        while ((id = next_job(&M)) >= 0 || M.running) {
-            if (id < 0) break;
+        while ((id = next_job(&M)) >= 0) { /* one job at a time: nothing runs between two next_job calls */
             M.state[id] = JOB_RUNNING;
             M.running++;
             M.attempts[id]++;
@@ -281,7 +291,7 @@ int lr_master_run(const lr_experiment *exp, const lr_campaign *c, MPI_Comm comm,
         }
         lr_worker_free(&w);
     } else {
-        int *busy = calloc((size_t)size, sizeof(int));
+        int *busy = M.busy;
         int idle = size - 1;
         while (1) {
             for (int r = 1; r < size && idle > 0; r++) {
@@ -318,7 +328,6 @@ int lr_master_run(const lr_experiment *exp, const lr_campaign *c, MPI_Comm comm,
             int stop[2] = {-1, 0};
             MPI_Send(stop, 2, MPI_INT, r, TAG_JOB, comm);
         }
-        free(busy);
     }
     status_line(&M);
     if (size > 1) { /* the master's own cost while scheduling: a small fraction of one core */

@@ -38,6 +38,5 @@ void lr_worker_loop(const lr_experiment *exp, const lr_campaign *c, MPI_Comm com
 /* Collective over comm: write results/<name>.h5 from the shards (temporary name, then rename). */
 int lr_campaign_merge(const lr_experiment *exp, const lr_campaign *c, MPI_Comm comm, double *seconds, lr_err *err);
 
-uint64_t lr_job_identity(const lr_experiment *exp, const lr_job *j);
 
 #endif

@@ -17,6 +17,7 @@
 #include "util/cli.h"
 #include "util/csv.h"
 #include "util/rng.h"
+#include "verbs.h"
 
 #define VERB "stats"
 
@@ -178,7 +179,7 @@ static int stats_cindex(int argc, char **argv)
     }
     int rc = need_file_and_columns("cindex", argc, argv, &cols, &file);
     if (rc) return rc;
-    lr_err err = {{0}};
+    lr_err err = {0};
     survival_input in;
     if (load_survival(file, &cols, compare, &in, &err) != 0) return lr_runtime_error(sub, "%s", err.msg);
     lr_concordance conc, conc_other;
@@ -251,7 +252,7 @@ static int stats_npll(int argc, char **argv)
     }
     int rc = need_file_and_columns("npll", argc, argv, &cols, &file);
     if (rc) return rc;
-    lr_err err = {{0}};
+    lr_err err = {0};
     survival_input in;
     if (load_survival(file, &cols, NULL, &in, &err) != 0) return lr_runtime_error(sub, "%s", err.msg);
     lr_npll_result res;
@@ -295,7 +296,7 @@ static int stats_uno(int argc, char **argv)
     }
     int rc = need_file_and_columns("uno", argc, argv, &cols, &file);
     if (rc) return rc;
-    lr_err err = {{0}};
+    lr_err err = {0};
     survival_input in;
     if (load_survival(file, &cols, NULL, &in, &err) != 0) return lr_runtime_error(sub, "%s", err.msg);
     lr_uno_result res;
@@ -359,7 +360,7 @@ static int stats_auc(int argc, char **argv)
         free(tokens);
         return lr_usage_error(sub, "--at wants comma-separated numbers, got '%s'", at);
     }
-    lr_err err = {{0}};
+    lr_err err = {0};
     survival_input in = {0};
     rc = 1;
     auc = lr_malloc(n_times, sizeof *auc, &err);
@@ -485,6 +486,50 @@ fail:
     return -1;
 }
 
+/* The first --fixed column that is a linear combination of the intercept and the columns before it
+ * (Gram-Schmidt with a relative tolerance), or 0 when there is none. */
+static size_t first_collinear_column(const lmm_input *in, lr_err *err)
+{
+    size_t N = in->data.n_obs, p = in->n_fixed, found = 0;
+    double *basis = lr_malloc(N * p, sizeof *basis, err);
+    if (!basis) return 0;
+    for (size_t k = 0; k < p && !found; k++) {
+        double *v = basis + k * N, norm0 = 0, norm = 0;
+        for (size_t i = 0; i < N; i++) v[i] = in->X[i * p + k], norm0 += v[i] * v[i];
+        for (size_t j = 0; j < k; j++) {
+            const double *u = basis + j * N;
+            double dot = 0;
+            for (size_t i = 0; i < N; i++) dot += u[i] * v[i];
+            for (size_t i = 0; i < N; i++) v[i] -= dot * u[i];
+        }
+        for (size_t i = 0; i < N; i++) norm += v[i] * v[i];
+        if (!(norm > 1e-20 * norm0) || norm0 == 0) {
+            found = k;
+            break;
+        }
+        for (size_t i = 0; i < N; i++) v[i] /= sqrt(norm);
+    }
+    free(basis);
+    return found;
+}
+
+/* Inputs lme4 refuses, named by file and column: too few rows, one group, collinear fixed effects. */
+static int check_lmm_input(const char *path, const char *group_col, const lmm_input *in, lr_err *err)
+{
+    size_t N = in->data.n_obs, p = in->n_fixed;
+    if (N < p + 1)
+        return lr_fail(err, "%s: %zu rows for %zu fixed effects (intercept and --fixed): at least %zu needed", path, N,
+                       p, p + 1);
+    if (in->data.n_groups < 2)
+        return lr_fail(err, "%s: column '%s' (--group) has a single group: a random intercept needs at least 2 groups",
+                       path, group_col);
+    size_t k = first_collinear_column(in, err);
+    if (k)
+        return lr_fail(err, "%s: column '%s' (--fixed) is collinear with the intercept%s", path, in->names[k],
+                       k > 1 ? " and the columns before it" : "");
+    return 0;
+}
+
 static int stats_lmm(int argc, char **argv)
 {
     static const char *help =
@@ -527,9 +572,13 @@ static int stats_lmm(int argc, char **argv)
     if (optind >= argc) return lr_usage_error(sub, "missing FILE.csv");
     if (optind + 1 < argc) return lr_usage_error(sub, "unexpected argument '%s'", argv[optind + 1]);
     if (!response || !group || !fixed) return lr_usage_error(sub, "--response, --group and --fixed are required");
-    lr_err err = {{0}};
+    lr_err err = {0};
     lmm_input in;
     if (load_lmm(argv[optind], response, group, fixed, &in, &err) != 0) return lr_runtime_error(sub, "%s", err.msg);
+    if (check_lmm_input(argv[optind], group, &in, &err) != 0) {
+        lmm_input_free(&in);
+        return lr_runtime_error(sub, "%s", err.msg);
+    }
     size_t test_index = 0;
     if (test) {
         for (size_t k = 1; k < in.n_fixed; k++)
@@ -543,7 +592,7 @@ static int stats_lmm(int argc, char **argv)
     if (lr_lmm_fit_model(&in.data, reml, &fit, &err) != 0) {
         lr_lmm_fit_free(&fit);
         lmm_input_free(&in);
-        return lr_runtime_error(sub, "%s", err.msg);
+        return lr_runtime_error(sub, "%s: %s", argv[optind], err.msg);
     }
     char key[256];
     for (size_t k = 0; k < in.n_fixed; k++) {
@@ -571,7 +620,7 @@ static int stats_lmm(int argc, char **argv)
     if (test) {
         double stat, p;
         if (lr_lmm_lrt(&in.data, test_index, &stat, &p, &err) != 0) {
-            rc = lr_runtime_error(sub, "%s", err.msg);
+            rc = lr_runtime_error(sub, "%s: --test %s: %s", argv[optind], test, err.msg);
         } else {
             print_double("lrt_stat", stat);
             print_double("lrt_p", p);
@@ -604,7 +653,7 @@ static void random_cohort(gsl_rng *rng, size_t n, double *time, int *event, doub
 
 int lr_survival_bench(void)
 {
-    lr_err err = {{0}};
+    lr_err err = {0};
     size_t n_max = 1000000;
     double *time = lr_malloc(n_max, sizeof *time, &err), *risk = lr_malloc(n_max, sizeof *risk, &err);
     int *event = lr_malloc(n_max, sizeof *event, &err);

@@ -267,7 +267,7 @@ static int stats_km(int argc, char **argv)
         time_list_free(&at);
         return lr_usage_error(sub, "--at wants comma-separated non-negative numbers, got '%s'", at_arg);
     }
-    lr_err err = {{0}};
+    lr_err err = {0};
     prognosis_input in;
     size_t *group = NULL, n_groups = 0;
     const char **labels = NULL;
@@ -358,7 +358,7 @@ static int stats_breslow(int argc, char **argv)
         time_list_free(&at);
         return lr_usage_error(sub, "--at wants comma-separated non-negative numbers, got '%s'", at_arg);
     }
-    lr_err err = {{0}};
+    lr_err err = {0};
     prognosis_input in;
     lr_baseline base = {0};
     double *risk = NULL;
@@ -421,7 +421,7 @@ static int stats_brier(int argc, char **argv)
     if (!surv_col || !at_arg) return lr_usage_error(sub, "--surv and --at are required");
     if (lr_parse_double(at_arg, &t) != 0 || t < 0.0)
         return lr_usage_error(sub, "--at wants one non-negative number, got '%s'", at_arg);
-    lr_err err = {{0}};
+    lr_err err = {0};
     prognosis_input in;
     double *surv = NULL;
     rc = 1;
@@ -481,7 +481,7 @@ static int stats_ibs(int argc, char **argv)
         return lr_usage_error(sub, "--surv and --at want equally many comma-separated entries ('%s' vs '%s')",
                               surv_arg, at_arg);
     }
-    lr_err err = {{0}};
+    lr_err err = {0};
     prognosis_input in;
     double *surv = NULL;
     rc = 1;
@@ -552,7 +552,7 @@ static int stats_cox(int argc, char **argv)
         free(names);
         return lr_usage_error(sub, "--covariate X[,X2...] is required");
     }
-    lr_err err = {{0}};
+    lr_err err = {0};
     prognosis_input in;
     double *X = NULL, *column = NULL;
     lr_cox_fit fit = {0};
@@ -644,7 +644,7 @@ static int stats_calibration(int argc, char **argv)
     if (!surv_col || !at_arg) return lr_usage_error(sub, "--surv and --at are required");
     if (lr_parse_double(at_arg, &t) != 0 || t < 0.0)
         return lr_usage_error(sub, "--at wants one non-negative number, got '%s'", at_arg);
-    lr_err err = {{0}};
+    lr_err err = {0};
     prognosis_input in;
     double *surv = NULL;
     lr_calibration cal = {0};

@@ -4,19 +4,6 @@
 #include <math.h>
 #include <stdlib.h>
 
-/* Fenwick tree of counts over 1..m. */
-static void fenwick_add(int64_t *tree, size_t m, size_t pos, int64_t v)
-{
-    for (; pos <= m; pos += pos & (~pos + 1)) tree[pos] += v;
-}
-
-static int64_t fenwick_prefix(const int64_t *tree, size_t pos)
-{
-    int64_t s = 0;
-    for (; pos > 0; pos -= pos & (~pos + 1)) s += tree[pos];
-    return s;
-}
-
 int lr_harrell_cindex(size_t n, const double *time, const int *event, const double *risk, lr_concordance *out,
                       lr_err *err)
 {
@@ -30,11 +17,7 @@ int lr_harrell_cindex(size_t n, const double *time, const int *event, const doub
     int rc = -1;
     if (!by_time || !by_risk || !rank || !tree || !at_rank) goto done;
     if (lr_sort_index(n, time, by_time, err) != 0 || lr_sort_index(n, risk, by_risk, err) != 0) goto done;
-    size_t m = 0;
-    for (size_t k = 0; k < n; k++) {
-        if (k == 0 || risk[by_risk[k]] != risk[by_risk[k - 1]]) m++;
-        rank[by_risk[k]] = m;
-    }
+    size_t m = lr_dense_ranks(n, risk, by_risk, rank);
     int64_t inserted = 0; /* subjects with time strictly greater than the current group (plus its censored) */
     size_t hi = n;        /* process groups of equal time from the largest down */
     while (hi > 0) {
@@ -43,7 +26,7 @@ int lr_harrell_cindex(size_t n, const double *time, const int *event, const doub
         for (size_t k = lo; k < hi; k++) {
             size_t i = by_time[k];
             if (!event[i]) {
-                fenwick_add(tree, m, rank[i], 1);
+                lr_fenwick_add(tree, m, rank[i], 1);
                 at_rank[rank[i]]++;
                 inserted++;
             }
@@ -51,7 +34,7 @@ int lr_harrell_cindex(size_t n, const double *time, const int *event, const doub
         for (size_t k = lo; k < hi; k++) {
             size_t i = by_time[k];
             if (!event[i]) continue;
-            int64_t below = fenwick_prefix(tree, rank[i] - 1);
+            int64_t below = lr_fenwick_prefix(tree, rank[i] - 1);
             int64_t upto = below + at_rank[rank[i]];
             out->concordant += below;              /* later subject with lower risk */
             out->tied_risk += upto - below;
@@ -60,7 +43,7 @@ int lr_harrell_cindex(size_t n, const double *time, const int *event, const doub
         for (size_t k = lo; k < hi; k++) {
             size_t i = by_time[k];
             if (event[i]) {
-                fenwick_add(tree, m, rank[i], 1);
+                lr_fenwick_add(tree, m, rank[i], 1);
                 at_rank[rank[i]]++;
                 inserted++;
             }

@@ -32,29 +32,6 @@ int lr_censoring_km_left(size_t n, const double *time, const int *event, int dea
     return 0;
 }
 
-static void fenwick_add(double *tree, size_t m, size_t pos, double v)
-{
-    for (; pos <= m; pos += pos & (~pos + 1)) tree[pos] += v;
-}
-
-static double fenwick_prefix(const double *tree, size_t pos)
-{
-    double s = 0.0;
-    for (; pos > 0; pos -= pos & (~pos + 1)) s += tree[pos];
-    return s;
-}
-
-/* Dense 1-based ranks of risk. Returns the number of distinct values. */
-static size_t risk_ranks(size_t n, const double *risk, size_t *by_risk, size_t *rank)
-{
-    size_t m = 0;
-    for (size_t k = 0; k < n; k++) {
-        if (k == 0 || risk[by_risk[k]] != risk[by_risk[k - 1]]) m++;
-        rank[by_risk[k]] = m;
-    }
-    return m;
-}
-
 int lr_uno_cindex(size_t n, const double *time, const int *event, const double *risk, double tau,
                   lr_uno_result *out, lr_err *err)
 {
@@ -64,19 +41,19 @@ int lr_uno_cindex(size_t n, const double *time, const int *event, const double *
     size_t *by_risk = lr_malloc(n, sizeof *by_risk, err);
     size_t *rank = lr_malloc(n, sizeof *rank, err);
     double *G_left = lr_malloc(n, sizeof *G_left, err);
-    double *tree = lr_calloc(n + 1, sizeof *tree, err); /* counts of later subjects by risk rank */
+    int64_t *tree = lr_calloc(n + 1, sizeof *tree, err); /* counts of later subjects by risk rank */
     int rc = -1;
     if (!by_time || !by_risk || !rank || !G_left || !tree) goto done;
     if (lr_censoring_km_left(n, time, event, 1, G_left, err) != 0) goto done;
     if (lr_sort_index(n, time, by_time, err) != 0 || lr_sort_index(n, risk, by_risk, err) != 0) goto done;
-    size_t m = risk_ranks(n, risk, by_risk, rank);
+    size_t m = lr_dense_ranks(n, risk, by_risk, rank);
     double inserted = 0.0;
     for (size_t hi = n; hi > 0;) {
         size_t lo = hi - 1;
         while (lo > 0 && time[by_time[lo - 1]] == time[by_time[hi - 1]]) lo--;
         for (size_t k = lo; k < hi; k++) /* censored at this time are "later" than its events */
             if (!event[by_time[k]]) {
-                fenwick_add(tree, m, rank[by_time[k]], 1.0);
+                lr_fenwick_add(tree, m, rank[by_time[k]], 1);
                 inserted += 1.0;
             }
         double t = time[by_time[lo]];
@@ -85,7 +62,8 @@ int lr_uno_cindex(size_t n, const double *time, const int *event, const double *
                 size_t i = by_time[k];
                 if (!event[i]) continue;
                 double w = 1.0 / (G_left[i] * G_left[i]);
-                double below = fenwick_prefix(tree, rank[i] - 1), upto = fenwick_prefix(tree, rank[i]);
+                double below = (double)lr_fenwick_prefix(tree, rank[i] - 1);
+                double upto = (double)lr_fenwick_prefix(tree, rank[i]);
                 out->concordant += w * below;
                 out->tied_risk += w * (upto - below);
                 out->discordant += w * (inserted - upto);
@@ -93,7 +71,7 @@ int lr_uno_cindex(size_t n, const double *time, const int *event, const double *
         }
         for (size_t k = lo; k < hi; k++)
             if (event[by_time[k]]) {
-                fenwick_add(tree, m, rank[by_time[k]], 1.0);
+                lr_fenwick_add(tree, m, rank[by_time[k]], 1);
                 inserted += 1.0;
             }
         hi = lo;

@@ -46,7 +46,7 @@ static int work_init(lmm_work *w, const lr_lmm_data *d, int reml, lr_err *err)
     size_t N = d->n_obs, p = d->n_fixed, G = d->n_groups;
     if (p == 0) return lr_fail(err, "lmm: no fixed effects");
     if (N < p + 1) return lr_fail(err, "lmm: %zu observations for %zu fixed effects", N, p);
-    if (G == 0) return lr_fail(err, "lmm: no groups");
+    if (G < 2) return lr_fail(err, "lmm: %zu group%s: a random intercept needs at least 2", G, G == 1 ? "" : "s");
     w->group_size = lr_calloc(G, sizeof *w->group_size, err);
     w->group_mean_y = lr_calloc(G, sizeof *w->group_mean_y, err);
     w->group_mean_X = lr_calloc(G * p, sizeof *w->group_mean_X, err);

@@ -76,3 +76,13 @@ done:
     free(count);
     return 0;
 }
+
+size_t lr_dense_ranks(size_t n, const double *key, const size_t *order, size_t *rank)
+{
+    size_t m = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (k == 0 || key[order[k]] != key[order[k - 1]]) m++;
+        rank[order[k]] = m;
+    }
+    return m;
+}

@@ -34,40 +34,6 @@ int lr_runtime_error(const char *verb, const char *fmt, ...)
     return 1;
 }
 
-int lr_parse_long(const char *s, long lo, long hi, long *out)
-{
-    if (!s || !*s) return -1;
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
-}
-
-int lr_parse_double(const char *s, double *out)
-{
-    if (!s || !*s) return -1;
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || *end || !isfinite(v)) return -1;
-    *out = v;
-    return 0;
-}
-
-int lr_parse_dims(const char *s, long lo, long hi, size_t dims[3])
-{
-    long d[3];
-    char extra;
-    if (!s || sscanf(s, "%ldx%ldx%ld%c", &d[0], &d[1], &d[2], &extra) != 3) return -1;
-    for (int i = 0; i < 3; i++) {
-        if (d[i] < lo || d[i] > hi) return -1;
-        dims[i] = (size_t)d[i];
-    }
-    return 0;
-}
-
 int lr_mkdir_parents(const char *path, int path_is_dir)
 {
     char dir[4096];
@@ -87,19 +53,18 @@ int lr_mkdir_parents(const char *path, int path_is_dir)
     return 0;
 }
 
-unsigned long long lr_fnv1a64_file(const char *path, int *ok)
+char *lr_read_text_file(const char *path)
 {
     FILE *f = fopen(path, "rb");
-    if (ok) *ok = f != NULL;
-    if (!f) return 0;
-    unsigned long long h = 0xcbf29ce484222325ULL;
-    unsigned char buf[1 << 16];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        for (size_t i = 0; i < n; i++) {
-            h ^= buf[i];
-            h *= 0x100000001b3ULL;
-        }
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (buf) {
+        size_t got = fread(buf, 1, (size_t)n, f);
+        buf[got] = '\0';
+    }
     fclose(f);
-    return h;
+    return buf;
 }

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/parse.h"
+
 /* Growable array of owned strings. */
 typedef struct {
     char **items;
@@ -158,7 +160,9 @@ int lr_csv_read(const char *path, lr_csv **out, lr_err *err)
     ssize_t len;
     while ((len = getline(&line, &line_cap, f)) >= 0) {
         st.line++;
-        if (csv_parse(&parser, line, (size_t)len, on_field, on_row, &st) != (size_t)len) {
+        /* a UTF-8 byte-order mark (Excel's "CSV UTF-8") would become part of the first column's name */
+        size_t skip = st.line == 1 && len >= 3 && !memcmp(line, "\xEF\xBB\xBF", 3) ? 3 : 0;
+        if (csv_parse(&parser, line + skip, (size_t)len - skip, on_field, on_row, &st) != (size_t)len - skip) {
             lr_fail(err, "%s:%zu: malformed CSV: %s", path, st.line, csv_strerror(csv_error(&parser)));
             goto fail;
         }
@@ -225,10 +229,8 @@ int lr_csv_column_double(const lr_csv *table, const char *name, double *out, lr_
     if (col < 0) return -1;
     for (size_t r = 0; r < table->n_rows; r++) {
         const char *s = lr_csv_cell(table, r, (size_t)col);
-        char *end;
-        errno = 0;
-        double v = *s ? strtod(s, &end) : 0.0;
-        if (!*s || *end || errno == ERANGE || !isfinite(v))
+        double v;
+        if (lr_parse_double(s, &v))
             return lr_fail(err, "%s:%zu: column '%s' (column %ld): '%s' is not a finite number", table->path,
                            table->row_line[r], name, col + 1, s);
         out[r] = v;
@@ -242,9 +244,8 @@ int lr_csv_column_binary(const lr_csv *table, const char *name, int *out, lr_err
     if (col < 0) return -1;
     for (size_t r = 0; r < table->n_rows; r++) {
         const char *s = lr_csv_cell(table, r, (size_t)col);
-        char *end;
-        double v = *s ? strtod(s, &end) : NAN;
-        if (!*s || *end || (v != 0.0 && v != 1.0))
+        double v;
+        if (lr_parse_double(s, &v) || (v != 0.0 && v != 1.0))
             return lr_fail(err, "%s:%zu: column '%s' (column %ld): '%s' is not 0 or 1", table->path,
                            table->row_line[r], name, col + 1, s);
         out[r] = (int)v;

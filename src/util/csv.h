@@ -1,6 +1,7 @@
 /* CSV tables (libcsv): a header row naming the columns, then data rows, read whole into memory.
  * Columns are found by name; numeric parsing reports "FILE:LINE: column 'NAME' (column K): ..." so a
- * user can fix the file. Blank lines are skipped; every data row must have as many fields as the header. */
+ * user can fix the file. Blank lines are skipped; every data row must have as many fields as the header.
+ * A UTF-8 byte-order mark before the header is ignored. */
 #ifndef LR_UTIL_CSV_H
 #define LR_UTIL_CSV_H
 

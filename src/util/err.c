@@ -4,9 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-int lr_fail(lr_err *err, const char *fmt, ...)
+int lr_fail_at(const char *file, int line, lr_err *err, const char *fmt, ...)
 {
     if (!err) return -1;
+    err->file = file;
+    err->line = line;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(err->msg, sizeof err->msg, fmt, ap);
@@ -45,4 +47,11 @@ void *lr_malloc(size_t n, size_t size, lr_err *err)
     void *p = malloc(bytes ? bytes : 1);
     if (!p) lr_fail(err, "out of memory allocating %zu x %zu bytes", n, size);
     return p;
+}
+
+const char *lr_err_where(const lr_err *err, char *buf, size_t n)
+{
+    if (!err || !err->file) snprintf(buf, n, "%s", "");
+    else snprintf(buf, n, "%s:%d", err->file, err->line);
+    return buf;
 }

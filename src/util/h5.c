@@ -79,6 +79,63 @@ done:
     return rc;
 }
 
+hid_t lr_h5_create_dataset(hid_t file, const char *path, hid_t filetype, int rank, const hsize_t *dims,
+                           const hsize_t *chunk, lr_err *err)
+{
+    hid_t space = -1, lcpl = -1, dcpl = H5P_DEFAULT, ds = -1;
+    LR_CHECK(space = H5Screate_simple(rank, dims, NULL), err);
+    LR_CHECK(lcpl = H5Pcreate(H5P_LINK_CREATE), err);
+    LR_CHECK(H5Pset_create_intermediate_group(lcpl, 1), err);
+    if (chunk) {
+        LR_CHECK(dcpl = H5Pcreate(H5P_DATASET_CREATE), err);
+        LR_CHECK(H5Pset_chunk(dcpl, rank, chunk), err);
+    }
+    ds = H5Dcreate2(file, path, filetype, space, lcpl, dcpl, H5P_DEFAULT);
+    if (ds < 0) lr_fail(err, "cannot create %s", path);
+fail:
+    if (dcpl >= 0 && dcpl != H5P_DEFAULT) H5Pclose(dcpl);
+    if (lcpl >= 0) H5Pclose(lcpl);
+    if (space >= 0) H5Sclose(space);
+    return ds;
+}
+
+static int rows_io(hid_t ds, hid_t memtype, hsize_t start, hsize_t count, void *buf, int write, const char *name,
+                   lr_err *err)
+{
+    if (count == 0) return 0;
+    hid_t fs = H5Dget_space(ds);
+    int rank = H5Sget_simple_extent_ndims(fs);
+    if (rank < 1 || rank > LR_H5_MAXRANK) {
+        H5Sclose(fs);
+        return lr_fail(err, "%s: cannot %s rows of a dataset of rank %d", name, write ? "write" : "read", rank);
+    }
+    hsize_t dims[LR_H5_MAXRANK], off[LR_H5_MAXRANK] = {0}, cnt[LR_H5_MAXRANK];
+    H5Sget_simple_extent_dims(fs, dims, NULL);
+    for (int d = 0; d < rank; d++) cnt[d] = dims[d];
+    off[0] = start;
+    cnt[0] = count;
+    hid_t ms = H5Screate_simple(rank, cnt, NULL);
+    int rc = 0;
+    if (H5Sselect_hyperslab(fs, H5S_SELECT_SET, off, NULL, cnt, NULL) < 0 ||
+        (write ? H5Dwrite(ds, memtype, ms, fs, H5P_DEFAULT, buf) : H5Dread(ds, memtype, ms, fs, H5P_DEFAULT, buf)) < 0)
+        rc = lr_fail(err, "cannot %s %s rows %llu..%llu", write ? "write" : "read", name, (unsigned long long)start,
+                     (unsigned long long)(start + count));
+    H5Sclose(ms);
+    H5Sclose(fs);
+    return rc;
+}
+
+int lr_h5_write_rows(hid_t ds, hid_t memtype, hsize_t start, hsize_t count, const void *buf, const char *name,
+                     lr_err *err)
+{
+    return rows_io(ds, memtype, start, count, (void *)buf, 1, name, err);
+}
+
+int lr_h5_read_rows(hid_t ds, hid_t memtype, hsize_t start, hsize_t count, void *buf, const char *name, lr_err *err)
+{
+    return rows_io(ds, memtype, start, count, buf, 0, name, err);
+}
+
 int lr_h5_shape(hid_t file, const char *path, int *rank, hsize_t *dims, lr_err *err)
 {
     if (!lr_h5_exists(file, path)) return lr_fail(err, "missing dataset %s", path);
@@ -185,11 +242,17 @@ char **lr_h5_read_strings(hid_t file, const char *path, size_t *n_out, lr_err *e
             tmp = NULL;
         }
         if (tmp) {
-            for (size_t i = 0; i < n; i++) out[i] = strdup(tmp[i] ? tmp[i] : "");
+            int copied = 1;
+            for (size_t i = 0; i < n && copied; i++) copied = (out[i] = strdup(tmp[i] ? tmp[i] : "")) != NULL;
             hid_t s = H5Dget_space(d);
             if (n) H5Dvlen_reclaim(t, s, H5P_DEFAULT, tmp);
             H5Sclose(s);
             free(tmp);
+            if (!copied) {
+                lr_h5_free_strings(out, n);
+                out = NULL;
+                lr_fail(err, "%s: out of memory copying %zu strings", path, n);
+            }
         } else {
             free(out);
             out = NULL;
@@ -202,7 +265,13 @@ char **lr_h5_read_strings(hid_t file, const char *path, size_t *n_out, lr_err *e
         H5Tset_strpad(t, H5T_STR_NULLTERM);
         char *flat = lr_calloc(n ? n : 1, w + 1, err);
         if (flat && n && H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, flat) >= 0) {
-            for (size_t i = 0; i < n; i++) out[i] = strndup(flat + i * (w + 1), w);
+            int copied = 1;
+            for (size_t i = 0; i < n && copied; i++) copied = (out[i] = strndup(flat + i * (w + 1), w)) != NULL;
+            if (!copied) {
+                lr_h5_free_strings(out, n);
+                out = NULL;
+                lr_fail(err, "%s: out of memory copying %zu strings", path, n);
+            }
         } else if (n) {
             lr_fail(err, "%s: cannot read strings", path);
             free(out);

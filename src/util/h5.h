@@ -23,6 +23,15 @@ int lr_h5_exists(hid_t file, const char *path);
 /* Write a dataset of `rank` dims. chunk (may be NULL) gives chunk dims; deflate>0 adds compression. */
 int lr_h5_write(hid_t file, const char *path, hid_t memtype, hid_t filetype, int rank, const hsize_t *dims,
                 const hsize_t *chunk, int deflate, const void *data, lr_err *err);
+/* Create a dataset of its final shape (intermediate groups too; chunk may be NULL) and return it open:
+ * the collective half of "create every dataset, then each rank writes its rows" (parallel HDF5). */
+hid_t lr_h5_create_dataset(hid_t file, const char *path, hid_t filetype, int rank, const hsize_t *dims,
+                           const hsize_t *chunk, lr_err *err);
+/* Rows [start, start + count) along the first dimension (every other extent whole) of an open dataset,
+ * from / into a contiguous buffer; independent I/O. name is for messages. */
+int lr_h5_write_rows(hid_t ds, hid_t memtype, hsize_t start, hsize_t count, const void *buf, const char *name,
+                     lr_err *err);
+int lr_h5_read_rows(hid_t ds, hid_t memtype, hsize_t start, hsize_t count, void *buf, const char *name, lr_err *err);
 /* Read the shape of a dataset. */
 int lr_h5_shape(hid_t file, const char *path, int *rank, hsize_t *dims, lr_err *err);
 /* Read a whole dataset converted to memtype; the caller has checked the shape / sized the buffer. */

@@ -1,5 +1,9 @@
 #include "util/rng.h"
 
+#include <string.h>
+
+#include "util/hash.h"
+
 static uint64_t splitmix64(uint64_t x)
 {
     x += 0x9e3779b97f4a7c15ULL;
@@ -10,11 +14,8 @@ static uint64_t splitmix64(uint64_t x)
 
 uint64_t lr_stream_key(uint64_t seed, const char *purpose, int64_t a, int64_t b, int64_t c)
 {
-    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a offset basis */
-    for (const unsigned char *p = (const unsigned char *)(purpose ? purpose : ""); *p; p++) {
-        h ^= *p;
-        h *= 0x100000001b3ULL;
-    }
+    const char *text = purpose ? purpose : "";
+    uint64_t h = lr_fnv1a64(LR_FNV1A64_OFFSET_BASIS, text, strlen(text));
     uint64_t k = splitmix64(seed);
     k = splitmix64(k ^ h);
     k = splitmix64(k ^ (uint64_t)a);
