@@ -28,6 +28,23 @@ grep -q 'Unfinished campaign' "$R/report.md" && grep -q '`no_fc` fold 2 replicat
 grep -q 'Oracle C' "$R/table2.md" && ok "oracle line" || bad "oracle line"
 [ "$(wc -l < "$R/table2.csv")" -eq 11 ] && ok "table2.csv: header + 10 rows" || bad "table2.csv rows"
 
+# prognosis section (issue 13): tables, figures and their data; the Brier score again through `stats brier`
+for f in prognosis.md prognosis.csv data/prognosis_patients.csv data/calibration.csv data/km_risk_groups.csv \
+         data/td_auc.csv data/decision_curve.csv; do check_file "$f" "$R/$f" 100; done
+for fig in prognosis_calibration prognosis_km_risk_groups prognosis_td_auc prognosis_decision_curve; do
+  check_file "$fig.png" "$R/figures/$fig.png" 2000; check_file "$fig.svg" "$R/figures/$fig.svg" 1000
+done
+grep -q '## Prognosis: discrimination, accuracy, calibration' "$R/report.md" && grep -q 'Sum of diameters (RECIST-like) | 0\.' "$R/prognosis.md" \
+  && ok "report.md: prognosis section with the size baselines" || bad "report.md: prognosis section"
+[ "$(grep -c '^proposed,' "$R/prognosis.csv")" -ge 10 ] && ok "prognosis.csv: Proposed metrics" || bad "prognosis.csv rows"
+awk -F, 'NR == 1 || $1 == "proposed"' "$R/data/prognosis_patients.csv" > "$T/proposed_oof.csv"
+brier_report=$(awk -F, '$1 == "proposed" && $2 == "brier_365" {print $4}' "$R/prognosis.csv")
+"$LR" stats brier "$T/proposed_oof.csv" --time time --event event --surv s365 --at 365 > "$T/brier.out" 2>&1
+brier_cli=$(awk -F': ' '$1 == "brier" {print $2}' "$T/brier.out")
+[ -n "$brier_report" ] && [ -n "$brier_cli" ] && close_to "Brier(365) of the report = stats brier on its patients" "$brier_report" "$brier_cli" 1e-8 \
+  || bad "Brier(365): report '$brier_report', stats '$brier_cli'"
+[ "$(key brier_365_proposed)" != "" ] && ok "summary prints brier_365_proposed" || bad "summary lacks brier_365_proposed"
+
 # the data behind the figures hold the expected counts
 n_test=$(key test_lesions); n_obs=$(key growth_n_obs)
 [ "${n_test:-0}" -gt 0 ] && [ "${n_obs:-0}" -gt 0 ] && ok "report prints test_lesions and growth_n_obs" \
@@ -94,6 +111,8 @@ runs_ok=1
 for id in 0 4 5 6 7 8 9 10 11; do "$LR" run "$T/mini.cfg" --job "$id" >/dev/null 2>&1 || runs_ok=0; done
 [ "$runs_ok" = 1 ] && ok "real campaign: 9 of 12 jobs ran" || bad "real campaign jobs"
 "$LR" merge "$T/mini.cfg" >/dev/null 2>&1 && [ -f "$T/real/smoke.h5" ] && ok "real campaign merged" || bad "merge"
+h5ls "$T/real/smoke.h5/survival" 2>/dev/null | grep -q 'patient_surv *Dataset {12, 40, 26}' \
+  && ok "merge wrote /survival/patient_surv [jobs, patients, grid]" || bad "merge /survival: $(h5ls "$T/real/smoke.h5/survival" 2>&1 | head -3)"
 expect "report on the real campaign" 0 "incomplete_rows: 1" -- "$LR" report "$T/real/smoke.h5" -o "$T/real/report" --bootstrap 200
 grep -q 'Proposed | last epoch | random init[^|]* | .* | 1/4 ok (0 failed, 3 missing)' "$T/real/report/table2.md" \
   && ok "real: Proposed marked 1/4 ok" || bad "real: Proposed row: $(grep Proposed "$T/real/report/table2.md")"

@@ -27,7 +27,7 @@ expect_exit() {
 
 # ---- help
 expect_exit "stats --help" 0 "" -- "$LR" stats --help
-for sub in cindex npll uno auc lmm bench; do
+for sub in cindex npll uno auc lmm km breslow brier ibs cox calibration bench; do
   expect_exit "stats $sub --help" 0 "" -- "$LR" stats "$sub" --help
   grep -q "usage: lesionrank stats" "$TMP/out" || bad "stats $sub --help prints usage"
 done
@@ -67,6 +67,71 @@ for k in beta_female se_female df_containment_female p_containment_female loglik
 done
 "$LR" stats lmm "$REF/lmm_unbalanced.csv" --response y --group g --fixed xw,xb --df containment >"$TMP/l.out"
 expect_close "lmm --df containment" df_xb "$TMP/l.out" 28 0
+
+# ---- prognostic statistics (km, breslow, brier, ibs, cox, calibration) against R
+# (tests/gen_prognosis_refs.R): each line of CASE_args.txt is "PREFIX VERB OPTIONS"; every reference key
+# PREFIX_K must equal the verb's key K, and every reference key must be checked by some line.
+PREF=tests/references/prognosis
+# same value: both nan, or close within a relative tolerance
+same_value() { [ "$1" = nan ] && [ "$2" = nan ] && return 0; [ "$1" = nan ] || [ "$2" = nan ] && return 1; close "$1" "$2" "$3"; }
+n_cases=0
+for args_file in "$PREF"/*_args.txt; do
+  [ -e "$args_file" ] || continue
+  case="$(basename "$args_file" _args.txt)"; exp="$PREF/${case}_expected.csv"
+  n_cases=$((n_cases + 1)); total_checked=0
+  while read -r prefix verb opts; do
+    # shellcheck disable=SC2086
+    if ! "$LR" stats "$verb" "$PREF/$case.csv" --time time --event event $opts >"$TMP/p.out" 2>"$TMP/p.err"; then
+      bad "$case $prefix: stats $verb failed: $(head -1 "$TMP/p.err")"; continue; fi
+    case "$prefix" in cox*|cal) tol=1e-7 ;; *) tol=1e-10 ;; esac
+    checked=0; wrong=""
+    while IFS=, read -r key want; do
+      [ "${key#"${prefix}_"}" = "$key" ] && continue
+      got="$(out_value "${key#"${prefix}_"}" "$TMP/p.out")"
+      checked=$((checked + 1))
+      same_value "$got" "$want" "$tol" || wrong="$wrong ${key#"${prefix}_"}=$got(R $want)"
+    done < <(tail -n +2 "$exp")
+    total_checked=$((total_checked + checked))
+    if [ "$checked" -eq 0 ]; then bad "$case $prefix: no reference key checked"
+    elif [ -n "$wrong" ]; then bad "$case $prefix:$wrong"
+    else ok "$case stats $verb ($prefix, $checked keys)"; fi
+  done <"$args_file"
+  n_ref=$(($(wc -l <"$exp") - 1))
+  [ "$total_checked" -eq "$n_ref" ] && ok "$case: all $n_ref reference keys checked" \
+    || bad "$case: $total_checked of $n_ref reference keys checked"
+done
+[ "$n_cases" -ge 4 ] && ok "prognosis reference cases found ($n_cases)" || bad "prognosis reference cases: $n_cases"
+
+# ---- prognostic statistics: bad input names the file and the column; usage errors exit 2
+printf 'time,event,s\n1,1,0.5\n2,0,1.2\n3,1,0.4\n' >"$TMP/prob.csv"
+printf 'time,event,s,c\n4,0,0.5,1\n5,0,0.6,1\n6,1,0.4,1\n' >"$TMP/late.csv"
+L="$PREF/lung.csv"; TE="--time time --event event"
+expect_exit "brier: probability outside [0,1]" 1 "prob.csv:3: column 's' (column 3): 1.2 is not a probability in [0, 1]" -- "$LR" stats brier "$TMP/prob.csv" $TE --surv s --at 2
+expect_exit "calibration: probability outside [0,1]" 1 "prob.csv:3: column 's'" -- "$LR" stats calibration "$TMP/prob.csv" $TE --surv s --at 2
+expect_exit "ibs: probability outside [0,1]" 1 "prob.csv:3: column 's'" -- "$LR" stats ibs "$TMP/prob.csv" $TE --surv s --at 2
+expect_exit "brier: t beyond follow-up" 1 "lung.csv: --at 5000 is beyond the last follow-up time 1022 (column 'time')" -- "$LR" stats brier "$L" $TE --surv s360 --at 5000
+expect_exit "km: t beyond follow-up" 1 "lung.csv: --at 2000 is beyond the last follow-up" -- "$LR" stats km "$L" $TE --at 90,2000
+expect_exit "km: t beyond a group's follow-up" 1 "group 2" -- "$LR" stats km "$L" $TE --group sex --at 1000
+expect_exit "breslow: t beyond follow-up" 1 "beyond the last follow-up" -- "$LR" stats breslow "$L" $TE --risk risk --at 1100
+expect_exit "calibration: t beyond follow-up" 1 "beyond the last follow-up" -- "$LR" stats calibration "$L" $TE --surv s360 --at 1100
+expect_exit "ibs: t beyond follow-up" 1 "beyond the last follow-up" -- "$LR" stats ibs "$TMP/late.csv" $TE --surv s --at 7
+expect_exit "brier: no events before t" 1 "late.csv: no event (column 'event') at or before --at 5" -- "$LR" stats brier "$TMP/late.csv" $TE --surv s --at 5
+expect_exit "calibration: no events before t" 1 "no event (column 'event') at or before --at 5" -- "$LR" stats calibration "$TMP/late.csv" $TE --surv s --at 5
+expect_exit "brier: missing column" 1 "no column 'surv'" -- "$LR" stats brier "$L" $TE --surv surv --at 360
+expect_exit "cox: missing column" 1 "no column 'stage'" -- "$LR" stats cox "$L" $TE --covariate stage
+expect_exit "km: missing group column" 1 "no column 'arm'" -- "$LR" stats km "$L" $TE --group arm
+expect_exit "km: missing time column" 1 "no column 'days'" -- "$LR" stats km "$L" --time days --event event
+grep -q "lung.csv" "$TMP/err" && ok "missing column names the file" || bad "missing column names the file"
+expect_exit "cox: constant covariate" 1 "late.csv: cox: information matrix is singular" -- "$LR" stats cox "$TMP/late.csv" $TE --covariate c
+printf 'time,event,x\n1,1,5\n2,1,4\n3,1,3\n4,0,2\n5,0,1\n' >"$TMP/mono.csv"
+expect_exit "cox: separation" 1 "mono.csv: cox: information matrix is singular (constant covariate or separation)" -- "$LR" stats cox "$TMP/mono.csv" $TE --covariate x
+expect_exit "calibration: bad --bins" 2 "--bins" -- "$LR" stats calibration "$L" $TE --surv s360 --at 360 --bins 0
+expect_exit "brier without --surv" 2 "--surv" -- "$LR" stats brier "$L" $TE --at 360
+expect_exit "ibs: --surv/--at mismatch" 2 "equally many" -- "$LR" stats ibs "$L" $TE --surv s60,s120 --at 60
+expect_exit "cox without --covariate" 2 "--covariate" -- "$LR" stats cox "$L" $TE
+expect_exit "km without --event" 2 "--time and --event" -- "$LR" stats km "$L" --time time
+"$LR" stats km "$PREF/lung.csv" $TE --at 5000 >/dev/null 2>"$TMP/err"
+[ "$(wc -l <"$TMP/err")" -eq 1 ] && ok "prognosis errors are one line" || bad "prognosis errors are one line"
 
 # ---- bootstrap interval brackets the estimate and is reproducible
 for ci in percentile bca; do

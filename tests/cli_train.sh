@@ -39,6 +39,9 @@ bad_cfg "ties" 's/ties = "breslow"/ties = "exact"/' "'train.ties': expected \"br
 bad_cfg "syntax" "s/^folds = 4;/folds = = 4;/" "bad.cfg:[0-9]+: syntax error"
 bad_cfg "missing weights file" 's/resnet50 = { width = 4;/resnet50 = { width = 4; imagenet_weights = "\/nonexistent\/w.h5";/' \
   "resnet50.imagenet_weights.*no such file"
+bad_cfg "horizons not increasing" '$a report = { horizons_days = [730.0, 365.0]; };' \
+  "bad.cfg:[0-9]+: 'report.horizons_days': expected 1 to 8 increasing prognosis horizons in days in \[1, 36500\]"
+bad_cfg "horizons not a list" '$a report = { horizons_days = 365; };' "'report.horizons_days': expected a list of"
 # whole_volume on a cohort without /volumes/ct
 sed -e "s|$T/cohort.h5|$T/novol.h5|" -e 's/ volumes = "8x32x32";//' "$T/smoke.cfg" > "$T/novol.cfg"
 expect "whole_volume needs volumes" 1 "whole_volume needs /volumes/ct" -- \

@@ -20,6 +20,8 @@
 #include "survival/concordance.h"
 #include "survival/lmm.h"
 #include "util/csv.h"
+#include "report/prognosis.h"
+#include "runner/merge_survival.h"
 #include "util/h5.h"
 #include "util/hash.h"
 #include "util/rng.h"
@@ -167,6 +169,30 @@ static int write_fixture(const char *dir)
                   wd(f, "/cohort/truth_lesion_log_hazard", 1, &hL, c.truth_lesion_log_hazard, &e) ||
                   wd(f, "/cohort/truth_patient_log_hazard", 1, &hP, c.truth_patient_log_hazard, &e) ||
                   wd(f, "/cohort/oracle_cindex", 1, &h1, &oracle, &e);
+    /* /survival as the merge writes it (runner/merge_survival.h) */
+    lr_horizons horizons = {.n = 2, .days = {365, 730}};
+    lr_survival_grid grid = {0};
+    if (!rc) rc = lr_survival_grid_make(&horizons, &grid, &e);
+    double *cumhaz = calloc(J * (grid.G + 1), 8), *surv = calloc(J * P * (grid.G + 1), 8), *coef = calloc(J, 8);
+    for (size_t j = 0; !rc && j < J; j++) {
+        int ok = !strcmp(status[j], "ok");
+        lr_err e2;
+        if (!ok || lr_survival_from_fold(P, c.time_days, event8, prisk + j * P, role + j * P, j / FOLDS >= 7, &grid,
+                                         coef + j, cumhaz + j * grid.G, surv + j * P * grid.G, &e2)) {
+            coef[j] = NAN;
+            for (size_t g = 0; g < grid.G; g++) cumhaz[j * grid.G + g] = NAN;
+            for (size_t i = 0; i < P * grid.G; i++) surv[j * P * grid.G + i] = NAN;
+        }
+    }
+    hsize_t hH = 2, hJ2 = J, hG = grid.G, JG[2] = {J, grid.G}, JPG[3] = {J, P, grid.G};
+    if (!rc) rc = wd(f, "/survival/horizons_days", 1, &hH, horizons.days, &e) ||
+                  wd(f, "/survival/grid_days", 1, &hG, grid.grid, &e) || wd(f, "/survival/risk_coef", 1, &hJ2, coef, &e) ||
+                  wd(f, "/survival/baseline_cumhaz", 2, JG, cumhaz, &e) ||
+                  wd(f, "/survival/patient_surv", 3, JPG, surv, &e);
+    free(cumhaz);
+    free(surv);
+    free(coef);
+    lr_survival_grid_free(&grid);
     if (f >= 0) H5Fclose(f);
     if (rc) fprintf(stderr, "fixture: %s\n", e.msg);
     lr_cohort_free(&c);
@@ -374,6 +400,152 @@ static void test_bad_input(void)
     CHECK(lr_results_read("/nonexistent/x.h5", &c, &e) != 0);
 }
 
+
+/* ---- prognosis: one Brier score and one calibration bin recomputed from the campaign file by hand ---- */
+
+/* Written-out Kaplan–Meier S(t) of the patients idx[m] (O(m^2), independent of survival/km.c). */
+static double hand_km(const lr_results *c, const size_t *idx, size_t m, double t)
+{
+    double S = 1.0;
+    for (size_t a = 0; a < m; a++) {
+        double s = c->time_days[idx[a]];
+        int first = 1;
+        for (size_t b = 0; b < a; b++) first &= c->time_days[idx[b]] != s; /* each distinct time once */
+        if (!first || s > t) continue;
+        double d = 0, at_risk = 0;
+        for (size_t b = 0; b < m; b++) {
+            at_risk += c->time_days[idx[b]] >= s;
+            d += c->time_days[idx[b]] == s && c->event[idx[b]];
+        }
+        if (d > 0) S *= 1.0 - d / at_risk;
+    }
+    return S;
+}
+
+/* Censoring survival as riskRegression's prodlim(reverse = TRUE): deaths leave first; the left limit
+ * G(t-) when strict, else G(t). */
+static double hand_censoring(const lr_results *c, const size_t *idx, size_t m, double t, int strict)
+{
+    double G = 1.0;
+    for (size_t a = 0; a < m; a++) {
+        double s = c->time_days[idx[a]];
+        int first = 1;
+        for (size_t b = 0; b < a; b++) first &= c->time_days[idx[b]] != s;
+        if (!first || (strict ? s >= t : s > t)) continue;
+        double cens = 0, dead = 0, at_risk = 0;
+        for (size_t b = 0; b < m; b++) {
+            at_risk += c->time_days[idx[b]] >= s;
+            cens += c->time_days[idx[b]] == s && !c->event[idx[b]];
+            dead += c->time_days[idx[b]] == s && c->event[idx[b]];
+        }
+        if (cens > 0 && at_risk - dead > 0) G *= 1.0 - cens / (at_risk - dead);
+    }
+    return G;
+}
+
+static int compare_by_surv(const void *a, const void *b, void *ctx)
+{
+    const double *s = ctx;
+    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    return s[i] < s[j] ? -1 : s[i] > s[j] ? 1 : (i > j) - (i < j);
+}
+
+static void test_prognosis_recomputed(void)
+{
+    lr_err e = {0};
+    lr_results c;
+    CHECK_MSG(lr_results_read(campaign_path, &c, &e) == 0, "%s", e.msg);
+    CHECK(c.has_survival && c.H == 2);
+    if (!c.has_survival) return;
+    lr_table2_options opt = lr_table2_default_options();
+    opt.replicates = 0; /* estimates only */
+    lr_table2 t;
+    CHECK_MSG(lr_table2_compute(&c, &opt, &t, &e) == 0, "%s", e.msg);
+    lr_prognosis p;
+    CHECK_MSG(lr_prognosis_compute(&c, &t, &p, &e) == 0, "%s", e.msg);
+    /* Proposed's out-of-fold S at 365 d, straight from /survival/patient_surv (one replicate per fold) */
+    size_t g365 = 0;
+    while (g365 < c.G && c.grid_days[g365] != 365.0) g365++;
+    CHECK(g365 < c.G);
+    double *S = calloc(c.P, sizeof *S);
+    size_t *idx = calloc(c.P, sizeof *idx), m = 0;
+    for (size_t q = 0; q < c.P; q++) S[q] = NAN;
+    for (size_t j = 0; j < c.J && g365 < c.G; j++) {
+        if (strcmp(c.job_model[j], "proposed") || c.job_status[j] != LR_JOB_STATUS_OK) continue;
+        for (size_t q = 0; q < c.P; q++)
+            if (c.patient_role[j * c.P + q] == 2) S[q] = c.patient_surv[(j * c.P + q) * c.G + g365];
+    }
+    for (size_t q = 0; q < c.P; q++)
+        if (isfinite(S[q])) idx[m++] = q;
+    CHECK(m == c.P); /* every fold's baseline reaches 365 d in the fixture */
+    /* Brier: mean of w (y - F)^2 with the censoring weights written out */
+    double t365 = 365.0, G_t = hand_censoring(&c, idx, m, t365, 0), sum = 0.0;
+    for (size_t a = 0; a < m; a++) {
+        size_t q = idx[a];
+        if (c.time_days[q] <= t365 && c.event[q]) sum += S[q] * S[q] / hand_censoring(&c, idx, m, c.time_days[q], 1);
+        else if (c.time_days[q] > t365) sum += (1.0 - S[q]) * (1.0 - S[q]) / G_t;
+    }
+    double brier = sum / (double)m;
+    size_t r_prop = 2, k_brier = 0;
+    for (size_t i = 0; i < p.M; i++)
+        if (!strcmp(p.metric[i].key, "brier_365")) k_brier = i;
+    CHECK(!strcmp(p.rows[r_prop].model, "proposed") && !strcmp(p.metric[k_brier].key, "brier_365"));
+    CHECK_CLOSE(p.rows[r_prop].cell[k_brier].est, brier, 1e-12, 1e-10);
+    /* the first calibration group: the ceil(m/5) patients with the lowest S, KM at 365 d */
+    qsort_r(idx, m, sizeof *idx, compare_by_surv, S);
+    size_t nb = (m + 4) / 5;
+    double pred = 0.0;
+    for (size_t a = 0; a < nb; a++) pred += S[idx[a]] / (double)nb;
+    double obs = hand_km(&c, idx, nb, t365);
+    char dir[1024], path[1200];
+    snprintf(dir, sizeof dir, "%s/prognosis", fixture_dir);
+    mkdir(dir, 0755);
+    snprintf(path, sizeof path, "%s/data", dir);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/figures", dir);
+    mkdir(path, 0755);
+    lr_plotter pl;
+    CHECK_MSG(lr_plotter_init(&pl, dir, "analysis", &e) == 0, "%s", e.msg);
+    CHECK_MSG(lr_prognosis_write(&c, &p, &pl, dir, &e) == 0, "%s", e.msg);
+    lr_plotter_close(&pl);
+    snprintf(path, sizeof path, "%s/data/calibration.csv", dir);
+    lr_csv *csv = NULL;
+    int found = 0;
+    CHECK_MSG(lr_csv_read(path, &csv, &e) == 0, "%s", e.msg);
+    for (size_t r = 0; csv && r < csv->n_rows; r++) {
+        if (strcmp(lr_csv_cell(csv, r, 0), "proposed") || strcmp(lr_csv_cell(csv, r, 1), "365") ||
+            strcmp(lr_csv_cell(csv, r, 2), "1"))
+            continue;
+        found = 1;
+        CHECK(strtoul(lr_csv_cell(csv, r, 3), NULL, 10) == nb);
+        CHECK_CLOSE(strtod(lr_csv_cell(csv, r, 4), NULL), pred, 1e-9, 0);
+        CHECK_CLOSE(strtod(lr_csv_cell(csv, r, 5), NULL), obs, 1e-9, 0);
+    }
+    CHECK(found);
+    lr_csv_free(csv);
+    free(S);
+    free(idx);
+    lr_results_free(&c);
+}
+
+/* Decision curve: net benefit against the definition written out (no R package for it in Debian). */
+static void test_net_benefit(void)
+{
+    double time[8] = {50, 100, 150, 200, 400, 500, 600, 700}, surv[8] = {0.2, 0.9, 0.3, 0.8, 0.5, 0.95, 0.4, 0.7};
+    int event[8] = {1, 0, 1, 1, 0, 1, 0, 0};
+    lr_err e;
+    double t = 365.0, pt = 0.4;
+    /* treat all: KM(365) = (1 - 1/8)(1 - 1/6)(1 - 1/5) = 0.58333 */
+    double km_all = (7.0 / 8.0) * (5.0 / 6.0) * (4.0 / 5.0);
+    CHECK_CLOSE(lr_net_benefit(8, time, event, NULL, t, pt, &e), (1.0 - km_all) - km_all * pt / 0.6, 1e-14, 0);
+    /* treat 1 - S >= 0.4: subjects 0, 2, 4, 6 (times 50 e, 150 e, 400 c, 600 c): KM(365) = (3/4)(2/3) = 1/2 */
+    double treated = 4.0 / 8.0, km_t = 0.5;
+    CHECK_CLOSE(lr_net_benefit(8, time, event, surv, t, pt, &e), treated * (1.0 - km_t) - treated * km_t * pt / 0.6,
+                1e-14, 0);
+    CHECK(lr_net_benefit(8, time, event, surv, t, 0.99, &e) == 0.0); /* nobody treated */
+    CHECK(isnan(lr_net_benefit(8, time, event, surv, 800.0, pt, &e))); /* beyond the treated group's follow-up */
+}
+
 int main(int argc, char **argv)
 {
     lr_h5_quiet();
@@ -390,5 +562,7 @@ int main(int argc, char **argv)
     RUN(test_kde);
     RUN(test_growth_lmm);
     RUN(test_bad_input);
+    RUN(test_prognosis_recomputed);
+    RUN(test_net_benefit);
     return TEST_SUMMARY();
 }

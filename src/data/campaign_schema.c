@@ -56,6 +56,19 @@ const lr_campaign_dataset lr_campaign_datasets[LR_CAMPAIGN_N_DATASETS] = {
                                                .rank = 1, .extent = {LR_EXT_P}, .truth_only = 1},
     [LR_CD_COHORT_ORACLE_CINDEX] = {.path = "/cohort/oracle_cindex", .type = LR_CT_F64, .rank = 1,
                                     .extent = {LR_EXT_1}, .truth_only = 1},
+    /* survival probabilities: the report's horizons, the time grid (every 30 days plus the horizons), the
+     * coefficient on each job's risk (1 for learned models; the fold-training Cox beta of a size score), the
+     * fold-training Breslow baseline and S(t | risk) of each job's test patients (NaN elsewhere) */
+    [LR_CD_SURVIVAL_HORIZONS_DAYS] = {.path = "/survival/horizons_days", .type = LR_CT_F64, .rank = 1,
+                                      .extent = {LR_EXT_H}, .survival = 1},
+    [LR_CD_SURVIVAL_GRID_DAYS] = {.path = "/survival/grid_days", .type = LR_CT_F64, .rank = 1,
+                                  .extent = {LR_EXT_G}, .survival = 1},
+    [LR_CD_SURVIVAL_RISK_COEF] = {.path = "/survival/risk_coef", .type = LR_CT_F64, .rank = 1,
+                                  .extent = {LR_EXT_J}, .survival = 1},
+    [LR_CD_SURVIVAL_BASELINE_CUMHAZ] = {.path = "/survival/baseline_cumhaz", .type = LR_CT_F64, .rank = 2,
+                                        .extent = {LR_EXT_J, LR_EXT_G}, .survival = 1},
+    [LR_CD_SURVIVAL_PATIENT_SURV] = {.path = "/survival/patient_surv", .type = LR_CT_F64, .rank = 3,
+                                     .extent = {LR_EXT_J, LR_EXT_P, LR_EXT_G}, .survival = 1},
 };
 
 static hsize_t extent_size(lr_campaign_extent e, const lr_campaign_sizes *s)
@@ -67,6 +80,8 @@ static hsize_t extent_size(lr_campaign_extent e, const lr_campaign_sizes *s)
     case LR_EXT_L: return s->L;
     case LR_EXT_K: return s->K;
     case LR_EXT_E: return s->E;
+    case LR_EXT_H: return s->H;
+    case LR_EXT_G: return s->G;
     case LR_EXT_3: return 3;
     case LR_EXT_1: return 1;
     }

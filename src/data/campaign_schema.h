@@ -15,7 +15,7 @@
 enum { LR_CAMPAIGN_S_MODEL = 32, LR_CAMPAIGN_S_SHORT = 16, LR_CAMPAIGN_S_LONG = 256, LR_CAMPAIGN_S_HOST = 64 };
 
 /* One extent of a dataset's shape, resolved against a file's sizes. */
-typedef enum { LR_EXT_J, LR_EXT_P, LR_EXT_A, LR_EXT_L, LR_EXT_K, LR_EXT_E, LR_EXT_3, LR_EXT_1 } lr_campaign_extent;
+typedef enum { LR_EXT_J, LR_EXT_P, LR_EXT_A, LR_EXT_L, LR_EXT_K, LR_EXT_E, LR_EXT_H, LR_EXT_G, LR_EXT_3, LR_EXT_1 } lr_campaign_extent;
 typedef enum { LR_CT_I8, LR_CT_I16, LR_CT_I32, LR_CT_I64, LR_CT_F32, LR_CT_F64, LR_CT_STRING } lr_campaign_type;
 
 typedef enum {
@@ -31,6 +31,8 @@ typedef enum {
     LR_CD_COHORT_LESION_VOLUME_MM3, LR_CD_COHORT_LESION_VOLUME_FOLLOWUP_MM3, LR_CD_COHORT_LESION_DIAMETER_MM,
     LR_CD_COHORT_ORGAN_NAME, LR_CD_CONFIG_TEXT,
     LR_CD_COHORT_TRUTH_LESION_LOG_HAZARD, LR_CD_COHORT_TRUTH_PATIENT_LOG_HAZARD, LR_CD_COHORT_ORACLE_CINDEX,
+    LR_CD_SURVIVAL_HORIZONS_DAYS, LR_CD_SURVIVAL_GRID_DAYS, LR_CD_SURVIVAL_RISK_COEF, LR_CD_SURVIVAL_BASELINE_CUMHAZ,
+    LR_CD_SURVIVAL_PATIENT_SURV,
     LR_CAMPAIGN_N_DATASETS
 } lr_campaign_dataset_id;
 
@@ -41,6 +43,7 @@ typedef struct {
     int rank;
     lr_campaign_extent extent[3];
     int truth_only;                 /* only in campaigns of a synthetic cohort (with the generator's truth) */
+    int survival;                   /* the /survival block (runner/merge_survival.c; absent in older files) */
 } lr_campaign_dataset;
 
 /* In creation order. */
@@ -48,6 +51,7 @@ extern const lr_campaign_dataset lr_campaign_datasets[LR_CAMPAIGN_N_DATASETS];
 
 typedef struct {
     size_t J, P, A, L, K, E; /* model jobs, patients, annotations, lesions, organs, epochs (curve width) */
+    size_t H, G;             /* survival horizons and time grid (/survival) */
 } lr_campaign_sizes;
 
 /* The BLIS sub-configurations the campaign's jobs ran on (/jobs/blis_arch; absent in older files): their

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "model/model.h"
+#include "report/prognosis.h"
 #include "report/report.h"
 #include "util/cli.h"
 #include "verbs.h"
@@ -207,6 +208,8 @@ typedef struct {
     size_t n_rho;
     double rho_split;
     char split[64];          /* "fold 0" or "all folds" */
+    lr_prognosis prognosis;  /* issue 13: calibration, Brier/IBS, risk groups, td-AUC, decision curve */
+    int have_prognosis;
 } report_state;
 
 static void fmt_p(char *buf, size_t size, double p)
@@ -319,6 +322,36 @@ static void figure_md(FILE *f, const report_state *st, const char *name, const c
                 title, st->plot.gnuplot ? "gnuplot failed, see figures/gnuplot.log" : "gnuplot not found", caption);
 }
 
+/* The prognosis section: the tables of prognosis.md and the four figures. */
+static void write_prognosis_md(FILE *f, const report_state *st)
+{
+    fprintf(f, "## Prognosis: discrimination, accuracy, calibration\n\n");
+    if (!st->have_prognosis) {
+        fprintf(f, "Not available: the campaign file has no `/survival` datasets (merged before survival "
+                   "probabilities were stored); run `lesionrank merge` again.\n\n");
+        return;
+    }
+    char path[2048], cap[1024];
+    snprintf(path, sizeof path, "%s/prognosis.md", st->args->out_dir);
+    copy_into(f, path);
+    fprintf(f, "\nAlso as `prognosis.csv`; every out-of-fold prediction is in `data/prognosis_patients.csv`.\n\n");
+    const lr_prognosis *p = &st->prognosis;
+    figure_md(f, st, "prognosis_calibration", "Calibration",
+              "Mean predicted survival against the Kaplan–Meier survival of 5 equal-size groups of predicted "
+              "survival (out-of-fold patients, 95 % log-scale intervals), at each horizon; Proposed and the size "
+              "baselines. Slope and ICI in `data/calibration.csv`.");
+    snprintf(cap, sizeof cap, "Kaplan–Meier survival of the out-of-fold high- and low-risk halves, each patient "
+             "classified against the median risk of its fold's training patients (no test information). "
+             "Log-rank tests and hazard ratios for every model are in the risk-group table above.");
+    figure_md(f, st, "prognosis_km_risk_groups", "Risk groups", cap);
+    figure_md(f, st, "prognosis_td_auc", "Time-dependent AUC",
+              "Cumulative/dynamic AUC(t) with IPCW on the 30-day grid, mean over folds of each fold's AUC.");
+    snprintf(cap, sizeof cap, "Net benefit at %.0f days of treating patients whose predicted risk of death "
+             "1 − S(t) exceeds the threshold (survival decision curve, Vickers 2008), against treating all and "
+             "treating none.", p->horizons[0]);
+    figure_md(f, st, "prognosis_decision_curve", "Decision curve", cap);
+}
+
 static int write_report_md(const report_state *st, lr_err *err)
 {
     const lr_results *c = st->c;
@@ -355,7 +388,9 @@ static int write_report_md(const report_state *st, lr_err *err)
     fprintf(f, "\n## Table 2\n\n");
     snprintf(path, sizeof path, "%s/table2.md", st->args->out_dir);
     copy_into(f, path);
-    fprintf(f, "\nAlso as `table2.csv` and `table2.tex`.\n\n## Figures\n\n");
+    fprintf(f, "\nAlso as `table2.csv` and `table2.tex`.\n\n");
+    write_prognosis_md(f, st);
+    fprintf(f, "## Figures\n\n");
     if (st->lesions.n) {
         char cap[1024];
         snprintf(cap, sizeof cap, "**Figure 3.** Predicted lesion risk (model `%s`, test lesions of %s) per organ; "
@@ -432,6 +467,11 @@ static int build_report(const report_args *a, const lr_results *c, report_state 
     find_analysis_dir(a->analysis, analysis, sizeof analysis);
     LR_TRY(lr_plotter_init(&st->plot, a->out_dir, analysis, err));
     LR_TRY(lr_figure_curves(&st->plot, c, &st->curve_models, err));
+    if (c->has_survival) {
+        LR_TRY(lr_prognosis_compute(c, &st->table, &st->prognosis, err));
+        LR_TRY(lr_prognosis_write(c, &st->prognosis, &st->plot, a->out_dir, err));
+        st->have_prognosis = 1;
+    }
 
     if (a->fold >= 0) snprintf(st->split, sizeof st->split, "fold %d", a->fold);
     else snprintf(st->split, sizeof st->split, "all folds");
@@ -482,6 +522,17 @@ static void print_summary(const report_state *st)
     printf("pooled_test_c_proposed: %.4f\npooled_bca_proposed: [%.4f, %.4f]\n", prop->pooled, prop->bca_low,
            prop->bca_high);
     printf("incomplete_rows: %zu\n", incomplete);
+    if (st->have_prognosis) {
+        const lr_prognosis *p = &st->prognosis;
+        printf("prognosis: %s/prognosis.md\n", a->out_dir);
+        for (size_t r = 0; r < LR_TABLE2_ROWS; r++) {
+            if (strcmp(p->rows[r].model, "proposed")) continue;
+            for (size_t i = 0; i < p->M; i++) printf("%s_proposed: %.6g\n", p->metric[i].key, p->rows[r].cell[i].est);
+            printf("logrank_p_proposed: %.6g\nhr_proposed: %.6g\n", p->rows[r].logrank_p, p->rows[r].hr);
+        }
+    } else {
+        printf("prognosis: skipped (no /survival in the campaign file)\n");
+    }
     printf("figures_rendered: %zu\nfigures_failed: %zu\ngnuplot: %s\n", st->plot.rendered, st->plot.failed,
            st->plot.gnuplot ? st->plot.png_terminal : "not found (data and figures/render.sh written)");
     if (st->lesions.n) {

@@ -12,7 +12,8 @@
 #include <unistd.h>
 
 static const char *const scripts[] = {"lr_style.gp", "fig3_organs.gp", "fig4_growth.gp", "fig5_lesions.gp",
-                                      "training_curves.gp", "truth_scatter.gp"};
+                                      "training_curves.gp", "truth_scatter.gp", "prog_calibration.gp", "prog_km.gp",
+                                      "prog_td_auc.gp", "prog_decision.gp"};
 #define N_SCRIPTS (sizeof scripts / sizeof scripts[0])
 
 /* Runs argv in dir with stdout/stderr appended to log; returns the exit status, 127 when not runnable. */

@@ -54,6 +54,12 @@ lr_table2_options lr_table2_default_options(void);
 int lr_table2_compute(const lr_results *c, const lr_table2_options *opt, lr_table2 *t, lr_err *err);
 /* table2.md, table2.csv, table2.tex in dir. */
 int lr_table2_write(const lr_table2 *t, const char *dir, lr_err *err);
+/* Intervals from the finite replicates t[used] (sorted in place): percentile, and BCa from z0 and the
+ * stratified jackknife values L[n] (non-finite L ignored); NaN when undefined. Shared by Table 2 and the
+ * prognosis tables. */
+void lr_report_intervals(double *t, size_t used, double estimate, const double *L, size_t n, double level,
+                         double *pct_low, double *pct_high, double *bca_low, double *bca_high, double *se);
+
 /* Patient p's test fold (the fold whose ok jobs have it in test), -1 if none. out[P]. */
 void lr_results_test_fold(const lr_results *c, int *out);
 

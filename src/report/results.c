@@ -215,6 +215,33 @@ static int read_cohort_copy(hid_t f, lr_results *c, lr_err *err)
     return 0;
 }
 
+/* ---- survival probabilities (runner/merge_survival.h); optional: campaign files from before issue 13 lack
+ * them and the report then omits the prognosis section ---- */
+static int read_survival(hid_t f, lr_results *c, lr_err *err)
+{
+    if (!lr_h5_exists(f, PATH(LR_CD_SURVIVAL_GRID_DAYS))) return 0;
+    LR_TRY(dataset_len(f, LR_CD_SURVIVAL_HORIZONS_DAYS, &c->H, err));
+    LR_TRY(dataset_len(f, LR_CD_SURVIVAL_GRID_DAYS, &c->G, err));
+    lr_campaign_sizes n = sizes_of(c);
+    n.H = c->H, n.G = c->G;
+    if (!(c->horizons_days = read_dataset(f, LR_CD_SURVIVAL_HORIZONS_DAYS, &n, err))) return -1;
+    if (!(c->grid_days = read_dataset(f, LR_CD_SURVIVAL_GRID_DAYS, &n, err))) return -1;
+    if (!(c->risk_coef = read_dataset(f, LR_CD_SURVIVAL_RISK_COEF, &n, err))) return -1;
+    if (!(c->baseline_cumhaz = read_dataset(f, LR_CD_SURVIVAL_BASELINE_CUMHAZ, &n, err))) return -1;
+    if (!(c->patient_surv = read_dataset(f, LR_CD_SURVIVAL_PATIENT_SURV, &n, err))) return -1;
+    for (size_t h = 0; h < c->H; h++) {
+        size_t g = 0;
+        while (g < c->G && c->grid_days[g] != c->horizons_days[h]) g++;
+        if (g == c->G)
+            return lr_fail(err, "%s[%zu] = %g is not in %s", PATH(LR_CD_SURVIVAL_HORIZONS_DAYS), h, c->horizons_days[h],
+                           PATH(LR_CD_SURVIVAL_GRID_DAYS));
+    }
+    c->has_survival = 1;
+    return 0;
+fail:
+    return -1;
+}
+
 /* Cross-references: annotations point at patients and lesion rows, lesions at organs. */
 static int check_and_index(lr_results *c, lr_err *err)
 {
@@ -252,6 +279,7 @@ int lr_results_read(const char *path, lr_results *c, lr_err *err)
     LR_TRY(read_risks(f, c, err));
     LR_TRY(read_cohort_copy(f, c, err));
     LR_TRY(check_and_index(c, err));
+    LR_TRY(read_survival(f, c, err));
     H5Fclose(f);
     return 0;
 fail:
@@ -294,6 +322,11 @@ void lr_results_free(lr_results *c)
     if (c->organ_name) lr_h5_free_strings(c->organ_name, c->K);
     free(c->truth_lesion_log_hazard);
     free(c->truth_patient_log_hazard);
+    free(c->horizons_days);
+    free(c->grid_days);
+    free(c->baseline_cumhaz);
+    free(c->risk_coef);
+    free(c->patient_surv);
     memset(c, 0, sizeof *c);
 }
 

@@ -52,6 +52,15 @@ typedef struct {
     double *truth_lesion_log_hazard;  /* [L] */
     double *truth_patient_log_hazard; /* [P] */
     double oracle_cindex;             /* NaN without truth */
+
+    /* survival probabilities (runner/merge_survival.h); has_survival = 0 for older campaign files */
+    int has_survival;
+    size_t H, G;                      /* horizons, grid times */
+    double *horizons_days;            /* [H], each also in the grid */
+    double *grid_days;                /* [G] */
+    double *risk_coef;                /* [J] beta of eta = beta * risk (1 learned; fitted for size baselines) */
+    double *baseline_cumhaz;          /* [J*G] fold-training Breslow H0 of eta */
+    double *patient_surv;             /* [J*P*G] S(t | risk) of the job's test patients, NaN otherwise */
 } lr_results;
 
 /* Reads and checks the file; on failure *c is freed and err names the file and what is wrong. */

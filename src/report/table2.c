@@ -124,8 +124,7 @@ static int row_statistic(pool_ctx *x, size_t row, const unsigned char *mask, con
     return 0;
 }
 
-/* Interval from sorted finite replicates: percentile, and BCa from z0 and the jackknife values L. */
-static void intervals(double *t, size_t used, double estimate, const double *L, size_t n, double level,
+void lr_report_intervals(double *t, size_t used, double estimate, const double *L, size_t n, double level,
                       double *pct_low, double *pct_high, double *bca_low, double *bca_high, double *se)
 {
     *pct_low = *pct_high = *bca_low = *bca_high = *se = NAN;
@@ -237,12 +236,12 @@ static int pooled_bootstrap(pool_ctx *x, const row_masks *mk, const size_t *memb
             const double *L = &jack[(which * R + row) * n];
             if (which == 0) {
                 w->pooled = est[row];
-                intervals(tb, used, est[row], L, n, opt->level, &w->pct_low, &w->pct_high, &w->bca_low, &w->bca_high,
+                lr_report_intervals(tb, used, est[row], L, n, opt->level, &w->pct_low, &w->pct_high, &w->bca_low, &w->bca_high,
                           &w->boot_se);
             } else {
                 double se;
                 w->diff = est_diff[row];
-                intervals(tb, used, est_diff[row], L, n, opt->level, &w->diff_pct_low, &w->diff_pct_high,
+                lr_report_intervals(tb, used, est_diff[row], L, n, opt->level, &w->diff_pct_low, &w->diff_pct_high,
                           &w->diff_low, &w->diff_high, &se);
             }
         }

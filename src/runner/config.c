@@ -28,7 +28,8 @@ typedef enum {
     K_DIMS,   /* "DxHxW" -> size_t[3], each in [min, max] */
     K_FLOAT3, /* double[3] */
     K_INT3,   /* int[3] */
-    K_TIES    /* "breslow" / "efron" -> int */
+    K_TIES,   /* "breslow" / "efron" -> int */
+    K_FLOAT_LIST /* 1..LR_MAX_HORIZONS increasing numbers -> lr_horizons; default: the nonzero dflt[] */
 } key_type;
 
 typedef struct {
@@ -154,6 +155,11 @@ static const key_spec schema[] = {
      .dflt = {120, 480, 480}, .help = "[D, H, W] crop", .doc = "[D, H, W] of the 3D input grid, centred"},
     {.path = "whole_volume.batch", .type = K_INT, .min = 2, .max = 10000, AT(train.wv_batch, int), .dflt = {4},
      .help = "patients per mini-batch"},
+    GROUP("report"),
+    {.path = "report.horizons_days", .type = K_FLOAT_LIST, .min = 1, .max = 36500, AT(horizons, lr_horizons),
+     .dflt = {365, 730}, .help = "1 to 8 increasing prognosis horizons in days",
+     .doc = "prognosis horizons (days) of the report's survival metrics: td-AUC, Brier/IPA, calibration, "
+            "decision curve"},
 };
 #define N_SCHEMA (sizeof schema / sizeof schema[0])
 
@@ -185,6 +191,11 @@ void lr_experiment_defaults(lr_experiment *exp)
         case K_BOOL: *(int *)f = k->dflt[0] != 0; break;
         case K_STRING: snprintf(f, k->size, "%s", k->dflt_str); break;
         case K_FLOAT3: memcpy(f, k->dflt, 3 * sizeof(double)); break;
+        case K_FLOAT_LIST: {
+            lr_horizons *h = f;
+            for (h->n = 0; h->n < 3 && k->dflt[h->n] > 0; h->n++) h->days[h->n] = k->dflt[h->n];
+            break;
+        }
         case K_INT3:
             for (int j = 0; j < 3; j++) ((int *)f)[j] = (int)k->dflt[j];
             break;
@@ -328,6 +339,21 @@ static int parse_key(const key_spec *k, const config_setting_t *s, const char *f
         snprintf(f, k->size, "%s", v);
         return 0;
     }
+    case K_FLOAT_LIST: {
+        lr_horizons *h = f;
+        int len = config_setting_length(s);
+        if ((type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST) || len < 1 || len > LR_MAX_HORIZONS)
+            return fail_at(err, file, s, "'%s': expected a list of %s", path, k->help);
+        for (int i = 0; i < len; i++) {
+            double v;
+            if (get_number(config_setting_get_elem(s, (unsigned)i), &v) || !(v >= k->min && v <= k->max) ||
+                (i > 0 && !(v > h->days[i - 1])))
+                return fail_at(err, file, s, "'%s': expected %s", path, range);
+            h->days[i] = v;
+        }
+        h->n = len;
+        return 0;
+    }
     case K_FLOAT3:
     case K_INT3: {
         if ((type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST) || config_setting_length(s) != 3)
@@ -428,6 +454,7 @@ static void print_range(FILE *out, const key_spec *k)
     case K_FLOAT3: fprintf(out, "3 floats in [%g, %g]", k->min, k->max); break;
     case K_INT3: fprintf(out, "3 ints %.0f–%.0f", k->min, k->max); break;
     case K_TIES: fprintf(out, "`\"breslow\"`/`\"efron\"`"); break;
+    case K_FLOAT_LIST: fprintf(out, "list of 1–%d increasing floats in [%g, %g]", LR_MAX_HORIZONS, k->min, k->max); break;
     default: break;
     }
 }
@@ -458,6 +485,13 @@ static void print_default(FILE *out, const key_spec *k, const lr_experiment *d)
     case K_INT3: {
         const int *v = f;
         fprintf(out, "[%d, %d, %d]", v[0], v[1], v[2]);
+        break;
+    }
+    case K_FLOAT_LIST: {
+        const lr_horizons *h = f;
+        fprintf(out, "[");
+        for (int j = 0; j < h->n; j++) fprintf(out, "%s%g", j ? ", " : "", h->days[j]);
+        fprintf(out, "]");
         break;
     }
     case K_TIES: fprintf(out, "%s", ties_names[*(const int *)f ? 1 : 0]); break;

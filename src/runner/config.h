@@ -10,6 +10,12 @@
 #include "model/model.h"
 #include "util/err.h"
 
+#define LR_MAX_HORIZONS 8
+typedef struct {
+    int n;
+    double days[LR_MAX_HORIZONS]; /* increasing */
+} lr_horizons;
+
 typedef struct {
     char path[LR_PATH_MAX];        /* the experiment file */
     char name[128];                /* campaign name: results/<name>/... */
@@ -25,6 +31,7 @@ typedef struct {
     int retries;                   /* campaign runner: attempts after the first */
     int threads;                   /* CNN engine threads per rank (BLIS + OpenMP) */
     lr_train_options train;
+    lr_horizons horizons;          /* report.horizons_days: prognosis horizons (default 365, 730) */
     char *text;                    /* the file's text, echoed into shards */
 } lr_experiment;
 

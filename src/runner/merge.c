@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "data/campaign_schema.h"
+#include "runner/merge_survival.h"
 #include "runner/runner.h"
 #include "util/cli.h"
 #include "util/h5.h"
@@ -352,10 +353,15 @@ int lr_campaign_merge(const lr_experiment *exp, const lr_campaign *c, MPI_Comm c
         return rc ? -1 : lr_fail(err, "%s: another rank could not create the file", tmp);
     }
     /* collective part: attributes and every dataset */
-    rc = write_attrs(&o, exp, c, checksum, err);
+    lr_survival_grid grid = {0};
+    rc = lr_survival_grid_make(&exp->horizons, &grid, err);
+    o.n.H = (size_t)grid.horizons.n, o.n.G = grid.G;
+    if (!rc) rc = write_attrs(&o, exp, c, checksum, err);
     if (!rc) rc = create_datasets(&o, co.has_truth, err);
     /* independent part: rank 0 the cohort copy, each rank its jobs */
     if (!rc && rank == 0) rc = write_cohort_copy(&o, &co, text, err);
+    /* survival probabilities (merge_survival.h): rank 0 the grid, each rank its jobs' rows below */
+    if (!rc && rank == 0) rc = lr_merge_survival_write_grid(o.file, &grid, err);
     job_rows r;
     memset(&r, 0, sizeof r);
     if (!rc && rows_alloc(&r, &o)) rc = lr_fail(err, "out of memory");
@@ -372,8 +378,13 @@ int lr_campaign_merge(const lr_experiment *exp, const lr_campaign *c, MPI_Comm c
             }
         }
         rc = write_job(&o, exp, j, &r, err);
+        int ok = !strcmp(r.status, "ok");
+        if (!rc) rc = lr_merge_survival_write_job(o.file, (size_t)j->id, o.n.P, co.time_days, co.event,
+                                                  ok ? r.prisk : NULL, ok ? r.role : NULL,
+                                                  !lr_model_is_learned(j->kind), &grid, err);
     }
     rows_free(&r);
+    lr_survival_grid_free(&grid);
     rc = agree(rc, comm) ? (rc ? rc : lr_fail(err, "another rank failed writing %s", tmp)) : 0;
     if (H5Fclose(o.file) < 0 && !rc) rc = lr_fail(err, "%s: error closing", tmp);
     lr_cohort_free(&co);

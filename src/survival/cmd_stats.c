@@ -1,4 +1,4 @@
-/* lesionrank stats cindex|npll|uno|auc|lmm|bench FILE.csv [options]: survival statistics on a CSV file,
+/* lesionrank stats cindex|npll|uno|auc|lmm|bench FILE.csv (km|breslow|brier|ibs|cox|calibration: cmd_stats_prognosis.c) [options]: survival statistics on a CSV file,
  * printed as key: value lines (%.17g, so values round-trip exactly). */
 #include <getopt.h>
 #include <math.h>
@@ -28,6 +28,12 @@ static const char *const stats_usage =
     "  uno    FILE --time T --event E --risk R [--tau X]\n"
     "  auc    FILE --time T --event E --risk R --at t1[,t2...]\n"
     "  lmm    FILE --response Y --group G --fixed X1[,X2...] [--ml] [--test X1] [--df satterthwaite|containment]\n"
+    "  km     FILE --time T --event E [--group G] [--at t1,...]       Kaplan-Meier, Greenwood, log-rank\n"
+    "  breslow FILE --time T --event E --risk R --at t1,...          baseline cumulative hazard (risk as offset)\n"
+    "  brier  FILE --time T --event E --surv S --at t                IPCW Brier score, KM null model, IPA\n"
+    "  ibs    FILE --time T --event E --surv S1,...,Sm --at t1,...,tm integrated Brier score\n"
+    "  cox    FILE --time T --event E --covariate X                  Cox regression: coef, hr, CI, Wald p\n"
+    "  calibration FILE --time T --event E --surv S --at t [--bins 5] calibration groups, slope, ICI\n"
     "  bench  timing of the C-index (1e5, 1e6 patients) and of a B=2000 bootstrap on 258 patients\n"
     "Output: key: value lines. Exit 0 ok, 1 bad input, 2 usage error. 'lesionrank stats SUB --help' for details.\n";
 
@@ -704,6 +710,8 @@ int cmd_stats(int argc, char **argv)
     if (!strcmp(sub, "uno")) return stats_uno(argc - 1, argv + 1);
     if (!strcmp(sub, "auc")) return stats_auc(argc - 1, argv + 1);
     if (!strcmp(sub, "lmm")) return stats_lmm(argc - 1, argv + 1);
+    int prognosis_rc = lr_stats_prognosis(sub, argc - 1, argv + 1);
+    if (prognosis_rc >= 0) return prognosis_rc;
     if (!strcmp(sub, "bench")) {
         if (argc > 2 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
             puts("usage: lesionrank stats bench\n  times the C-index on 1e5 and 1e6 random patients and a "
@@ -712,5 +720,5 @@ int cmd_stats(int argc, char **argv)
         }
         return lr_survival_bench() ? 1 : 0;
     }
-    return lr_usage_error(VERB, "unknown sub-command '%s' (cindex, npll, uno, auc, lmm, bench)", sub);
+    return lr_usage_error(VERB, "unknown sub-command '%s' (cindex, npll, uno, auc, lmm, km, breslow, brier, ibs, cox, calibration, bench)", sub);
 }

@@ -6,4 +6,8 @@
  * Run as `bin/lesionrank stats bench`. Returns 0, or 1 after printing an error. */
 int lr_survival_bench(void);
 
+/* stats km|breslow|brier|ibs|cox|calibration (cmd_stats_prognosis.c): argv[0] is the sub-command.
+ * Returns the exit code, or -1 when `sub` is not one of them. */
+int lr_stats_prognosis(const char *sub, int argc, char **argv);
+
 #endif
