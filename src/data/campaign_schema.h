@@ -31,6 +31,7 @@ typedef enum {
     LR_CD_COHORT_LESION_VOLUME_MM3, LR_CD_COHORT_LESION_VOLUME_FOLLOWUP_MM3, LR_CD_COHORT_LESION_DIAMETER_MM,
     LR_CD_COHORT_ORGAN_NAME, LR_CD_CONFIG_TEXT,
     LR_CD_COHORT_TRUTH_LESION_LOG_HAZARD, LR_CD_COHORT_TRUTH_PATIENT_LOG_HAZARD, LR_CD_COHORT_ORACLE_CINDEX,
+    LR_CD_COHORT_ANNOTATED_TRUTH_CINDEX, LR_CD_COHORT_LESION_KEY,
     LR_CAMPAIGN_N_DATASETS
 } lr_campaign_dataset_id;
 
@@ -41,6 +42,7 @@ typedef struct {
     int rank;
     lr_campaign_extent extent[3];
     int truth_only;                 /* only in campaigns of a synthetic cohort (with the generator's truth) */
+    int keys_only;                  /* only when the cohort has /lesions/lesion_key */
 } lr_campaign_dataset;
 
 /* In creation order. */

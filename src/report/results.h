@@ -37,6 +37,7 @@ typedef struct {
     int8_t *patient_role;  /* [J*P] 0 train, 1 valid, 2 test, -1 missing */
     float *lesion_risk;    /* [J*L] r_l */
     float *lesion_scale;   /* [J*L] s_l */
+    int8_t *lesion_used;   /* [J*L] 1 when the lesion entered its annotation's risk (max_lesions) */
 
     /* cohort copy */
     double *time_days;     /* [P] */
@@ -52,6 +53,8 @@ typedef struct {
     double *truth_lesion_log_hazard;  /* [L] */
     double *truth_patient_log_hazard; /* [P] */
     double oracle_cindex;             /* NaN without truth */
+    double annotated_truth_cindex;    /* NaN without truth (or in campaign files from before issue 12) */
+    int32_t *lesion_key;              /* [L] physical lesion across readers; NULL when the cohort has none */
 } lr_results;
 
 /* Reads and checks the file; on failure *c is freed and err names the file and what is wrong. */
