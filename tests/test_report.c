@@ -84,7 +84,10 @@ static int write_fixture(const char *dir)
         int failed = !strcmp(models[m], "imagenet_resnet50") && k == 3, missing = !strcmp(models[m], "no_fc") && k == 2;
         status[j] = failed ? "failed" : missing ? "missing" : "ok";
         error[j] = failed ? "NaN loss at epoch 1" : missing ? "no shard" : "";
-        weights[j] = m >= 7 ? "none" : (m == 5 || m == 6) ? "pretrained: synthetic organ task (fixture)" : "random init";
+        weights[j] = m >= 7   ? "none"
+                     : m == 5 ? "pretrained: formula-driven fractal task, FractalDB-style, not ImageNet (fixture)"
+                     : m == 6 ? "pretrained: synthetic organ task, CT organ classification, not RadImageNet (fixture)"
+                              : "random init";
         sel[j] = (m == 5 || m == 6) ? "best_valid" : "last";
         double noise = 0.3 + 0.25 * (double)m;
         for (size_t e2 = 0; e2 < E; e2++) {
@@ -262,6 +265,21 @@ static void test_table2_recomputed(void)
     CHECK(strstr(text, "| ImageNet ResNet50* | best validation |") != NULL);
     CHECK(strstr(text, "3/4 ok (1 failed, 0 missing)") != NULL);
     CHECK(strstr(text, "Oracle C") != NULL);
+    /* the two ResNet50 rows' provenance, distinct, in all three files */
+    const char *prov[2] = {"formula-driven fractal task, FractalDB-style, not ImageNet",
+                           "synthetic organ task, CT organ classification, not RadImageNet"};
+    for (int k = 0; k < 2; k++) CHECK_MSG(strstr(text, prov[k]) != NULL, "table2.md lacks '%s'", prov[k]);
+    const char *other[2] = {"table2.csv", "table2.tex"};
+    for (int q = 0; q < 2; q++) {
+        snprintf(path, sizeof path, "%s/%s", dir, other[q]);
+        char body[16384] = "";
+        FILE *g = fopen(path, "r");
+        if (g) {
+            body[fread(body, 1, sizeof body - 1, g)] = 0;
+            fclose(g);
+        }
+        for (int k = 0; k < 2; k++) CHECK_MSG(strstr(body, prov[k]) != NULL, "%s lacks '%s'", other[q], prov[k]);
+    }
     free(tt), free(rr), free(ee);
     lr_results_free(&c);
 }

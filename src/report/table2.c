@@ -568,6 +568,17 @@ static int write_tex(const lr_table2 *t, const char *dir, lr_err *err)
     if (isfinite(t->oracle_cindex)) fprintf(f, " Oracle C (true log-hazard, all lesions): %.3f.", t->oracle_cindex);
     if (isfinite(t->annotated_truth_cindex))
         fprintf(f, " Reachable ceiling (truth from the annotated lesions): %.3f.", t->annotated_truth_cindex);
+    /* provenance of pretrained rows, so "ImageNet ResNet50" never stands for weights it does not have */
+    for (size_t row = 0; row < LR_TABLE2_ROWS; row++) {
+        const lr_table2_row *w = &t->rows[row];
+        const char *src = weights_text(w);
+        if (!w->learned || !src[0] || !strncmp(src, "random init", 11)) continue;
+        fputc(' ', f);
+        tex_text(f, w->label);
+        fputs(" weights: ", f);
+        tex_text(f, src);
+        fputc('.', f);
+    }
     fprintf(f, "}\n\\label{tab:cindex}\n\\end{table}\n");
     return close_out(f, dir, "table2.tex", err);
 }
