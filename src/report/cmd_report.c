@@ -11,8 +11,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "data/cohort.h"
 #include "model/model.h"
 #include "report/report.h"
+#include "survival/concordance.h"
 #include "util/cli.h"
 #include "verbs.h"
 
@@ -499,6 +501,56 @@ fail:
     return -1;
 }
 
+/* Harrell's C of the reachable ceiling (cohort.h: annotated_truth_cindex) over one fold's test patients;
+ * the campaign file's cohort copy seen as an lr_cohort (views, no copies) so the definition stays one. */
+static double fold_annotated_truth_cindex(const lr_results *c, int fold)
+{
+    if (!c->has_truth || fold < 0) return NAN;
+    lr_cohort view = {.n_patients = c->P, .n_annotations = c->A, .n_lesions = c->L, .ann_patient = c->ann_patient,
+                      .ann_first_lesion = c->ann_first_lesion, .ann_n_lesions = c->ann_n_lesions,
+                      .volume_mm3 = c->lesion_volume_mm3, .truth_lesion_log_hazard = c->truth_lesion_log_hazard};
+    double *truth = malloc((c->P ? c->P : 1) * sizeof *truth), *t = malloc((c->P ? c->P : 1) * sizeof *t);
+    double *r = malloc((c->P ? c->P : 1) * sizeof *r);
+    int *test_fold = malloc((c->P ? c->P : 1) * sizeof *test_fold), *ev = malloc((c->P ? c->P : 1) * sizeof *ev);
+    double out = NAN;
+    if (truth && t && r && test_fold && ev) {
+        lr_cohort_annotated_truth(&view, truth);
+        lr_results_test_fold(c, test_fold);
+        size_t n = 0;
+        for (size_t p = 0; p < c->P; p++)
+            if (test_fold[p] == fold) t[n] = c->time_days[p], ev[n] = c->event[p], r[n] = truth[p], n++;
+        lr_concordance cc;
+        lr_err e;
+        if (n >= 2 && lr_harrell_cindex(n, t, ev, r, &cc, &e) == 0) out = cc.cindex;
+    }
+    free(truth), free(t), free(r), free(test_fold), free(ev);
+    return out;
+}
+
+/* With --fold K: that fold's numbers, one key per line, for scripts (experiments/science.sh). */
+static void print_fold_summary(const report_state *st)
+{
+    int k = st->args->fold;
+    if (k < 0 || k >= (int)st->table.folds) return;
+    for (int r = 0; r < LR_TABLE2_ROWS; r++) {
+        const lr_table2_row *w = &st->table.rows[r];
+        if (!w->present) continue;
+        printf("fold_cindex_%s: %.4f %.4f %.4f\n", w->model, w->fold_c[k][0], w->fold_c[k][1], w->fold_c[k][2]);
+    }
+    printf("fold_annotated_truth_cindex: %.4f\n", fold_annotated_truth_cindex(st->c, k));
+    const lr_results *c = st->c;
+    if (st->organ && st->lesions.n) {
+        size_t hi = c->K, lo = c->K;
+        for (size_t o = 0; o < c->K; o++) {
+            if (!st->organ[o].n) continue;
+            if (hi == c->K || st->organ[o].median > st->organ[hi].median) hi = o;
+            if (lo == c->K || st->organ[o].median < st->organ[lo].median) lo = o;
+        }
+        if (hi < c->K) printf("organ_highest_median: %s\norgan_lowest_median: %s\n", c->organ_name[hi], c->organ_name[lo]);
+    }
+    if (c->has_truth && st->lesions.n) printf("lesion_rho: %.4f\n", st->rho_split);
+}
+
 static void print_summary(const report_state *st)
 {
     const report_args *a = st->args;
@@ -535,6 +587,7 @@ static void print_summary(const report_state *st)
         printf("annotated_truth_cindex: %.4f\n", st->c->annotated_truth_cindex);
     if (st->c->n_blis_archs > 0)
         printf("blis_arch: %s%s\n", st->c->n_blis_archs > 1 ? "mixed: " : "", st->c->blis_archs);
+    print_fold_summary(st);
 }
 
 int cmd_report(int argc, char **argv)
