@@ -11,13 +11,13 @@ LR="${LR:-bin/lesionrank}"
 here="$(cd "$(dirname "$0")" && pwd)"
 list="$("$LR" run "$CONFIG" --list-jobs)"
 n="$(echo "$list" | awk '/^model_jobs:/ {print $2}')"
-pre="$(echo "$list" | awk '/^pretrain_job:/ {print $2}')"
+pre="$(echo "$list" | awk '/^pretrain_jobs:/ {print $2}')"   # e.g. 40-41 (fractal and organ tasks) or none
 threads="$(echo "$list" | awk '/^threads:/ {print $2}')"
 cpus="--cpus-per-task=${threads:-1}"   # the config's CNN threads per task; a --cpus-per-task given here wins
 dep=""
-if [ "$pre" -ge 0 ]; then
+if [ "$pre" != none ]; then
   pid="$(sbatch --parsable "$cpus" "$@" --array="$pre" "$here/table2-array.sbatch" "$CONFIG")"
-  echo "pretraining: $pid (array task $pre)"
+  echo "pretraining: $pid (array tasks $pre)"
   dep="--dependency=afterany:${pid%%;*}"   # a failed pretraining is redone inline by the ResNet50 tasks
 fi
 aid="$(sbatch --parsable "$cpus" "$@" $dep --array="0-$((n - 1))" "$here/table2-array.sbatch" "$CONFIG")"

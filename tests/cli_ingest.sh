@@ -23,11 +23,16 @@ expect "ingest" 0 "studies_per_minute: " -- "$LR" ingest --clinical "$CSV" --stu
 a="$("$LR" inspect "$T/synth.h5")"; b="$("$LR" inspect "$T/i1.h5")"; rc=$?
 [ $rc -eq 0 ] && ok "inspect ingested cohort" || bad "inspect ingested cohort (exit $rc)"
 for key in patients events annotations lesions readers_per_patient_mean lesions_per_patient_median followup_fraction \
-           organ_lung organ_mediastinum organ_bone organ_liver organ_other organ_spleen organ_kidney organ_stomach; do
+           organ_lung organ_mediastinum organ_bone organ_liver organ_other organ_spleen organ_kidney organ_stomach \
+           lesion_keys physical_lesions lesions_matched_fraction; do
   va="$(echo "$a" | grep "^$key: ")"; vb="$(echo "$b" | grep "^$key: ")"
   [ -n "$va" ] && [ "$va" = "$vb" ] && ok "round trip $key" || bad "round trip $key: synth '$va' ingest '$vb'"
 done
 
+# lesion identity: ingest's mask-overlap matching recovers the generator's keys row by row
+expect "ingest matches readers' lesions (keys = synth truth)" 0 "" -- h5diff -d 0 "$T/synth.h5" "$T/i1.h5" /lesions/lesion_key
+mf="$(echo "$b" | sed -n 's/^lesions_matched_fraction: //p')"
+awk -v f="$mf" 'BEGIN { exit !(f > 0.5 && f < 1) }' && ok "lesions_matched_fraction $mf in (0.5, 1)" || bad "lesions_matched_fraction '$mf'"
 # --- 2 MPI ranks write the same cohort (and volumes) as 1 ---
 VOPT=(--volumes --volume-shape 24x48x48 --volume-spacing 25,7.8125,7.8125)
 expect "ingest 1 rank --volumes" 0 "ranks: 1" -- "$LR" ingest --clinical "$CSV" --studies "$S" -o "$T/v1.h5" "${VOPT[@]}"

@@ -77,6 +77,13 @@ errs=$(grep -vi 'warning' "$R/figures/gnuplot.log" | grep -c 'line [0-9]*:')
 expect "refuses a non-empty report dir" 1 "exists and is not empty; refusing to overwrite \(use --force\)" -- \
   "$LR" report "$T/campaign.h5" -o "$R" --bootstrap 0
 expect "--force rewrites" 0 "^report:" -- "$LR" report "$T/campaign.h5" -o "$R" --force --bootstrap 0
+# --fold K prints that fold's numbers for scripts (experiments/science.sh)
+expect "report --fold 1" 0 "^fold_cindex_proposed: " -- "$LR" report "$T/campaign.h5" -o "$T/rf1" --fold 1 --bootstrap 0
+for k in fold_cindex_lesion_count fold_annotated_truth_cindex organ_highest_median organ_lowest_median lesion_rho; do
+  echo "$LAST" | grep -q "^$k: ." && ok "--fold key $k" || bad "--fold: no $k"
+done
+ceiling="$(echo "$LAST" | awk -F': ' '$1 == "fold_annotated_truth_cindex" {print $2}')"
+awk -v c="$ceiling" 'BEGIN { exit !(c > 0.5 && c <= 1) }' && ok "fold ceiling $ceiling in (0.5, 1]" || bad "fold ceiling '$ceiling'"
 expect "a cohort is not a campaign" 1 "not a campaign file: format = 'lesionrank-cohort'" -- \
   "$LR" report "$T/cohort.h5" -o "$T/r2"
 [ ! -e "$T/r2" ] && ok "nothing written for a bad input" || bad "wrote $T/r2 for a bad input"

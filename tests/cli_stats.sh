@@ -67,6 +67,17 @@ for k in beta_female se_female df_containment_female p_containment_female loglik
 done
 "$LR" stats lmm "$REF/lmm_unbalanced.csv" --response y --group g --fixed xw,xb --df containment >"$TMP/l.out"
 expect_close "lmm --df containment" df_xb "$TMP/l.out" 28 0
+# nested (1 | g) + (1 | g:n): the growth test counting each lesion once, against lme4 + lmerTest
+"$LR" stats lmm "$REF/lmm_nested_growth.csv" --response y --group g --nested n --fixed growing,x >"$TMP/l.out"
+exp="$REF/lmm_nested_growth_reml_expected.csv"
+for k in beta_growing se_growing df_growing p_growing p_one_sided_growing tau2 tau2_nested sigma2 loglik; do
+  expect_close "lmm --nested $k" "$k" "$TMP/l.out" "$(ref_value "$k" "$exp")" 1e-5
+done
+expect_close "lmm --nested n_nested" n_nested "$TMP/l.out" 184 0
+expect_exit "lmm --nested with --df containment" 2 "--df containment is for one grouping level" -- \
+  "$LR" stats lmm "$REF/lmm_nested_growth.csv" --response y --group g --nested n --fixed growing --df containment
+expect_exit "lmm --nested missing column" 1 "no column 'lesion'" -- \
+  "$LR" stats lmm "$REF/lmm_nested_growth.csv" --response y --group g --nested lesion --fixed growing
 
 # ---- prognostic statistics (km, breslow, brier, ibs, cox, calibration) against R
 # (tests/gen_prognosis_refs.R): each line of CASE_args.txt is "PREFIX VERB OPTIONS"; every reference key

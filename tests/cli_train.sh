@@ -16,8 +16,27 @@ for m in proposed no_fc no_scaler mean_largest5 whole_volume imagenet_resnet50 r
   expect "train $m" 0 "^status: ok" -- "$LR" train "$T/smoke.cfg" --model "$m" --fold 0 -o "$T/$m.h5" --quiet
   h5dump -a /status "$T/$m.h5" 2>/dev/null | grep -q '"ok"' && ok "shard $m status ok" || bad "shard $m status"
 done
-expect "resnet50 provenance is honest" 0 "weights: pretrained: synthetic organ task" -- \
+expect "imagenet_resnet50 provenance is honest" 0 "weights: pretrained: formula-driven fractal task, FractalDB-style, not ImageNet" -- \
   "$LR" train "$T/smoke.cfg" --model imagenet_resnet50 --fold 1 -o "$T/r50f1.h5" --quiet
+expect "radimagenet_resnet50 provenance is honest" 0 "weights: pretrained: synthetic organ task, CT organ classification, not RadImageNet" -- \
+  "$LR" train "$T/smoke.cfg" --model radimagenet_resnet50 --fold 1 -o "$T/r50rf1.h5" --quiet
+for task in organ fractal; do
+  [ -n "$(ls "$T"/results/*/pretrain/${task}_resnet50.h5 2>/dev/null)" ] && ok "$task pretraining weights written" \
+    || bad "no $task pretraining weights under $T/results"
+done
+po="$(ls "$T"/results/*/pretrain/organ_resnet50.h5 | head -1)"; pf="$(ls "$T"/results/*/pretrain/fractal_resnet50.h5 | head -1)"
+h5dump -a /pretrain_task "$pf" | grep -q "(0): 1" && h5dump -a /pretrain_task "$po" | grep -q "(0): 0" \
+  && ok "the two ResNet50 rows load different pretraining tasks" || bad "pretrain_task attributes"
+# the same tensor in both files, and its values differ (h5diff exit 1 = differences; 0 same, 2 error)
+w1="$(h5ls -r "$pf" | awk '$2 == "Dataset" && $1 ~ /conv1/ {print $1; exit}')"
+h5diff -q "$po" "$pf" "$w1" "$w1" >/dev/null 2>&1; rc=$?
+[ -n "$w1" ] && [ $rc -eq 1 ] && ok "organ and fractal weights differ ($w1)" || bad "organ vs fractal $w1: h5diff exit $rc"
+# the campaign: one pretraining job per task, each ResNet50 row waits for its own
+jobs="$("$LR" run "$T/smoke.cfg" --list-jobs)"
+[ "$(echo "$jobs" | grep -c 'imagenet_resnet50-f.*(after pretrain-fractal-resnet50)$')" = 4 ] && \
+  [ "$(echo "$jobs" | grep -c 'radimagenet_resnet50-f.*(after pretrain-organ-resnet50)$')" = 4 ] && \
+  echo "$jobs" | grep -q '^pretrain_jobs: 40-41$' && ok "list-jobs: fractal and organ pretraining jobs, rows wait for their own" \
+  || bad "list-jobs pretraining: $(echo "$jobs" | grep -E 'pretrain|resnet50' | head -4 | tr '\n' ' ')"
 expect "refuses to overwrite a shard" 1 "exists; refusing to overwrite" -- \
   "$LR" train "$T/smoke.cfg" --model proposed --fold 0 -o "$T/proposed.h5"
 expect "fold out of range" 1 "the experiment has 4 folds" -- \

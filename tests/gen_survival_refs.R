@@ -243,4 +243,5 @@ ci <- boot.ci(bl, type = c("perc", "bca"), L = L)
 write_expected("boot_lmm_sleepstudy", list(B = 4000, estimate = bl$t0, se = sd(bl$t[, 1]),
   z0 = qnorm(sum(bl$t[, 1] < bl$t0) / 4000), acceleration = sum(L^3) / (6 * sum(L^2)^1.5),
   perc_low = ci$percent[4], perc_high = ci$percent[5], bca_low = ci$bca[4], bca_high = ci$bca[5]))
+source("tests/gen_lmm_nested_refs.R")
 cat("wrote", length(list.files(out_dir)), "files to", out_dir, "\n")

@@ -59,6 +59,7 @@ static int cohorts_identical(const lr_cohort *a, const lr_cohort *b)
            same_doubles(a->diameter_mm, b->diameter_mm, L) &&
            same_doubles(a->volume_followup_mm3, b->volume_followup_mm3, L) && !memcmp(a->organ, b->organ, L * 2) &&
            !memcmp(a->patch, b->patch, L * LR_PATCH * LR_PATCH * sizeof(float)) &&
+           (!a->lesion_key) == (!b->lesion_key) && (!a->lesion_key || !memcmp(a->lesion_key, b->lesion_key, L * 4)) &&
            (!a->has_truth || (same_doubles(a->truth_lesion_log_hazard, b->truth_lesion_log_hazard, L) &&
                               same_doubles(a->truth_patient_log_hazard, b->truth_patient_log_hazard, P)));
 }
@@ -205,6 +206,18 @@ static void negative_volume(hid_t f)
     overwrite_element(f, "/lesions/volume_mm3", H5T_NATIVE_DOUBLE, 3, &v);
 }
 
+static void duplicate_key(hid_t f)
+{
+    int32_t k = -7;
+    overwrite_element(f, "/lesions/lesion_key", H5T_NATIVE_INT32, 2, &k);
+}
+static void key_twice_in_annotation(hid_t f)
+{
+    /* the first annotation's second row takes the first row's key: one reader, one lesion twice */
+    int32_t k = 0;
+    overwrite_element(f, "/lesions/lesion_key", H5T_NATIVE_INT32, 1, &k);
+}
+
 static void expect_rejected(const char *name, corruptor fn, const char *must_mention)
 {
     lr_cohort c, r;
@@ -238,6 +251,72 @@ static void test_validator_rejects(void)
     expect_rejected("version.h5", bad_version, "version");
     expect_rejected("organ.h5", bad_organ, "/lesions/organ[0]");
     expect_rejected("negvol.h5", negative_volume, "/lesions/volume_mm3[3]");
+    expect_rejected("keyneg.h5", duplicate_key, "/lesions/lesion_key[2] = -7");
+    expect_rejected("keytwice.h5", key_twice_in_annotation, "/lesions/lesion_key[1] = 0");
+}
+
+/* /lesions/lesion_key: the generator's truth (rows of one key are one true lesion: same truth and organ;
+ * keys numbered by first appearance), the summary, and cohorts without keys stay valid. */
+static void test_lesion_keys(void)
+{
+    lr_cohort c, r;
+    lr_err err = {0};
+    CHECK(small_cohort(&c, 30, 9) == 0);
+    CHECK(c.lesion_key != NULL);
+    CHECK(c.ann_n_lesions[0] >= 2); /* key_twice_in_annotation needs two rows in annotation 0 */
+    size_t multi_reader_rows = 0, shared = 0, physical = 0, checked_pairs = 0;
+    for (size_t a = 0; a < c.n_annotations; a++) {
+        size_t p = (size_t)c.ann_patient[a];
+        for (int32_t i = 0; i < c.ann_n_lesions[a]; i++) {
+            size_t l = (size_t)(c.ann_first_lesion[a] + i);
+            CHECK(c.lesion_key[l] >= 0);
+            int others = 0, found = 0, earlier = 0;
+            int32_t max_before = -1;
+            for (size_t b = 0; b < c.n_annotations; b++) {
+                if ((size_t)c.ann_patient[b] != p) continue;
+                for (int32_t j = 0; j < c.ann_n_lesions[b]; j++) {
+                    size_t m = (size_t)(c.ann_first_lesion[b] + j);
+                    if (m < l && c.lesion_key[m] > max_before) max_before = c.lesion_key[m];
+                    if (b == a) continue;
+                    others = 1;
+                    if (c.lesion_key[m] != c.lesion_key[l]) continue;
+                    found = 1;
+                    earlier |= m < l;
+                    checked_pairs++;
+                    CHECK(c.truth_lesion_log_hazard[m] == c.truth_lesion_log_hazard[l]);
+                    CHECK(c.organ[m] == c.organ[l]);
+                }
+            }
+            /* first appearance order: a new key is the next number */
+            if (!earlier) CHECK_MSG(c.lesion_key[l] == max_before + 1, "row %zu key %d after %d", l, c.lesion_key[l], max_before);
+            physical += !earlier;
+            multi_reader_rows += others;
+            shared += others && found;
+        }
+    }
+    CHECK(checked_pairs > 50);
+    lr_cohort_summary m;
+    CHECK(lr_cohort_summarise(&c, &m, &err) == 0);
+    CHECK(m.has_lesion_keys);
+    CHECK(m.physical_lesions == physical);
+    CHECK_CLOSE(m.lesions_matched_fraction, (double)shared / (double)multi_reader_rows, 1e-15, 0);
+    CHECK_MSG(m.lesions_matched_fraction > 0.6 && m.lesions_matched_fraction < 1.0, "%g", m.lesions_matched_fraction);
+    lr_cohort_summary_free(&m);
+    CHECK(lr_cohort_write(tmp_path("keys.h5"), &c, &err) == 0);
+    CHECK(lr_cohort_read(tmp_path("keys.h5"), 0, &r, &err) == 0);
+    CHECK(cohorts_identical(&c, &r));
+    lr_cohort_free(&r);
+    /* an old cohort (no /lesions/lesion_key) reads and summarises */
+    free(c.lesion_key);
+    c.lesion_key = NULL;
+    CHECK_MSG(lr_cohort_write(tmp_path("nokeys.h5"), &c, &err) == 0, "%s", err.msg);
+    CHECK_MSG(lr_cohort_read(tmp_path("nokeys.h5"), 0, &r, &err) == 0, "%s", err.msg);
+    CHECK(r.lesion_key == NULL);
+    CHECK(lr_cohort_summarise(&r, &m, &err) == 0);
+    CHECK(!m.has_lesion_keys && m.physical_lesions == 0 && isnan(m.lesions_matched_fraction));
+    lr_cohort_summary_free(&m);
+    lr_cohort_free(&r);
+    lr_cohort_free(&c);
 }
 
 static void test_not_hdf5(void)
@@ -306,6 +385,26 @@ static void test_statistics_and_oracle(void)
         double oracle = harrell_quadratic(c.n_patients, c.time_days, c.event, c.truth_patient_log_hazard);
         CHECK_CLOSE(m.oracle_cindex, oracle, 1e-12, 0);
         CHECK_MSG(oracle > 0.68 && oracle < 0.85, "oracle %g", oracle);
+        /* the reachable ceiling, recomputed here from its definition */
+        double *annotated = calloc(c.n_patients, sizeof *annotated);
+        int *n_ann = calloc(c.n_patients, sizeof *n_ann);
+        CHECK(annotated && n_ann);
+        for (size_t a = 0; a < c.n_annotations; a++) {
+            double sum = 0;
+            for (int32_t k = 0; k < c.ann_n_lesions[a]; k++) {
+                size_t l = (size_t)(c.ann_first_lesion[a] + k);
+                sum += (1.0 - exp(-c.volume_mm3[l] / 4000.0)) * exp(c.truth_lesion_log_hazard[l]);
+            }
+            annotated[c.ann_patient[a]] += log(sum);
+            n_ann[c.ann_patient[a]]++;
+        }
+        for (size_t i = 0; i < c.n_patients; i++) annotated[i] /= n_ann[i];
+        double ceiling = harrell_quadratic(c.n_patients, c.time_days, c.event, annotated);
+        CHECK_CLOSE(m.annotated_truth_cindex, ceiling, 1e-12, 0);
+        CHECK_MSG(ceiling > 0.65 && ceiling < oracle, "seed %d: annotated %g oracle %g", (int)seeds[s], ceiling, oracle);
+        printf("  seed %d: oracle_cindex %.4f annotated_truth_cindex %.4f\n", (int)seeds[s], oracle, ceiling);
+        free(annotated);
+        free(n_ann);
         /* arms balanced-ish */
         size_t arm1 = 0;
         for (size_t i = 0; i < c.n_patients; i++) arm1 += c.arm[i] == 1;
@@ -422,6 +521,7 @@ int main(void)
     RUN(test_round_trip);
     RUN(test_determinism);
     RUN(test_validator_rejects);
+    RUN(test_lesion_keys);
     RUN(test_not_hdf5);
     RUN(test_statistics_and_oracle);
     RUN(test_truth_structure);

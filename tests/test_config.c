@@ -57,9 +57,13 @@ static void test_defaults_from_the_table(void)
     CHECK_MSG(lr_experiment_load(path, &e, &err) == 0, "%s", err.msg);
     lr_experiment_defaults(&d);
     CHECK(e.seed == d.seed && e.folds == 4 && e.replicates == 1 && e.retries == 1 && !strcmp(e.results_dir, "results"));
-    /* everything the file does not set is the default, byte for byte (the derived pretraining path aside) */
+    /* everything the file does not set is the default, byte for byte (the derived pretraining paths aside) */
+    CHECK(strstr(e.train.pretrain_path, "results/m/pretrain/organ_resnet50.h5") != NULL);
+    CHECK(strstr(e.train.pretrain_generic_path, "results/m/pretrain/fractal_resnet50.h5") != NULL);
     memset(d.train.pretrain_path, 0, sizeof d.train.pretrain_path);
     memset(e.train.pretrain_path, 0, sizeof e.train.pretrain_path);
+    memset(d.train.pretrain_generic_path, 0, sizeof d.train.pretrain_generic_path);
+    memset(e.train.pretrain_generic_path, 0, sizeof e.train.pretrain_generic_path);
     CHECK(!memcmp(&e.train, &d.train, sizeof e.train));
     CHECK(!memcmp(&e.synth, &d.synth, sizeof e.synth));
     CHECK(d.train.epochs == 30 && d.train.lr == 1e-4 && d.train.wv_crop[2] == 480 && d.train.augment == 1);

@@ -280,6 +280,45 @@ static void test_study(void)
     lr_study_rows_free(&rows);
 }
 
+/* Lesion identity across readers (the rule in ingest.h), on hand-made label maps of the make_study grid. */
+static void paint_box(int16_t *m, int value, size_t k0, size_t k1, size_t i0, size_t i1, size_t j0, size_t j1)
+{
+    for (size_t k = k0; k <= k1; k++)
+        for (size_t i = i0; i <= i1; i++)
+            for (size_t j = j0; j <= j1; j++) m[(k * 20 + i) * 20 + j] = (int16_t)value;
+}
+
+static void test_lesion_matching(void)
+{
+    const char *dir = tmp_path("study_match");
+    make_study(dir, 0); /* reader 2: label 1 = box k1-3 i3-6 j3-5 (36 voxels), label 2 = k2-4 i12-14 j12-16 */
+    size_t dims[3] = {6, 20, 20}, n = 2400;
+    double sp[3] = {2, 1, 1};
+    int16_t *m5 = calloc(n, 2), *m7 = calloc(n, 2);
+    CHECK(m5 && m7);
+    paint_box(m5, 1, 2, 4, 12, 14, 12, 16); /* = reader 2's lesion 2: Dice 1 -> key 1 */
+    paint_box(m5, 2, 0, 1, 16, 19, 0, 3);   /* overlaps nothing -> new key 2 */
+    paint_box(m5, 3, 1, 3, 3, 6, 4, 6);     /* reader 2's lesion 1 moved 1 voxel: Dice 2*24/72 -> key 0 */
+    paint_box(m5, 4, 1, 1, 3, 3, 0, 3);     /* touches lesion 1 in one voxel: Dice 2/40 < 0.1 -> new key 3 */
+    paint_box(m7, 1, 0, 1, 16, 19, 0, 3);   /* = reader 5's new lesion -> key 2 */
+    paint_box(m7, 2, 1, 3, 3, 6, 3, 5);     /* = reader 2's lesion 1 -> key 0 */
+    char path[800];
+    snprintf(path, sizeof path, "%s/lesions_5.nii.gz", dir);
+    CHECK(write_canon(path, NIFTI_TYPE_INT16, m5, dims, sp) == 0);
+    snprintf(path, sizeof path, "%s/lesions_7.nii.gz", dir);
+    CHECK(write_canon(path, NIFTI_TYPE_INT16, m7, dims, sp) == 0);
+    free(m5);
+    free(m7);
+    lr_study_rows rows;
+    lr_err err = {0};
+    CHECK_MSG(ingest_dir(dir, &rows, &err) == 0, "%s", err.msg);
+    const int32_t want[8] = {0, 1, 1, 2, 0, 3, 2, 0};
+    CHECK(rows.n_annotations == 3 && rows.n_lesions == 8);
+    for (size_t l = 0; l < 8 && rows.n_lesions == 8; l++)
+        CHECK_MSG(rows.lesion_key[l] == want[l], "row %zu: key %d, expected %d", l, rows.lesion_key[l], want[l]);
+    lr_study_rows_free(&rows);
+}
+
 /* Replace one file of a fresh copy of the good study and expect an error mentioning `needle`. */
 static void expect_bad(const char *name, const char *file, int dt, const void *data, const size_t dims[3],
                        const double sp[3], const char *needle)
@@ -550,6 +589,7 @@ int main(int argc, char **argv)
     RUN(test_patch);
     RUN(test_resample);
     RUN(test_study);
+    RUN(test_lesion_matching);
     RUN(test_bad_studies);
     RUN(test_clinical);
     RUN(test_fixture);

@@ -86,7 +86,10 @@ static int write_fixture(const char *dir)
         int failed = !strcmp(models[m], "imagenet_resnet50") && k == 3, missing = !strcmp(models[m], "no_fc") && k == 2;
         status[j] = failed ? "failed" : missing ? "missing" : "ok";
         error[j] = failed ? "NaN loss at epoch 1" : missing ? "no shard" : "";
-        weights[j] = m >= 7 ? "none" : (m == 5 || m == 6) ? "pretrained: synthetic organ task (fixture)" : "random init";
+        weights[j] = m >= 7   ? "none"
+                     : m == 5 ? "pretrained: formula-driven fractal task, FractalDB-style, not ImageNet (fixture)"
+                     : m == 6 ? "pretrained: synthetic organ task, CT organ classification, not RadImageNet (fixture)"
+                              : "random init";
         sel[j] = (m == 5 || m == 6) ? "best_valid" : "last";
         double noise = 0.3 + 0.25 * (double)m;
         for (size_t e2 = 0; e2 < E; e2++) {
@@ -288,6 +291,21 @@ static void test_table2_recomputed(void)
     CHECK(strstr(text, "| ImageNet ResNet50* | best validation |") != NULL);
     CHECK(strstr(text, "3/4 ok (1 failed, 0 missing)") != NULL);
     CHECK(strstr(text, "Oracle C") != NULL);
+    /* the two ResNet50 rows' provenance, distinct, in all three files */
+    const char *prov[2] = {"formula-driven fractal task, FractalDB-style, not ImageNet",
+                           "synthetic organ task, CT organ classification, not RadImageNet"};
+    for (int k = 0; k < 2; k++) CHECK_MSG(strstr(text, prov[k]) != NULL, "table2.md lacks '%s'", prov[k]);
+    const char *other[2] = {"table2.csv", "table2.tex"};
+    for (int q = 0; q < 2; q++) {
+        snprintf(path, sizeof path, "%s/%s", dir, other[q]);
+        char body[16384] = "";
+        FILE *g = fopen(path, "r");
+        if (g) {
+            body[fread(body, 1, sizeof body - 1, g)] = 0;
+            fclose(g);
+        }
+        for (int k = 0; k < 2; k++) CHECK_MSG(strstr(body, prov[k]) != NULL, "%s lacks '%s'", other[q], prov[k]);
+    }
     free(tt), free(rr), free(ee);
     lr_results_free(&c);
 }
@@ -318,6 +336,95 @@ static void test_kde(void)
 
 /* ---- growth mixed model vs the LMM on the exported CSV ---- */
 
+/* With lesion keys (the fixture cohort's truth) and a max_lesions cap (every 4th row marked unused): the
+ * nested model uses exactly the used test rows with a follow-up, one lesion per (patient, key), and refits
+ * identically from lmm_growth_nested.csv. */
+static void test_growth_nested(lr_results *c, const lr_lesion_set *s, const lr_growth_result *paper)
+{
+    char path[1100], nested_csv[1100];
+    lr_err e = {0};
+    lr_cohort co;
+    snprintf(path, sizeof path, "%s/cohort.h5", fixture_dir);
+    CHECK_MSG(lr_cohort_read(path, LR_COHORT_NO_PATCHES, &co, &e) == 0, "%s", e.msg);
+    if (!co.lesion_key) {
+        CHECK(co.lesion_key != NULL);
+        lr_cohort_free(&co);
+        return;
+    }
+    c->lesion_key = co.lesion_key;
+    co.lesion_key = NULL;
+    lr_cohort_free(&co);
+    int8_t *saved = malloc(c->J * c->L);
+    CHECK(saved != NULL);
+    if (!saved) return;
+    memcpy(saved, c->lesion_used, c->J * c->L);
+    for (size_t j = 0; j < c->J; j++)
+        for (size_t l = 0; l < c->L; l += 4) c->lesion_used[j * c->L + l] = 0;
+    size_t used_rows = 0, unused_rows = 0, distinct = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        size_t l = s->lesion[i];
+        if (isnan(c->lesion_volume_followup_mm3[l])) continue;
+        if (l % 4 == 0) {
+            unused_rows++;
+            continue;
+        }
+        used_rows++;
+        int seen = 0;
+        for (size_t k = 0; k < i && !seen; k++) {
+            size_t m = s->lesion[k];
+            seen = m % 4 != 0 && !isnan(c->lesion_volume_followup_mm3[m]) && c->lesion_key[m] == c->lesion_key[l] &&
+                   c->ann_patient[c->lesion_annotation[m]] == c->ann_patient[c->lesion_annotation[l]];
+        }
+        distinct += !seen;
+    }
+    snprintf(nested_csv, sizeof nested_csv, "%s/lmm_growth_nested.csv", fixture_dir);
+    lr_growth_result g;
+    CHECK_MSG(lr_growth_test(c, s, NULL, nested_csv, &g, &e) == 0, "%s", e.msg);
+    CHECK_MSG(g.nested.fitted, "nested model not fitted");
+    CHECK(g.nested.n_obs == used_rows && g.nested.n_unused == unused_rows && g.nested.n_lesions == distinct);
+    CHECK_MSG(g.nested.n_lesions < g.nested.n_obs, "%zu lesions, %zu rows: readers should repeat lesions",
+              g.nested.n_lesions, g.nested.n_obs);
+    /* the paper's line is unchanged by the keys */
+    CHECK(g.n_obs == paper->n_obs && g.beta == paper->beta && g.p_one_sided == paper->p_one_sided);
+    CHECK(isfinite(g.nested.beta) && g.nested.se > 0 && g.nested.df > 0 && isfinite(g.nested.tau2_lesion));
+    lr_csv *csv = NULL;
+    CHECK_MSG(lr_csv_read(nested_csv, &csv, &e) == 0, "%s", e.msg);
+    if (csv && csv->n_rows == g.nested.n_obs) {
+        size_t N = csv->n_rows, G = 0, K = 0;
+        double *y = malloc(N * 8), *X = malloc(2 * N * 8), *gr = malloc(N * 8), *pat = malloc(N * 8), *les = malloc(N * 8);
+        size_t *group = malloc(N * sizeof *group), *lesion = malloc(N * sizeof *lesion);
+        size_t *gmap = calloc(c->P, sizeof *gmap), *kmap = calloc(N + 1, sizeof *kmap);
+        CHECK(lr_csv_column_double(csv, "risk", y, &e) == 0 && lr_csv_column_double(csv, "growing", gr, &e) == 0 &&
+              lr_csv_column_double(csv, "patient", pat, &e) == 0 && lr_csv_column_double(csv, "lesion", les, &e) == 0);
+        for (size_t i = 0; i < N; i++) {
+            size_t p = (size_t)pat[i], k = (size_t)les[i];
+            if (!gmap[p]) gmap[p] = ++G;
+            if (!kmap[k]) kmap[k] = ++K;
+            group[i] = gmap[p] - 1;
+            lesion[i] = kmap[k] - 1;
+            X[2 * i] = 1, X[2 * i + 1] = gr[i];
+        }
+        lr_lmm_data d = {.n_obs = N, .n_fixed = 2, .n_groups = G, .y = y, .X = X, .group = group, .n_nested = K,
+                         .nested = lesion};
+        lr_lmm_fit fit;
+        CHECK_MSG(lr_lmm_fit_model(&d, 1, &fit, &e) == 0, "%s", e.msg);
+        CHECK(K == g.nested.n_lesions && G == g.nested.n_patients);
+        CHECK_CLOSE(fit.beta[1], g.nested.beta, 1e-9, 1e-7);
+        CHECK_CLOSE(fit.df_satterthwaite[1], g.nested.df, 1e-6, 1e-5);
+        CHECK_CLOSE(fit.p_one_sided_satterthwaite[1], g.nested.p_one_sided, 1e-9, 1e-5);
+        printf("  fixture growth: paper's model p = %.3g (%zu rows), nested p = %.3g (%zu rows, %zu lesions, "
+               "tau2_lesion %.3g)\n", paper->p_one_sided, paper->n_obs, g.nested.p_one_sided, g.nested.n_obs,
+               g.nested.n_lesions, g.nested.tau2_lesion);
+        lr_lmm_fit_free(&fit);
+        free(y), free(X), free(gr), free(pat), free(les), free(group), free(lesion), free(gmap), free(kmap);
+    } else {
+        CHECK_MSG(0, "%s: %zu rows, expected %zu", nested_csv, csv ? csv->n_rows : 0, g.nested.n_obs);
+    }
+    lr_csv_free(csv);
+    memcpy(c->lesion_used, saved, c->J * c->L);
+    free(saved);
+}
+
 static void test_growth_lmm(void)
 {
     lr_err e = {0};
@@ -337,7 +444,8 @@ static void test_growth_lmm(void)
     char csv_path[1100];
     snprintf(csv_path, sizeof csv_path, "%s/lmm_growth.csv", fixture_dir);
     lr_growth_result g;
-    CHECK_MSG(lr_growth_test(&c, &s, csv_path, &g, &e) == 0, "%s", e.msg);
+    CHECK_MSG(lr_growth_test(&c, &s, csv_path, NULL, &g, &e) == 0, "%s", e.msg);
+    CHECK(c.lesion_key == NULL && !g.nested.fitted); /* a campaign without keys: the paper's model only */
     CHECK(g.n_obs == with_fu && g.n_obs == g.n_growing + g.n_shrinking && g.n_obs > 20);
     CHECK(isfinite(g.beta) && g.se > 0 && g.df > 0 && g.p_one_sided > 0 && g.p_one_sided < 1);
     /* refit from the CSV, as `lesionrank stats lmm` does */
@@ -368,6 +476,7 @@ static void test_growth_lmm(void)
         free(y), free(X), free(gr), free(group), free(dense);
         lr_csv_free(csv);
     }
+    test_growth_nested(&c, &s, &g);
     lr_picked_lesion picked[4];
     size_t n_picked;
     lr_pick_extremes(&s, &c, picked, &n_picked);

@@ -135,7 +135,7 @@ static void test_lmm_group_bootstrap_matches_r(void)
         while (g < i && strcmp(lr_csv_cell(in, g, (size_t)gcol), lr_csv_cell(in, i, (size_t)gcol))) g++;
         group[i] = g == i ? n_groups++ : group[g];
     }
-    lr_lmm_data data = {N, 2, n_groups, y, X, group};
+    lr_lmm_data data = {.n_obs = N, .n_fixed = 2, .n_groups = n_groups, .y = y, .X = X, .group = group};
     lr_lmm_boot_ctx ctx;
     CHECK(lr_lmm_boot_ctx_init(&ctx, &data, 1, 1, &err) == 0);
     lr_boot_options opt = lr_boot_defaults();

@@ -69,6 +69,10 @@ const lr_campaign_dataset lr_campaign_datasets[LR_CAMPAIGN_N_DATASETS] = {
                                         .extent = {LR_EXT_J, LR_EXT_G}, .survival = 1},
     [LR_CD_SURVIVAL_PATIENT_SURV] = {.path = "/survival/patient_surv", .type = LR_CT_F64, .rank = 3,
                                      .extent = {LR_EXT_J, LR_EXT_P, LR_EXT_G}, .survival = 1},
+    [LR_CD_COHORT_ANNOTATED_TRUTH_CINDEX] = {.path = "/cohort/annotated_truth_cindex", .type = LR_CT_F64,
+                                             .rank = 1, .extent = {LR_EXT_1}, .truth_only = 1},
+    [LR_CD_COHORT_LESION_KEY] = {.path = "/cohort/lesion_key", .type = LR_CT_I32, .rank = 1, .extent = {LR_EXT_L},
+                                 .keys_only = 1},
 };
 
 static hsize_t extent_size(lr_campaign_extent e, const lr_campaign_sizes *s)

@@ -33,6 +33,7 @@ typedef enum {
     LR_CD_COHORT_TRUTH_LESION_LOG_HAZARD, LR_CD_COHORT_TRUTH_PATIENT_LOG_HAZARD, LR_CD_COHORT_ORACLE_CINDEX,
     LR_CD_SURVIVAL_HORIZONS_DAYS, LR_CD_SURVIVAL_GRID_DAYS, LR_CD_SURVIVAL_RISK_COEF, LR_CD_SURVIVAL_BASELINE_CUMHAZ,
     LR_CD_SURVIVAL_PATIENT_SURV,
+    LR_CD_COHORT_ANNOTATED_TRUTH_CINDEX, LR_CD_COHORT_LESION_KEY,
     LR_CAMPAIGN_N_DATASETS
 } lr_campaign_dataset_id;
 
@@ -44,6 +45,7 @@ typedef struct {
     lr_campaign_extent extent[3];
     int truth_only;                 /* only in campaigns of a synthetic cohort (with the generator's truth) */
     int survival;                   /* the /survival block (runner/merge_survival.c; absent in older files) */
+    int keys_only;                  /* only when the cohort has /lesions/lesion_key */
 } lr_campaign_dataset;
 
 /* In creation order. */

@@ -139,8 +139,13 @@ int cmd_inspect(int argc, char **argv)
     if (co.has_volumes)
         printf("volume_shape: %zux%zux%zu\nvolume_spacing_mm: %g,%g,%g\n", co.volume_dims[0], co.volume_dims[1],
                co.volume_dims[2], co.volume_spacing_mm[0], co.volume_spacing_mm[1], co.volume_spacing_mm[2]);
+    printf("lesion_keys: %s\n", s.has_lesion_keys ? "yes" : "no");
+    if (s.has_lesion_keys)
+        printf("physical_lesions: %zu\nlesions_matched_fraction: %.4f\n", s.physical_lesions,
+               s.lesions_matched_fraction);
     printf("truth: %s\n", co.has_truth ? "yes" : "no");
-    if (co.has_truth) printf("oracle_cindex: %.4f\n", s.oracle_cindex);
+    if (co.has_truth)
+        printf("oracle_cindex: %.4f\nannotated_truth_cindex: %.4f\n", s.oracle_cindex, s.annotated_truth_cindex);
     printf("valid: yes\n");
     lr_cohort_summary_free(&s);
     lr_cohort_free(&co);

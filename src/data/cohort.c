@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data/synth.h"
 #include "survival/concordance.h"
 #include "util/h5.h"
 
@@ -25,6 +26,7 @@ void lr_cohort_free(lr_cohort *c)
     free(c->diameter_mm);
     free(c->volume_followup_mm3);
     free(c->organ);
+    free(c->lesion_key);
     free(c->truth_lesion_log_hazard);
     free(c->truth_patient_log_hazard);
     memset(c, 0, sizeof *c);
@@ -88,6 +90,29 @@ static int check_lesions(const lr_cohort *c, lr_err *err)
     return 0;
 }
 
+/* Keys: -1 or >= 0; one reader cannot annotate one physical lesion twice, so the non-negative keys of an
+ * annotation are distinct. */
+static int check_lesion_keys(const lr_cohort *c, lr_err *err)
+{
+    if (!c->lesion_key) return 0;
+    for (size_t l = 0; l < c->n_lesions; l++)
+        if (c->lesion_key[l] < -1)
+            return lr_fail(err, "/lesions/lesion_key[%zu] = %d: expected -1 (unknown) or a key >= 0", l,
+                           (int)c->lesion_key[l]);
+    for (size_t a = 0; a < c->n_annotations; a++) {
+        const int32_t *key = c->lesion_key + c->ann_first_lesion[a];
+        for (int32_t i = 0; i < c->ann_n_lesions[a]; i++)
+            for (int32_t j = 0; j < i; j++)
+                if (key[i] >= 0 && key[i] == key[j])
+                    return lr_fail(err,
+                                   "/lesions/lesion_key[%lld] = /lesions/lesion_key[%lld] = %d: two lesions of "
+                                   "annotation %zu (one reader) are one physical lesion",
+                                   (long long)(c->ann_first_lesion[a] + j), (long long)(c->ann_first_lesion[a] + i),
+                                   (int)key[i], a);
+    }
+    return 0;
+}
+
 static int check_truth(const lr_cohort *c, lr_err *err)
 {
     if (!c->has_truth) return 0;
@@ -108,6 +133,7 @@ int lr_cohort_check(const lr_cohort *c, lr_err *err)
     LR_TRY(check_patients(c, err));
     LR_TRY(check_annotations(c, err));
     LR_TRY(check_lesions(c, err));
+    LR_TRY(check_lesion_keys(c, err));
     LR_TRY(check_truth(c, err));
     return 0;
 fail:
@@ -155,6 +181,8 @@ int lr_cohort_write(const char *path, const lr_cohort *c, lr_err *err)
     LR_TRY(write_1d(f, "/lesions/volume_followup_mm3", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, L,
                     c->volume_followup_mm3, err));
     LR_TRY(write_1d(f, "/lesions/organ", H5T_NATIVE_INT16, H5T_STD_I16LE, L, c->organ, err));
+    if (c->lesion_key)
+        LR_TRY(write_1d(f, "/lesions/lesion_key", H5T_NATIVE_INT32, H5T_STD_I32LE, L, c->lesion_key, err));
     LR_TRY(lr_h5_write_strings(f, "/organs/name", c->n_organs, (const char *const *)c->organ_name, err));
 
     if (c->has_truth) {
@@ -263,6 +291,7 @@ int lr_cohort_read(const char *path, int flags, lr_cohort *c, lr_err *err)
     READ1("/lesions/diameter_mm", diameter_mm, H5T_NATIVE_DOUBLE, L);
     READ1("/lesions/volume_followup_mm3", volume_followup_mm3, H5T_NATIVE_DOUBLE, L);
     READ1("/lesions/organ", organ, H5T_NATIVE_INT16, L);
+    if (lr_h5_exists(f, "/lesions/lesion_key")) READ1("/lesions/lesion_key", lesion_key, H5T_NATIVE_INT32, L);
     if (flags & LR_COHORT_NO_PATCHES) {
         int rank;
         hsize_t d[LR_H5_MAXRANK];
@@ -370,10 +399,82 @@ void lr_cohort_lesions_per_patient(const lr_cohort *c, double *out)
     free(n_ann);
 }
 
+void lr_cohort_annotated_truth(const lr_cohort *c, double *out)
+{
+    size_t P = c->n_patients;
+    for (size_t p = 0; p < P; p++) out[p] = 0;
+    size_t *n_ann = calloc(P ? P : 1, sizeof *n_ann);
+    for (size_t a = 0; a < c->n_annotations; a++) {
+        double sum = 0;
+        for (int32_t k = 0; k < c->ann_n_lesions[a]; k++) {
+            size_t l = (size_t)(c->ann_first_lesion[a] + k);
+            sum += lr_synth_size_weight(c->volume_mm3[l]) * exp(c->truth_lesion_log_hazard[l]);
+        }
+        out[c->ann_patient[a]] += sum > 0 ? log(sum) : -INFINITY;
+        if (n_ann) n_ann[c->ann_patient[a]]++;
+    }
+    /* a patient without annotations (or an empty one) ranks lowest: it has nothing to read */
+    for (size_t p = 0; p < P; p++)
+        out[p] = (n_ann && n_ann[p] > 0 && isfinite(out[p])) ? out[p] / (double)n_ann[p] : -1e300;
+    free(n_ann);
+}
+
 static int annotation_has_followup(const lr_cohort *c, size_t a)
 {
     for (int32_t k = 0; k < c->ann_n_lesions[a]; k++)
         if (!isnan(c->volume_followup_mm3[c->ann_first_lesion[a] + k])) return 1;
+    return 0;
+}
+
+/* physical_lesions and lesions_matched_fraction (see the header). A patient's annotations need not be
+ * adjacent, so they are listed per patient first (CSR over annotations). */
+static int lesion_key_summary(const lr_cohort *c, lr_cohort_summary *s, lr_err *err)
+{
+    s->has_lesion_keys = c->lesion_key != NULL;
+    s->lesions_matched_fraction = NAN;
+    if (!c->lesion_key) return 0;
+    size_t P = c->n_patients, A = c->n_annotations;
+    size_t *start = lr_calloc(P + 1, sizeof *start, err), *ann = lr_malloc(A ? A : 1, sizeof *ann, err);
+    size_t *fill = lr_calloc(P ? P : 1, sizeof *fill, err);
+    if (!start || !ann || !fill) {
+        free(start);
+        free(ann);
+        free(fill);
+        return -1;
+    }
+    for (size_t a = 0; a < A; a++) start[c->ann_patient[a] + 1]++;
+    for (size_t p = 0; p < P; p++) start[p + 1] += start[p];
+    for (size_t a = 0; a < A; a++) ann[start[c->ann_patient[a]] + fill[c->ann_patient[a]]++] = a;
+    size_t rows = 0, matched = 0;
+    for (size_t p = 0; p < P; p++) {
+        size_t n_ann = start[p + 1] - start[p];
+        for (size_t x = start[p]; x < start[p + 1]; x++) {
+            size_t a = ann[x];
+            for (int32_t i = 0; i < c->ann_n_lesions[a]; i++) {
+                int32_t key = c->lesion_key[c->ann_first_lesion[a] + i];
+                if (key < 0) continue;
+                int shared = 0, seen_before = 0;
+                for (size_t y = start[p]; y < start[p + 1]; y++) {
+                    size_t b = ann[y];
+                    if (b == a) continue;
+                    for (int32_t j = 0; j < c->ann_n_lesions[b]; j++)
+                        if (c->lesion_key[c->ann_first_lesion[b] + j] == key) {
+                            shared = 1;
+                            seen_before |= y < x;
+                        }
+                }
+                s->physical_lesions += !seen_before;
+                if (n_ann >= 2) {
+                    rows++;
+                    matched += shared;
+                }
+            }
+        }
+    }
+    if (rows) s->lesions_matched_fraction = (double)matched / (double)rows;
+    free(start);
+    free(ann);
+    free(fill);
     return 0;
 }
 
@@ -409,11 +510,15 @@ int lr_cohort_summarise(const lr_cohort *c, lr_cohort_summary *s, lr_err *err)
     s->followup_fraction = c->n_annotations ? (double)with_fu / (double)c->n_annotations : 0;
     for (size_t l = 0; l < c->n_lesions; l++) s->organ_count[c->organ[l]]++;
 
-    s->oracle_cindex = NAN;
+    if (lesion_key_summary(c, s, err)) goto fail;
+    s->oracle_cindex = s->annotated_truth_cindex = NAN;
     if (c->has_truth) {
         lr_concordance cc;
         if (lr_harrell_cindex(P, c->time_days, ev, c->truth_patient_log_hazard, &cc, err)) goto fail;
         s->oracle_cindex = cc.cindex;
+        lr_cohort_annotated_truth(c, buf);
+        if (lr_harrell_cindex(P, c->time_days, ev, buf, &cc, err)) goto fail;
+        s->annotated_truth_cindex = cc.cindex;
     }
     free(buf);
     free(ev);

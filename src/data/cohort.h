@@ -37,6 +37,8 @@ typedef struct {
     double *diameter_mm;        /* [L] > 0 */
     double *volume_followup_mm3;/* [L] >= 0, NaN when no second time point */
     int16_t *organ;             /* [L] index into organ_name */
+    int32_t *lesion_key;        /* [L] or NULL when /lesions/lesion_key is absent: one value per physical lesion
+                                 * of a patient, shared by every reader's row of it; -1 unknown */
 
     size_t n_organs;            /* K */
     char **organ_name;          /* [K] */
@@ -71,12 +73,23 @@ typedef struct {
     double censored_fraction, median_time_days, readers_per_patient_mean;
     double lesions_per_patient_median, lesions_per_patient_q1, lesions_per_patient_q3;
     double followup_fraction; /* annotations whose scan has a second time point */
-    double oracle_cindex;     /* NaN without truth */
+    double oracle_cindex;     /* NaN without truth: Harrell's C of /truth/patient_log_hazard (every true lesion,
+                               * annotated or not, and the arm) -- not reachable from the annotations */
+    double annotated_truth_cindex; /* NaN without truth: Harrell's C of the reachable ceiling, per patient the mean
+                                    * over its annotations of log sum_l s(v_l) exp(h_l) over the lesions that
+                                    * reader annotated (measured volume v_l, true h_l; see lr_synth_size_weight) */
+    int has_lesion_keys;
+    size_t physical_lesions;  /* distinct (patient, key >= 0) pairs; 0 without keys */
+    double lesions_matched_fraction; /* rows, among patients with >= 2 annotations, whose key another reader's
+                                      * row shares; NaN without keys or without such patients */
     size_t *organ_count;      /* [K] lesions per organ */
 } lr_cohort_summary;
 
 int lr_cohort_summarise(const lr_cohort *c, lr_cohort_summary *s, lr_err *err);
 void lr_cohort_summary_free(lr_cohort_summary *s);
+
+/* The reachable truth per patient (see annotated_truth_cindex); needs truth. out[P]. */
+void lr_cohort_annotated_truth(const lr_cohort *c, double *out);
 
 /* Per-patient lesion count: mean over the patient's annotations (readers) of n_lesions. out[P]. */
 void lr_cohort_lesions_per_patient(const lr_cohort *c, double *out);

@@ -147,7 +147,7 @@ fail:
 /* ---- parallel HDF5 output ---- */
 
 enum { DS_ID, DS_TIME, DS_EVENT, DS_ARM, DS_ORGAN_NAME, DS_ANN_PATIENT, DS_ANN_READER, DS_ANN_FIRST, DS_ANN_N,
-       DS_PATCH, DS_VOLUME, DS_DIAMETER, DS_FOLLOWUP, DS_ORGAN, N_DS };
+       DS_PATCH, DS_VOLUME, DS_DIAMETER, DS_FOLLOWUP, DS_ORGAN, DS_LESION_KEY, N_DS };
 
 typedef struct {
     size_t P, A, L;           /* final sizes */
@@ -205,6 +205,7 @@ static int write_cohort(hid_t f, const lr_ingest_opts *o, const inputs *in, cons
         {"/annotations/n_lesions", H5T_STD_I32LE, 1, &A}, {"/lesions/patch", H5T_IEEE_F32LE, 3, patch_dims},
         {"/lesions/volume_mm3", H5T_IEEE_F64LE, 1, &L}, {"/lesions/diameter_mm", H5T_IEEE_F64LE, 1, &L},
         {"/lesions/volume_followup_mm3", H5T_IEEE_F64LE, 1, &L}, {"/lesions/organ", H5T_STD_I16LE, 1, &L},
+        {"/lesions/lesion_key", H5T_STD_I32LE, 1, &L},
     };
     int version = LR_COHORT_VERSION, ps = LR_PATCH;
     int created = lr_h5_attr_write_string(f, "/", "format", LR_COHORT_FORMAT, err) == 0 &&
@@ -266,7 +267,8 @@ static int write_cohort(hid_t f, const lr_ingest_opts *o, const inputs *in, cons
                 lr_h5_write_rows(ds[DS_DIAMETER], H5T_NATIVE_DOUBLE, l0, nl, r->diameter_mm, "/lesions/diameter_mm", err) ||
                 lr_h5_write_rows(ds[DS_FOLLOWUP], H5T_NATIVE_DOUBLE, l0, nl, r->volume_followup_mm3,
                            "/lesions/volume_followup_mm3", err) ||
-                lr_h5_write_rows(ds[DS_ORGAN], H5T_NATIVE_INT16, l0, nl, r->organ, "/lesions/organ", err);
+                lr_h5_write_rows(ds[DS_ORGAN], H5T_NATIVE_INT16, l0, nl, r->organ, "/lesions/organ", err) ||
+                lr_h5_write_rows(ds[DS_LESION_KEY], H5T_NATIVE_INT32, l0, nl, r->lesion_key, "/lesions/lesion_key", err);
         free(first);
     }
     rc = local ? -1 : 0;

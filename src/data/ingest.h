@@ -108,7 +108,16 @@ typedef struct {
     float *patch;             /* [L, 72, 72] */
     double *volume_mm3, *diameter_mm, *volume_followup_mm3; /* [L] */
     int16_t *organ;           /* [L] */
+    int32_t *lesion_key;      /* [L] physical lesion across readers (lr_match_readers) */
 } lr_study_rows;
+
+/* Lesion identity across readers (/lesions/lesion_key), the rule: readers are taken in id order. The first
+ * reader's lesions get keys 0, 1, ... in row order. A later reader's lesion takes the key of the physical
+ * lesion (any earlier reader's row of it) it overlaps with the greatest Dice coefficient 2|A∩B|/(|A|+|B|) on
+ * the baseline masks, if that Dice is >= LR_MATCH_MIN_DICE; pairs are assigned in decreasing Dice (ties: lower
+ * row, then lower key), at most one lesion of a reader per key. Lesions that match nothing get the next new
+ * keys in row order. */
+#define LR_MATCH_MIN_DICE 0.1
 
 /* Lists the study directory (ct, organs, lesions_<reader>[_followup]); reader ids assigned later.
  * Fails (naming the directory and file) on a missing CT, no lesion mask, a follow-up without baseline. */

@@ -193,6 +193,7 @@ void lr_study_rows_free(lr_study_rows *rows)
     free(rows->diameter_mm);
     free(rows->volume_followup_mm3);
     free(rows->organ);
+    free(rows->lesion_key);
     memset(rows, 0, sizeof *rows);
 }
 
@@ -213,6 +214,7 @@ static int rows_reserve(lr_study_rows *rows, size_t n_ann, size_t n_les, lr_err 
     LR_TRY(grow((void **)&rows->diameter_mm, n_les, sizeof(double), err));
     LR_TRY(grow((void **)&rows->volume_followup_mm3, n_les, sizeof(double), err));
     LR_TRY(grow((void **)&rows->organ, n_les, sizeof(int16_t), err));
+    LR_TRY(grow((void **)&rows->lesion_key, n_les, sizeof(int32_t), err));
     return 0;
 fail:
     return -1;
@@ -337,10 +339,128 @@ static int max_label_is_one(const int32_t *labels, size_t n)
     return mx == 1;
 }
 
+/* ---- lesion identity across readers (the rule is in ingest.h) ---- */
+
+/* The earlier readers' baseline lesion voxels, sparse (lesions are a small part of a CT). */
+typedef struct {
+    size_t n_voxels, cap_voxels;
+    size_t *voxel;          /* [n_voxels] voxel index */
+    int32_t *lesion;        /* [n_voxels] index into the earlier lesions */
+    size_t n_lesions, cap_lesions;
+    int32_t *key;           /* [n_lesions] */
+    size_t *size;           /* [n_lesions] voxels */
+    int32_t n_keys;
+} prior_lesions;
+
+static void prior_free(prior_lesions *pr)
+{
+    free(pr->voxel);
+    free(pr->lesion);
+    free(pr->key);
+    free(pr->size);
+    memset(pr, 0, sizeof *pr);
+}
+
+typedef struct {
+    double dice;
+    size_t row;
+    int32_t key;
+} match_pair;
+
+static int cmp_pair(const void *a, const void *b)
+{
+    const match_pair *x = a, *y = b;
+    if (x->dice != y->dice) return x->dice > y->dice ? -1 : 1;
+    if (x->row != y->row) return x->row < y->row ? -1 : 1;
+    return (x->key > y->key) - (x->key < y->key);
+}
+
+/* Keys for one reader's n lesions (labels: its dense label map), then its voxels join prior. */
+static int match_reader(prior_lesions *pr, const int32_t *labels, size_t n_vox, const lr_lesion *les, size_t n,
+                        int32_t *key, lr_err *err)
+{
+    size_t E = pr->n_lesions;
+    size_t *overlap = lr_calloc(n * (E ? E : 1), sizeof *overlap, err); /* [n, E] */
+    match_pair *pairs = lr_malloc(n * (E ? E : 1), sizeof *pairs, err);
+    uint8_t *used = lr_calloc((size_t)pr->n_keys + 1, 1, err);
+    int rc = -1;
+    if (!overlap || !pairs || !used) goto done;
+    for (size_t t = 0; t < pr->n_voxels; t++) {
+        int32_t lab = labels[pr->voxel[t]];
+        long l = lab > 0 ? lesion_index(les, n, lab) : -1;
+        if (l >= 0) overlap[(size_t)l * E + (size_t)pr->lesion[t]]++;
+    }
+    /* best Dice per (row, key) */
+    size_t n_pairs = 0;
+    for (size_t l = 0; l < n; l++) {
+        key[l] = -1;
+        for (size_t e = 0; e < E; e++) {
+            if (!overlap[l * E + e]) continue;
+            double dice = 2.0 * (double)overlap[l * E + e] / (double)(les[l].n_voxels + pr->size[e]);
+            size_t q = 0;
+            while (q < n_pairs && !(pairs[q].row == l && pairs[q].key == pr->key[e])) q++;
+            if (q == n_pairs) pairs[n_pairs++] = (match_pair){.dice = dice, .row = l, .key = pr->key[e]};
+            else if (dice > pairs[q].dice) pairs[q].dice = dice;
+        }
+    }
+    qsort(pairs, n_pairs, sizeof *pairs, cmp_pair);
+    for (size_t q = 0; q < n_pairs && pairs[q].dice >= LR_MATCH_MIN_DICE; q++) {
+        if (key[pairs[q].row] >= 0 || used[pairs[q].key]) continue;
+        key[pairs[q].row] = pairs[q].key;
+        used[pairs[q].key] = 1;
+    }
+    for (size_t l = 0; l < n; l++)
+        if (key[l] < 0) key[l] = pr->n_keys++;
+    /* this reader's lesions and voxels join the earlier ones */
+    size_t add = 0;
+    for (size_t l = 0; l < n; l++) add += les[l].n_voxels;
+    if (pr->n_lesions + n > pr->cap_lesions) {
+        size_t cap = 2 * (pr->n_lesions + n);
+        int32_t *k2 = realloc(pr->key, cap * sizeof *k2);
+        if (k2) pr->key = k2;
+        size_t *s2 = k2 ? realloc(pr->size, cap * sizeof *s2) : NULL;
+        if (s2) pr->size = s2;
+        if (!k2 || !s2) {
+            lr_fail(err, "out of memory (lesion matching)");
+            goto done;
+        }
+        pr->cap_lesions = cap;
+    }
+    if (pr->n_voxels + add > pr->cap_voxels) {
+        size_t cap = 2 * (pr->n_voxels + add);
+        size_t *v2 = realloc(pr->voxel, cap * sizeof *v2);
+        if (v2) pr->voxel = v2;
+        int32_t *l2 = v2 ? realloc(pr->lesion, cap * sizeof *l2) : NULL;
+        if (l2) pr->lesion = l2;
+        if (!v2 || !l2) {
+            lr_fail(err, "out of memory (lesion matching)");
+            goto done;
+        }
+        pr->cap_voxels = cap;
+    }
+    for (size_t l = 0; l < n; l++) {
+        pr->key[E + l] = key[l];
+        pr->size[E + l] = les[l].n_voxels;
+    }
+    for (size_t v = 0; v < n_vox; v++) {
+        if (labels[v] <= 0) continue;
+        long l = lesion_index(les, n, labels[v]);
+        pr->voxel[pr->n_voxels] = v;
+        pr->lesion[pr->n_voxels++] = (int32_t)(E + (size_t)l);
+    }
+    pr->n_lesions = E + n;
+    rc = 0;
+done:
+    free(overlap);
+    free(pairs);
+    free(used);
+    return rc;
+}
+
 /* One reader's annotation appended to rows. */
 static int ingest_reader(const lr_study_files *sf, const lr_reader *rd, const float *ct, const lr_nifti_geom *g,
                          const int32_t *organ_map, const lr_organ_table *organs, int connectivity,
-                         lr_study_rows *rows, lr_err *err)
+                         prior_lesions *prior, lr_study_rows *rows, lr_err *err)
 {
     lr_nifti_geom mg;
     int32_t *labels = NULL;
@@ -374,6 +494,7 @@ static int ingest_reader(const lr_study_files *sf, const lr_reader *rd, const fl
         LR_TRY(lr_lesion_patch(ct, g, &les[l], rows->patch + (first + l) * LR_PATCH * LR_PATCH, err));
     }
     LR_TRY(lesion_organs(labels, organ_map, sf->organs, g, organs, les, n, rows->organ + first, err));
+    LR_TRY(match_reader(prior, labels, nv, les, n, rows->lesion_key + first, err));
     if (rd->followup)
         LR_TRY(followup_volumes(rd->followup, labels, g, binary, connectivity, les, n, rows->volume_followup_mm3 + first,
                                 err));
@@ -407,8 +528,13 @@ int lr_study_ingest(const lr_study_files *sf, const lr_organ_table *organs, int 
             goto fail;
         }
     }
+    prior_lesions prior = {0};
     for (size_t r = 0; r < sf->n_readers; r++)
-        LR_TRY(ingest_reader(sf, &sf->readers[r], ct, &g, organ_map, organs, connectivity, rows, err));
+        if (ingest_reader(sf, &sf->readers[r], ct, &g, organ_map, organs, connectivity, &prior, rows, err)) {
+            prior_free(&prior);
+            goto fail;
+        }
+    prior_free(&prior);
     free(ct);
     free(organ_map);
     return 0;

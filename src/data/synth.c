@@ -62,7 +62,7 @@ void lr_synth_default_params(lr_synth_params *p)
     p->volume_dims[2] = 96;
 }
 
-static double size_weight(double v) { return 1.0 - exp(-v / SIZE_REF_MM3); }
+double lr_synth_size_weight(double v) { return 1.0 - exp(-v / SIZE_REF_MM3); }
 
 static int draw_categorical(gsl_rng *r, const double *prob, int n)
 {
@@ -117,6 +117,9 @@ typedef struct {
     double u_survival, u_accrual, u_dropout;
     int n_readers;
     int readers[4];
+    int *lesion_key; /* [n_true] /lesions/lesion_key of each true lesion, -1 until a reader finds it: keys are
+                      * numbered 0, 1, ... per patient in order of first appearance in row order */
+    int n_keys;
 } synth_patient;
 
 /* Cohort-level strata (Latin hypercube over patients) for the lesion-count quantile and the follow-up
@@ -158,14 +161,16 @@ static int draw_patient(const lr_synth_params *prm, size_t p, const patient_stra
     double cnt = 1.0 + floor(LESION_COUNT_MEDIAN * exp(LESION_COUNT_SDLOG * z) - 0.5);
     sp->n_true = (int)GSL_MIN(GSL_MAX(cnt, 1.0), (double)LESION_COUNT_MAX);
     sp->lesions = lr_calloc((size_t)sp->n_true, sizeof *sp->lesions, err);
-    if (!sp->lesions) {
+    sp->lesion_key = lr_malloc((size_t)sp->n_true, sizeof *sp->lesion_key, err);
+    if (!sp->lesions || !sp->lesion_key) {
         gsl_rng_free(r);
         return -1;
     }
+    for (int l = 0; l < sp->n_true; l++) sp->lesion_key[l] = -1;
     double total = 0, patient_phenotype = gsl_ran_gaussian(r, 1.0);
     for (int l = 0; l < sp->n_true; l++) {
         draw_lesion(r, sp->arm, patient_phenotype, &sp->lesions[l]);
-        total += size_weight(sp->lesions[l].volume_mm3) * exp(sp->lesions[l].log_hazard);
+        total += lr_synth_size_weight(sp->lesions[l].volume_mm3) * exp(sp->lesions[l].log_hazard);
     }
     sp->raw_eta = HAZARD_GAMMA * log(total) + ARM_EFFECT * sp->arm;
     sp->has_followup = st->has_followup;
@@ -256,6 +261,7 @@ static int ensure(const lr_synth_params *prm, lr_cohort *c, capacity *cap, size_
         t = cl; LR_TRY(grow((void **)&c->diameter_mm, &t, need_l, sizeof(double), err));
         t = cl; LR_TRY(grow((void **)&c->volume_followup_mm3, &t, need_l, sizeof(double), err));
         t = cl; LR_TRY(grow((void **)&c->organ, &t, need_l, sizeof(int16_t), err));
+        t = cl; LR_TRY(grow((void **)&c->lesion_key, &t, need_l, sizeof(int32_t), err));
         t = cl; LR_TRY(grow((void **)&c->truth_lesion_log_hazard, &t, need_l, sizeof(double), err));
         if (!prm->skip_patches) {
             t = cl; LR_TRY(grow((void **)&c->patch, &t, need_l, sizeof(float) * LR_PATCH * LR_PATCH, err));
@@ -276,7 +282,7 @@ static double axial_diameter(const lr_synth_lesion *L)
 }
 
 /* One reader's annotation of one patient: lesion rows appended to the cohort. */
-static int add_annotation(const lr_synth_params *prm, size_t p, const synth_patient *sp, int reader_slot,
+static int add_annotation(const lr_synth_params *prm, size_t p, synth_patient *sp, int reader_slot,
                           lr_cohort *c, capacity *cap, lr_err *err)
 {
     gsl_rng *r = lr_rng_stream(prm->seed, "synth-reader", (int64_t)p, sp->readers[reader_slot], 0);
@@ -305,6 +311,8 @@ static int add_annotation(const lr_synth_params *prm, size_t p, const synth_pati
         size_t row = c->n_lesions++;
         n++;
         c->organ[row] = (int16_t)L->organ;
+        if (sp->lesion_key[l] < 0) sp->lesion_key[l] = sp->n_keys++;
+        c->lesion_key[row] = sp->lesion_key[l];
         c->volume_mm3[row] = L->volume_mm3 * exp(vj);
         c->diameter_mm[row] = axial_diameter(L) * exp(dj);
         if (!sp->has_followup) c->volume_followup_mm3[row] = NAN;
@@ -347,7 +355,10 @@ static int alloc_patients(lr_cohort *c, size_t P, lr_err *err)
 static void free_patients(synth_patient *sp, size_t P)
 {
     if (!sp) return;
-    for (size_t p = 0; p < P; p++) free(sp[p].lesions);
+    for (size_t p = 0; p < P; p++) {
+        free(sp[p].lesions);
+        free(sp[p].lesion_key);
+    }
     free(sp);
 }
 

@@ -20,6 +20,9 @@ typedef struct {
     int skip_patches;      /* in-memory statistics only: no /lesions/patch (c->patch stays NULL) */
 } lr_synth_params;
 
+/* The truth's saturating size weight s(v) = 1 - exp(-v / 4000 mm^3) (README "The synthetic cohort"). */
+double lr_synth_size_weight(double volume_mm3);
+
 void lr_synth_default_params(lr_synth_params *p);
 /* Generate the cohort in memory (without volumes). */
 int lr_synth_generate(const lr_synth_params *p, lr_cohort *c, lr_err *err);

@@ -1,8 +1,8 @@
 /* The synthetic cohort as NIfTI studies, so ingest is tested on real-format files end to end.
  *
  * The studies are rendered from the cohort's lesion rows (lr_synth_generate), not from the generator's
- * private state: rows of different readers that describe the same true lesion share its truth
- * log-hazard, which identifies the lesion. Each true lesion gets one ellipsoid shape (drawn from its own
+ * private state: rows of different readers that describe the same true lesion share its
+ * /lesions/lesion_key. Each true lesion gets one ellipsoid shape (drawn from its own
  * stream, like the generator's: elongation 1-1.6, height ratio 0.7-1.2, random in-plane angle) and one
  * position; each reader's mask paints it at that reader's volume, the follow-up mask at the follow-up
  * volume. Positions are snapped to voxel centres (so every lesion has at least one voxel), kept inside
@@ -55,8 +55,11 @@ static int group_rows(const lr_cohort *c, size_t p, size_t a0, size_t a1, uint64
     for (size_t a = a0; a < a1; a++)
         for (int32_t t = 0; t < c->ann_n_lesions[a]; t++) {
             size_t l = (size_t)c->ann_first_lesion[a] + (size_t)t;
-            int k = 0;
-            while (k < n && !(g[k].log_hazard == c->truth_lesion_log_hazard[l] && g[k].organ == c->organ[l])) k++;
+            int k = c->lesion_key[l]; /* keys are 0, 1, ... in order of first appearance */
+            if (k < 0 || k > n) {
+                free(g);
+                return lr_fail(err, "patient %zu: lesion row %zu has key %d (expected keys in order)", p, l, k);
+            }
             if (k == n) {
                 g[n].log_hazard = c->truth_lesion_log_hazard[l];
                 g[n].organ = c->organ[l];

@@ -55,6 +55,7 @@ typedef struct {
     char imagenet_weights[LR_PATH_MAX];    /* torchvision-layout HDF5, "" = none */
     char radimagenet_weights[LR_PATH_MAX];
     char pretrain_path[LR_PATH_MAX];       /* where the synthetic organ pretraining writes its weights */
+    char pretrain_generic_path[LR_PATH_MAX]; /* where the formula-driven (fractal) pretraining writes its weights */
     int pretrain_patients, pretrain_epochs;
     uint64_t pretrain_seed;                /* cohort seed of the pretraining corpus (disjoint from the cohort) */
     /* whole volume */

@@ -676,9 +676,10 @@ static int init_weights(job *J, lr_err *err)
         snprintf(res->weights_source, sizeof res->weights_source, "file: %.490s", file);
     } else {
         char desc[400];
-        if (lr_pretrain_organ_ensure(o, desc, sizeof desc, err)) return -1;
-        if (lr_net_load(J->m->cnn, o->pretrain_path, LR_LOAD_SKIP_FC_MISMATCH, err))
-            return lr_fail_ctx(err, "pretrained weights %s", o->pretrain_path);
+        lr_pretrain_task task = lr_pretrain_task_of(s->kind);
+        if (lr_pretrain_ensure(o, task, desc, sizeof desc, err)) return -1;
+        if (lr_net_load(J->m->cnn, lr_pretrain_path(o, task), LR_LOAD_SKIP_FC_MISMATCH, err))
+            return lr_fail_ctx(err, "pretrained weights %s", lr_pretrain_path(o, task));
         snprintf(res->weights_source, sizeof res->weights_source, "%s", desc);
         job_log(J, "note: no %s weights file in the config; using %s (not ImageNet)\n",
                 s->kind == LR_MODEL_IMAGENET_RESNET50 ? "ImageNet" : "RadImageNet", desc);

@@ -11,9 +11,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "data/cohort.h"
 #include "model/model.h"
 #include "report/prognosis.h"
 #include "report/report.h"
+#include "survival/concordance.h"
 #include "util/cli.h"
 #include "verbs.h"
 
@@ -22,7 +24,7 @@
 static const char *help =
     "usage: lesionrank report RESULTS.h5 -o DIR [options]\n"
     "Turns a campaign file (lesionrank merge) into the paper's Table 2 and figures: DIR/report.md,\n"
-    "table2.md|csv|tex, interpretation.md, lmm_growth.csv, figures/*.png|svg (gnuplot), data/ (the numbers\n"
+    "table2.md|csv|tex, interpretation.md, lmm_growth.csv, lmm_growth_nested.csv (with lesion keys), figures/*.png|svg (gnuplot), data/ (the numbers\n"
     "behind every figure) and figures/render.sh (re-render them). Missing or failed jobs are listed and\n"
     "everything that can be computed without them is.\n"
     "  -o DIR            report directory (created; an existing non-empty one needs --force)\n"
@@ -258,6 +260,28 @@ static int write_interpretation(const report_state *st, lr_err *err)
                "patients; %zu without a second time point were excluded. Growing = follow-up volume > baseline "
                "volume; a vanished lesion (volume 0) counts as shrinking.\n\n",
             g->n_obs, g->n_growing, g->n_shrinking, g->n_vanished, g->n_patients, g->n_no_followup);
+    if (st->have_growth && g->nested.fitted) {
+        char p1[32], p2[32];
+        fmt_p(p1, sizeof p1, g->nested.p_one_sided);
+        fmt_p(p2, sizeof p2, g->nested.p_two_sided);
+        fprintf(f, "**Each lesion counted once** (lesion identity across readers from `/lesions/lesion_key`): "
+                   "`risk ~ growing + (1 | patient) + (1 | patient:lesion)` (REML) on the %zu rows that entered the "
+                   "patient's risk (%zu physical lesions, %zu patients; %zu rows beyond `max_lesions` left out): "
+                   "β_growing = %.4f, SE = %.4f, df = %.1f (Satterthwaite), t = %.3f, one-sided p = %s (two-sided "
+                   "p = %s). τ²_patient = %.4g, τ²_lesion = %.4g, σ² = %.4g (reader-to-reader)%s. Rerun: `lesionrank "
+                   "stats lmm lmm_growth_nested.csv --response risk --group patient --nested lesion --fixed growing`."
+                   "\n\nThe paper's model (every reader's row a separate lesion, patient intercept only; "
+                   "anti-conservative when readers repeat lesions):\n\n",
+                g->nested.n_obs, g->nested.n_lesions, g->nested.n_patients, g->nested.n_unused, g->nested.beta,
+                g->nested.se, g->nested.df, g->nested.t, p1, p2, g->nested.tau2, g->nested.tau2_lesion,
+                g->nested.sigma2, g->nested.singular ? " (singular fit)" : "");
+    } else if (st->have_growth && c->lesion_key) {
+        fprintf(f, "The nested model (each lesion counted once) was not fitted: it needs growing and shrinking "
+                   "lesions that entered the risk in at least 2 patients.\n\n");
+    } else if (st->have_growth) {
+        fprintf(f, "The cohort has no lesion keys (`/lesions/lesion_key`): every reader's row counts as a separate "
+                   "lesion below, so the p-value is anti-conservative when readers annotate the same lesions.\n\n");
+    }
     if (st->have_growth && isfinite(g->beta)) {
         char p1[32], p2[32], pc[32];
         fmt_p(p1, sizeof p1, g->p_one_sided);
@@ -431,11 +455,19 @@ static int write_report_md(const report_state *st, lr_err *err)
         figure_md(f, st, "truth_scatter", "Truth recovery", cap);
     }
     fprintf(f, "## Interpretation\n\nSee [`interpretation.md`](interpretation.md)");
+    if (st->have_growth && st->growth.nested.fitted) {
+        char p[32];
+        fmt_p(p, sizeof p, st->growth.nested.p_one_sided);
+        fprintf(f, ": growing lesions' risk − shrinking lesions' risk, each lesion counted once (nested model), "
+                   "β = %.4f (SE %.4f, df %.1f), one-sided p = %s",
+                st->growth.nested.beta, st->growth.nested.se, st->growth.nested.df, p);
+    }
     if (st->have_growth && isfinite(st->growth.beta)) {
         char p[32];
         fmt_p(p, sizeof p, st->growth.p_one_sided);
-        fprintf(f, ": growing lesions' risk − shrinking lesions' risk β = %.4f (SE %.4f, df %.1f), one-sided p = %s",
-                st->growth.beta, st->growth.se, st->growth.df, p);
+        fprintf(f, "%s growing lesions' risk − shrinking lesions' risk β = %.4f (SE %.4f, df %.1f), one-sided p = %s",
+                st->growth.nested.fitted ? "; the paper's patient-only model:" : ":", st->growth.beta,
+                st->growth.se, st->growth.df, p);
     }
     fprintf(f, ".\n\n## Method notes\n\n- Standard deviations are sample standard deviations (n − 1) over folds.\n"
                "- Pooled test C: mean of per-fold test C; stratified (within-fold) patient bootstrap, BCa intervals "
@@ -492,8 +524,10 @@ static int build_report(const report_args *a, const lr_results *c, report_state 
     st->organ = lr_calloc(c->K ? c->K : 1, sizeof *st->organ, err);
     if (!st->organ) goto fail;
     LR_TRY(lr_figure_organs(&st->plot, c, &st->lesions, caption, st->organ, err));
+    char nested_csv[2100];
     snprintf(buf, sizeof buf, "%s/lmm_growth.csv", a->out_dir);
-    LR_TRY(lr_growth_test(c, &st->lesions, buf, &st->growth, err));
+    snprintf(nested_csv, sizeof nested_csv, "%s/lmm_growth_nested.csv", a->out_dir);
+    LR_TRY(lr_growth_test(c, &st->lesions, buf, nested_csv, &st->growth, err));
     st->have_growth = 1;
     LR_TRY(lr_figure_growth(&st->plot, c, &st->lesions, caption, err));
     lr_pick_extremes(&st->lesions, c, st->picked, &st->n_picked);
@@ -505,6 +539,56 @@ static int build_report(const report_args *a, const lr_results *c, report_state 
     return 0;
 fail:
     return -1;
+}
+
+/* Harrell's C of the reachable ceiling (cohort.h: annotated_truth_cindex) over one fold's test patients;
+ * the campaign file's cohort copy seen as an lr_cohort (views, no copies) so the definition stays one. */
+static double fold_annotated_truth_cindex(const lr_results *c, int fold)
+{
+    if (!c->has_truth || fold < 0) return NAN;
+    lr_cohort view = {.n_patients = c->P, .n_annotations = c->A, .n_lesions = c->L, .ann_patient = c->ann_patient,
+                      .ann_first_lesion = c->ann_first_lesion, .ann_n_lesions = c->ann_n_lesions,
+                      .volume_mm3 = c->lesion_volume_mm3, .truth_lesion_log_hazard = c->truth_lesion_log_hazard};
+    double *truth = malloc((c->P ? c->P : 1) * sizeof *truth), *t = malloc((c->P ? c->P : 1) * sizeof *t);
+    double *r = malloc((c->P ? c->P : 1) * sizeof *r);
+    int *test_fold = malloc((c->P ? c->P : 1) * sizeof *test_fold), *ev = malloc((c->P ? c->P : 1) * sizeof *ev);
+    double out = NAN;
+    if (truth && t && r && test_fold && ev) {
+        lr_cohort_annotated_truth(&view, truth);
+        lr_results_test_fold(c, test_fold);
+        size_t n = 0;
+        for (size_t p = 0; p < c->P; p++)
+            if (test_fold[p] == fold) t[n] = c->time_days[p], ev[n] = c->event[p], r[n] = truth[p], n++;
+        lr_concordance cc;
+        lr_err e;
+        if (n >= 2 && lr_harrell_cindex(n, t, ev, r, &cc, &e) == 0) out = cc.cindex;
+    }
+    free(truth), free(t), free(r), free(test_fold), free(ev);
+    return out;
+}
+
+/* With --fold K: that fold's numbers, one key per line, for scripts (experiments/science.sh). */
+static void print_fold_summary(const report_state *st)
+{
+    int k = st->args->fold;
+    if (k < 0 || k >= (int)st->table.folds) return;
+    for (int r = 0; r < LR_TABLE2_ROWS; r++) {
+        const lr_table2_row *w = &st->table.rows[r];
+        if (!w->present) continue;
+        printf("fold_cindex_%s: %.4f %.4f %.4f\n", w->model, w->fold_c[k][0], w->fold_c[k][1], w->fold_c[k][2]);
+    }
+    printf("fold_annotated_truth_cindex: %.4f\n", fold_annotated_truth_cindex(st->c, k));
+    const lr_results *c = st->c;
+    if (st->organ && st->lesions.n) {
+        size_t hi = c->K, lo = c->K;
+        for (size_t o = 0; o < c->K; o++) {
+            if (!st->organ[o].n) continue;
+            if (hi == c->K || st->organ[o].median > st->organ[hi].median) hi = o;
+            if (lo == c->K || st->organ[o].median < st->organ[lo].median) lo = o;
+        }
+        if (hi < c->K) printf("organ_highest_median: %s\norgan_lowest_median: %s\n", c->organ_name[hi], c->organ_name[lo]);
+    }
+    if (c->has_truth && st->lesions.n) printf("lesion_rho: %.4f\n", st->rho_split);
 }
 
 static void print_summary(const report_state *st)
@@ -539,13 +623,22 @@ static void print_summary(const report_state *st)
         printf("test_lesions: %zu\n", st->lesions.n);
         printf("growth_n_obs: %zu\ngrowth_beta: %.6g\ngrowth_se: %.6g\ngrowth_df: %.6g\ngrowth_p_one_sided: %.6g\n",
                st->growth.n_obs, st->growth.beta, st->growth.se, st->growth.df, st->growth.p_one_sided);
+        if (st->growth.nested.fitted)
+            printf("growth_nested_n_obs: %zu\ngrowth_nested_lesions: %zu\ngrowth_nested_beta: %.6g\n"
+                   "growth_nested_se: %.6g\ngrowth_nested_df: %.6g\ngrowth_nested_p_one_sided: %.6g\n"
+                   "growth_nested_tau2_lesion: %.6g\n",
+                   st->growth.nested.n_obs, st->growth.nested.n_lesions, st->growth.nested.beta, st->growth.nested.se,
+                   st->growth.nested.df, st->growth.nested.p_one_sided, st->growth.nested.tau2_lesion);
         printf("figure5: %s\n", st->fig5_skipped[0] ? st->fig5_skipped : "drawn");
     } else {
         printf("lesion_figures: skipped (%s)\n", st->lesions_note);
     }
     if (isfinite(st->table.oracle_cindex)) printf("oracle_cindex: %.4f\n", st->table.oracle_cindex);
+    if (isfinite(st->c->annotated_truth_cindex))
+        printf("annotated_truth_cindex: %.4f\n", st->c->annotated_truth_cindex);
     if (st->c->n_blis_archs > 0)
         printf("blis_arch: %s%s\n", st->c->n_blis_archs > 1 ? "mixed: " : "", st->c->blis_archs);
+    print_fold_summary(st);
 }
 
 int cmd_report(int argc, char **argv)

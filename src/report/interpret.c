@@ -56,7 +56,8 @@ int lr_test_lesions(const lr_results *c, const char *model, int fold, lr_lesion_
     s->job = jobs[0];
     s->lesion = lr_malloc(c->L ? c->L : 1, sizeof *s->lesion, err);
     s->risk = lr_malloc(c->L ? c->L : 1, sizeof *s->risk, err);
-    if (!s->lesion || !s->risk) {
+    s->lesion_job = lr_malloc(c->L ? c->L : 1, sizeof *s->lesion_job, err);
+    if (!s->lesion || !s->risk || !s->lesion_job) {
         lr_lesion_set_free(s);
         return -1;
     }
@@ -70,6 +71,7 @@ int lr_test_lesions(const lr_results *c, const char *model, int fold, lr_lesion_
             if (c->patient_role[j * c->P + p] != 2 || !isfinite(r)) continue;
             s->lesion[s->n] = l;
             s->risk[s->n] = r;
+            s->lesion_job[s->n] = (long)j;
             s->n++;
         }
     }
@@ -80,6 +82,7 @@ void lr_lesion_set_free(lr_lesion_set *s)
 {
     free(s->lesion);
     free(s->risk);
+    free(s->lesion_job);
     memset(s, 0, sizeof *s);
     s->job = -1;
 }
@@ -91,13 +94,109 @@ static double median_of(double *v, size_t n)
     return gsl_stats_median_from_sorted_data(v, 1, n);
 }
 
-int lr_growth_test(const lr_results *c, const lr_lesion_set *s, const char *csv_path, lr_growth_result *g,
-                   lr_err *err)
+/* The nested growth model (lr_growth_result.nested): rows that entered the risk, lesions by key. */
+static int growth_nested(const lr_results *c, const lr_lesion_set *s, const char *csv_path, lr_growth_result *g,
+                         lr_err *err)
+{
+    size_t n = s->n ? s->n : 1, N = 0, n_grow = 0, n_shrink = 0;
+    double *y = lr_malloc(n, sizeof *y, err), *X = lr_malloc(2 * n, sizeof *X, err); /* [N], [N, 2] */
+    size_t *group = lr_malloc(n, sizeof *group, err), *lesion = lr_malloc(n, sizeof *lesion, err);
+    size_t *patient = lr_malloc(n, sizeof *patient, err), *key_of = lr_malloc(n, sizeof *key_of, err);
+    long *dense = lr_malloc(c->P ? c->P : 1, sizeof *dense, err);
+    FILE *f = NULL;
+    lr_lmm_fit fit;
+    memset(&fit, 0, sizeof fit);
+    int rc = -1;
+    if (!y || !X || !group || !lesion || !patient || !key_of || !dense) goto done;
+    for (size_t p = 0; p < c->P; p++) dense[p] = -1;
+    size_t n_lesions = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        size_t l = s->lesion[i];
+        double v0 = c->lesion_volume_mm3[l], v1 = c->lesion_volume_followup_mm3[l];
+        if (isnan(v1)) continue;
+        if (!c->lesion_used[(size_t)s->lesion_job[i] * c->L + l]) {
+            g->nested.n_unused++;
+            continue;
+        }
+        size_t p = (size_t)c->ann_patient[c->lesion_annotation[l]];
+        if (dense[p] < 0) dense[p] = (long)g->nested.n_patients++;
+        /* the lesion: (patient, key); a row without a key is a lesion of its own */
+        int32_t key = c->lesion_key[l];
+        size_t k = 0;
+        if (key >= 0)
+            while (k < N && !(patient[k] == p && c->lesion_key[s->lesion[key_of[k]]] == key)) k++;
+        else
+            k = N;
+        lesion[N] = k < N ? lesion[k] : n_lesions++;
+        key_of[N] = i;
+        y[N] = s->risk[i];
+        X[2 * N] = 1.0;
+        X[2 * N + 1] = v1 > v0;
+        n_grow += v1 > v0;
+        n_shrink += !(v1 > v0);
+        group[N] = (size_t)dense[p];
+        patient[N] = p;
+        N++;
+    }
+    g->nested.n_obs = N;
+    g->nested.n_lesions = n_lesions;
+    if (csv_path) {
+        if (!(f = fopen(csv_path, "w"))) {
+            lr_fail(err, "%s: cannot write: %s", csv_path, strerror(errno));
+            goto done;
+        }
+        fprintf(f, "risk,growing,patient,lesion\n");
+        for (size_t i = 0; i < N; i++) fprintf(f, "%.9g,%d,%zu,%zu\n", y[i], (int)X[2 * i + 1], patient[i], lesion[i]);
+        int bad = fclose(f) != 0;
+        f = NULL;
+        if (bad) {
+            lr_fail(err, "%s: write failed", csv_path);
+            goto done;
+        }
+    }
+    if (n_grow == 0 || n_shrink == 0 || g->nested.n_patients < 2 || n_lesions < 2) {
+        rc = 0;
+        goto done;
+    }
+    lr_lmm_data data = {.n_obs = N, .n_fixed = 2, .n_groups = g->nested.n_patients, .y = y, .X = X, .group = group,
+                        .n_nested = n_lesions, .nested = lesion};
+    if (lr_lmm_fit_model(&data, 1, &fit, err)) goto done;
+    g->nested.fitted = 1;
+    g->nested.intercept = fit.beta[0];
+    g->nested.beta = fit.beta[1];
+    g->nested.se = fit.se[1];
+    g->nested.t = fit.tstat[1];
+    g->nested.df = fit.df_satterthwaite[1];
+    g->nested.p_two_sided = fit.p_satterthwaite[1];
+    g->nested.p_one_sided = fit.p_one_sided_satterthwaite[1];
+    g->nested.tau2 = fit.tau2;
+    g->nested.tau2_lesion = fit.tau2_nested;
+    g->nested.sigma2 = fit.sigma2;
+    g->nested.singular = fit.singular;
+    rc = 0;
+done:
+    if (f) fclose(f);
+    lr_lmm_fit_free(&fit);
+    free(y);
+    free(X);
+    free(group);
+    free(lesion);
+    free(patient);
+    free(key_of);
+    free(dense);
+    return rc;
+}
+
+int lr_growth_test(const lr_results *c, const lr_lesion_set *s, const char *csv_path, const char *nested_csv_path,
+                   lr_growth_result *g, lr_err *err)
 {
     memset(g, 0, sizeof *g);
     g->beta = g->se = g->df = g->t = g->p_one_sided = g->p_two_sided = NAN;
     g->df_containment = g->p_one_sided_containment = g->intercept = g->tau2 = g->sigma2 = NAN;
     g->median_growing = g->median_shrinking = NAN;
+    g->nested.beta = g->nested.se = g->nested.df = g->nested.t = g->nested.p_one_sided = NAN;
+    g->nested.p_two_sided = g->nested.intercept = g->nested.tau2 = g->nested.tau2_lesion = g->nested.sigma2 = NAN;
+    if (c->lesion_key && growth_nested(c, s, nested_csv_path, g, err)) return -1;
     size_t n = s->n;
     double *y = lr_malloc(n ? n : 1, sizeof *y, err);          /* [N] risk */
     double *X = lr_malloc(2 * (n ? n : 1), sizeof *X, err);    /* [N, 2] intercept, growing */

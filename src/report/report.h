@@ -46,6 +46,7 @@ typedef struct {
     size_t n_test_patients;   /* patients with a test fold and a finite event time */
     lr_table2_options opt;
     double oracle_cindex;     /* NaN without truth */
+    double annotated_truth_cindex; /* NaN without truth: the reachable ceiling (cohort.h) */
     size_t n_unknown_models;  /* jobs whose model is not a Table 2 row */
 } lr_table2;
 
@@ -77,7 +78,8 @@ typedef struct {
     size_t n;           /* test lesions of the split with a finite risk */
     size_t *lesion;     /* [n] lesion rows */
     double *risk;       /* [n] */
-    long job;           /* the job they come from */
+    long *lesion_job;   /* [n] the job each risk comes from (one per fold when all folds are pooled) */
+    long job;           /* the job they come from (the first, when pooled) */
 } lr_lesion_set;
 
 /* Test lesions of (model, fold, replicate 0 or the first ok replicate); all folds when fold < 0
@@ -94,12 +96,23 @@ typedef struct {
     double intercept, tau2, sigma2;
     int singular;
     double median_growing, median_shrinking;
+    /* Each lesion counted once: risk ~ growing + (1 | patient) + (1 | patient:lesion) by REML (Satterthwaite
+     * df), on the rows that entered the patient's risk (/risks/lesion_used); only with lesion keys
+     * (/cohort/lesion_key; a row with key -1 is its own lesion). The fields above stay the paper's model. */
+    struct {
+        int fitted;           /* 0: no keys, or too few growing/shrinking lesions */
+        size_t n_obs, n_lesions, n_patients, n_unused; /* n_unused: test rows with follow-up beyond the cap */
+        double beta, se, df, t, p_one_sided, p_two_sided;
+        double intercept, tau2, tau2_lesion, sigma2;
+        int singular;
+    } nested;
 } lr_growth_result;
 
 /* Labels test lesions with a follow-up (NaN excluded), fits risk ~ growing + (1 | patient) by REML and
- * writes csv_path (columns risk, growing, patient) when not NULL. */
-int lr_growth_test(const lr_results *c, const lr_lesion_set *s, const char *csv_path, lr_growth_result *g,
-                   lr_err *err);
+ * writes csv_path (columns risk, growing, patient) when not NULL; with lesion keys also the nested model
+ * (see nested above) and its rows to nested_csv_path (columns risk, growing, patient, lesion) when not NULL. */
+int lr_growth_test(const lr_results *c, const lr_lesion_set *s, const char *csv_path, const char *nested_csv_path,
+                   lr_growth_result *g, lr_err *err);
 
 
 /* ---- figures (figures.c): data files in DIR/data, gnuplot scripts copied to DIR/figures/gp, every

@@ -170,6 +170,7 @@ static int read_risks(hid_t f, lr_results *c, lr_err *err)
     if (!(c->patient_role = read_dataset(f, LR_CD_RISKS_PATIENT_ROLE, &n, err))) return -1;
     if (!(c->lesion_risk = read_dataset(f, LR_CD_RISKS_LESION, &n, err))) return -1;
     if (!(c->lesion_scale = read_dataset(f, LR_CD_RISKS_LESION_SCALE, &n, err))) return -1;
+    if (!(c->lesion_used = read_dataset(f, LR_CD_RISKS_LESION_USED, &n, err))) return -1;
     return 0;
 fail:
     return -1;
@@ -198,7 +199,10 @@ static int read_cohort_copy(hid_t f, lr_results *c, lr_err *err)
         return -1;
     if (!(c->lesion_diameter_mm = read_dataset(f, LR_CD_COHORT_LESION_DIAMETER_MM, &n, err))) return -1;
     if (!(c->organ_name = lr_h5_read_strings(f, PATH(LR_CD_COHORT_ORGAN_NAME), &c->K, err))) return -1;
-    c->oracle_cindex = NAN;
+    c->oracle_cindex = c->annotated_truth_cindex = NAN;
+    if (lr_h5_exists(f, PATH(LR_CD_COHORT_LESION_KEY)) &&
+        !(c->lesion_key = read_dataset(f, LR_CD_COHORT_LESION_KEY, &n, err)))
+        return -1;
     c->has_truth = lr_h5_exists(f, PATH(LR_CD_COHORT_TRUTH_LESION_LOG_HAZARD));
     if (c->has_truth) {
         if (!(c->truth_lesion_log_hazard = read_dataset(f, LR_CD_COHORT_TRUTH_LESION_LOG_HAZARD, &n, err)))
@@ -210,6 +214,12 @@ static int read_cohort_copy(hid_t f, lr_results *c, lr_err *err)
             if (!oracle) return -1;
             c->oracle_cindex = oracle[0];
             free(oracle);
+        }
+        if (lr_h5_exists(f, PATH(LR_CD_COHORT_ANNOTATED_TRUTH_CINDEX))) {
+            double *ceiling = read_dataset(f, LR_CD_COHORT_ANNOTATED_TRUTH_CINDEX, &n, err);
+            if (!ceiling) return -1;
+            c->annotated_truth_cindex = ceiling[0];
+            free(ceiling);
         }
     }
     return 0;
@@ -327,6 +337,8 @@ void lr_results_free(lr_results *c)
     free(c->baseline_cumhaz);
     free(c->risk_coef);
     free(c->patient_surv);
+    free(c->lesion_used);
+    free(c->lesion_key);
     memset(c, 0, sizeof *c);
 }
 

@@ -37,6 +37,7 @@ typedef struct {
     int8_t *patient_role;  /* [J*P] 0 train, 1 valid, 2 test, -1 missing */
     float *lesion_risk;    /* [J*L] r_l */
     float *lesion_scale;   /* [J*L] s_l */
+    int8_t *lesion_used;   /* [J*L] 1 when the lesion entered its annotation's risk (max_lesions) */
 
     /* cohort copy */
     double *time_days;     /* [P] */
@@ -61,6 +62,8 @@ typedef struct {
     double *risk_coef;                /* [J] beta of eta = beta * risk (1 learned; fitted for size baselines) */
     double *baseline_cumhaz;          /* [J*G] fold-training Breslow H0 of eta */
     double *patient_surv;             /* [J*P*G] S(t | risk) of the job's test patients, NaN otherwise */
+    double annotated_truth_cindex;    /* NaN without truth (or in campaign files from before issue 12) */
+    int32_t *lesion_key;              /* [L] physical lesion across readers; NULL when the cohort has none */
 } lr_results;
 
 /* Reads and checks the file; on failure *c is freed and err names the file and what is wrong. */

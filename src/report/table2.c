@@ -319,6 +319,7 @@ int lr_table2_compute(const lr_results *c, const lr_table2_options *opt, lr_tabl
     t->opt = *opt;
     t->folds = (size_t)c->folds;
     t->oracle_cindex = c->oracle_cindex;
+    t->annotated_truth_cindex = c->annotated_truth_cindex;
     if (t->folds > MAX_FOLDS) return lr_fail(err, "%s: %zu folds, the report handles at most %d", c->path, t->folds,
                                              MAX_FOLDS);
     pool_ctx x = {.c = c, .folds = t->folds, .rep_max = (size_t)c->replicates};
@@ -463,8 +464,13 @@ static int write_md(const lr_table2 *t, const char *dir, lr_err *err)
                "resampled patients, over the folds both models have.\n",
             t->n_test_patients, pct, t->opt.replicates);
     if (isfinite(t->oracle_cindex))
-        fprintf(f, "\nOracle C (the cohort's true patient log-hazard, all patients): %.3f — the best C any model "
-                   "can reach on this cohort.\n", t->oracle_cindex);
+        fprintf(f, "\nOracle C (the cohort's true patient log-hazard, all patients): %.3f — it uses every true "
+                   "lesion, annotated or not, and the treatment arm, so no model of the annotated lesions reaches "
+                   "it.\n", t->oracle_cindex);
+    if (isfinite(t->annotated_truth_cindex))
+        fprintf(f, "\nAnnotated-truth C (the reachable ceiling): %.3f — the true log-hazard computed from the lesions "
+                   "the readers annotated (their measured volumes, the true lesion hazards), averaged over readers as "
+                   "the model's risk is: what a perfect lesion model could reach.\n", t->annotated_truth_cindex);
     int any = 0;
     for (size_t row = 0; row < LR_TABLE2_ROWS; row++) {
         const lr_table2_row *w = &t->rows[row];
@@ -558,7 +564,20 @@ static int write_tex(const lr_table2 *t, const char *dir, lr_err *err)
                "test C with a stratified patient bootstrap BCa interval. $^\\dagger$: incomplete (failed or missing "
                "jobs, see table2.md).",
             t->folds);
-    if (isfinite(t->oracle_cindex)) fprintf(f, " Oracle C (true log-hazard): %.3f.", t->oracle_cindex);
+    if (isfinite(t->oracle_cindex)) fprintf(f, " Oracle C (true log-hazard, all lesions): %.3f.", t->oracle_cindex);
+    if (isfinite(t->annotated_truth_cindex))
+        fprintf(f, " Reachable ceiling (truth from the annotated lesions): %.3f.", t->annotated_truth_cindex);
+    /* provenance of pretrained rows, so "ImageNet ResNet50" never stands for weights it does not have */
+    for (size_t row = 0; row < LR_TABLE2_ROWS; row++) {
+        const lr_table2_row *w = &t->rows[row];
+        const char *src = weights_text(w);
+        if (!w->learned || !src[0] || !strncmp(src, "random init", 11)) continue;
+        fputc(' ', f);
+        tex_text(f, w->label);
+        fputs(" weights: ", f);
+        tex_text(f, src);
+        fputc('.', f);
+    }
     fprintf(f, "}\n\\label{tab:cindex}\n\\end{table}\n");
     return close_out(f, dir, "table2.tex", err);
 }

@@ -22,19 +22,26 @@ static double job_cost(const lr_train_options *o, lr_model_kind k)
     return per * o->epochs + 0.01;
 }
 
+/* The ResNet50 rows without a weights file each need their task's pretraining (one job per task). */
+static int needs_pretraining(const lr_experiment *exp, lr_model_kind k)
+{
+    if (k == LR_MODEL_IMAGENET_RESNET50) return !exp->train.imagenet_weights[0];
+    if (k == LR_MODEL_RADIMAGENET_RESNET50) return !exp->train.radimagenet_weights[0];
+    return 0;
+}
+
 int lr_campaign_build(const lr_experiment *exp, lr_campaign *c, lr_err *err)
 {
     memset(c, 0, sizeof *c);
-    int needs_pretrain = 0;
-    for (int m = 0; m < exp->n_models; m++) {
-        lr_model_kind k = exp->models[m];
-        if (k == LR_MODEL_IMAGENET_RESNET50 && !exp->train.imagenet_weights[0]) needs_pretrain = 1;
-        if (k == LR_MODEL_RADIMAGENET_RESNET50 && !exp->train.radimagenet_weights[0]) needs_pretrain = 1;
-    }
-    int n = exp->n_models * exp->folds * exp->replicates + needs_pretrain;
+    int task_needed[LR_PRETRAIN_N_TASKS] = {0}, n_pre = 0;
+    for (int m = 0; m < exp->n_models; m++)
+        if (needs_pretraining(exp, exp->models[m])) task_needed[lr_pretrain_task_of(exp->models[m])] = 1;
+    for (int t = 0; t < LR_PRETRAIN_N_TASKS; t++) n_pre += task_needed[t];
+    int n = exp->n_models * exp->folds * exp->replicates + n_pre;
     c->jobs = lr_calloc((size_t)n, sizeof *c->jobs, err);
     if (!c->jobs) return -1;
-    int pre_id = needs_pretrain ? n - 1 : -1;
+    int pre_id[LR_PRETRAIN_N_TASKS], next = exp->n_models * exp->folds * exp->replicates;
+    for (int t = 0; t < LR_PRETRAIN_N_TASKS; t++) pre_id[t] = task_needed[t] ? next++ : -1;
     for (int m = 0; m < exp->n_models; m++)
         for (int f = 0; f < exp->folds; f++)
             for (int r = 0; r < exp->replicates; r++) {
@@ -44,23 +51,22 @@ int lr_campaign_build(const lr_experiment *exp, lr_campaign *c, lr_err *err)
                 j->fold = f;
                 j->replicate = r;
                 j->cost = job_cost(&exp->train, j->kind);
-                int from_file = (j->kind == LR_MODEL_IMAGENET_RESNET50 && exp->train.imagenet_weights[0]) ||
-                                (j->kind == LR_MODEL_RADIMAGENET_RESNET50 && exp->train.radimagenet_weights[0]);
-                j->depends_on = lr_model_uses_resnet50(j->kind) && !from_file ? pre_id : -1;
+                j->depends_on = needs_pretraining(exp, j->kind) ? pre_id[lr_pretrain_task_of(j->kind)] : -1;
                 snprintf(j->name, sizeof j->name, "%s-f%d-r%d", lr_model_name(j->kind), f, r);
             }
     c->n_model_jobs = c->n_jobs;
-    if (needs_pretrain) {
+    for (int t = 0; t < LR_PRETRAIN_N_TASKS; t++) {
+        if (!task_needed[t]) continue;
         lr_job *j = &c->jobs[c->n_jobs];
         j->id = c->n_jobs++;
-        j->pretrain = 1;
-        j->kind = LR_MODEL_IMAGENET_RESNET50;
+        j->pretrain = 1 + t;
+        j->kind = t == LR_PRETRAIN_FRACTAL ? LR_MODEL_IMAGENET_RESNET50 : LR_MODEL_RADIMAGENET_RESNET50;
         j->fold = j->replicate = -1;
         j->depends_on = -1;
-        /* one epoch over about 20 lesions per patient of the corpus, for the ETA; scheduled first anyway */
+        /* one epoch over about 12 images per corpus patient, for the ETA; scheduled first anyway */
         double w = exp->train.r50_width / 8.0;
         j->cost = w * w * 2.3 * exp->train.pretrain_epochs * exp->train.pretrain_patients / 258.0 + 0.01;
-        snprintf(j->name, sizeof j->name, "pretrain-organ-resnet50");
+        snprintf(j->name, sizeof j->name, "pretrain-%s-resnet50", lr_pretrain_task_name((lr_pretrain_task)t));
     }
     return 0;
 }
@@ -73,7 +79,7 @@ void lr_campaign_free(lr_campaign *c)
 
 void lr_campaign_shard_path(const lr_experiment *exp, const lr_job *j, char *buf, size_t n)
 {
-    if (j->pretrain) snprintf(buf, n, "%s", exp->train.pretrain_path);
+    if (j->pretrain) snprintf(buf, n, "%s", lr_pretrain_path(&exp->train, (lr_pretrain_task)(j->pretrain - 1)));
     else snprintf(buf, n, "%.700s/%.100s/jobs/%.96s.h5", exp->results_dir, exp->name, j->name);
 }
 
@@ -110,7 +116,8 @@ int lr_campaign_job_done(const lr_experiment *exp, const lr_job *j)
     lr_campaign_shard_path(exp, j, path, sizeof path);
     struct stat st;
     if (stat(path, &st) != 0) return 0;
-    if (j->pretrain) return lr_pretrain_organ_current(&exp->train); /* a cache: redone when settings changed */
+    if (j->pretrain) /* a cache: redone when settings changed */
+        return lr_pretrain_current(&exp->train, (lr_pretrain_task)(j->pretrain - 1));
     lr_err err;
     hid_t f = lr_h5_open_read(path, &err);
     if (f < 0) return 0;

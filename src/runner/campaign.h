@@ -9,12 +9,12 @@
 
 typedef struct {
     int id;           /* position in the campaign (model jobs in config order × folds × replicates) */
-    int pretrain;     /* 1: the organ pretraining job (no shard in the campaign file) */
+    int pretrain;     /* 0 a model job; 1 + lr_pretrain_task: a pretraining job (no shard in the campaign file) */
     lr_model_kind kind;
     int fold, replicate;
     double cost;      /* relative estimate, for scheduling (most expensive first) */
     int depends_on;   /* job id that must finish first, or -1 */
-    char name[96];    /* "proposed-f0-r0", "pretrain-organ-resnet50" */
+    char name[96];    /* "proposed-f0-r0", "pretrain-organ-resnet50", "pretrain-fractal-resnet50" */
 } lr_job;
 
 typedef struct {

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "model/pretrain.h"
 #include "runner/runner.h"
 #include "util/cli.h"
 #include "verbs.h"
@@ -15,7 +16,8 @@
 static void run_help(void)
 {
     printf("usage: lesionrank run CONFIG [--list-jobs] [--job ID] [--fresh] [--threads N]\n"
-           "Run a campaign: every (model, fold, replicate) of the experiment, plus the organ pretraining the\n"
+           "Run a campaign: every (model, fold, replicate) of the experiment, plus the pretraining (fractal task\n"
+           "for imagenet_resnet50, organ task for radimagenet_resnet50) the\n"
            "ResNet50 rows need when no weights file is configured. Under mpirun, rank 0 schedules jobs to ranks\n"
            "1..N-1 (most expensive first) and costs almost no CPU: use mpirun -np (cores + 1). Without mpirun\n"
            "the jobs run one after another in this process. Finished jobs (results/<name>/jobs/<job>.h5 with\n"
@@ -68,7 +70,9 @@ static void print_jobs(const lr_experiment *exp, const lr_campaign *c)
     printf("%4s  %-22s %4s %4s %10s  %s\n", "id", "model", "fold", "rep", "est_cost", "name");
     for (int i = 0; i < c->n_jobs; i++) {
         const lr_job *j = &c->jobs[i];
-        printf("%4d  %-22s %4d %4d %10.2f  %s", j->id, j->pretrain ? "pretrain_organ" : lr_model_name(j->kind),
+        char what[32];
+        snprintf(what, sizeof what, "pretrain_%s", j->pretrain ? lr_pretrain_task_name((lr_pretrain_task)(j->pretrain - 1)) : "");
+        printf("%4d  %-22s %4d %4d %10.2f  %s", j->id, j->pretrain ? what : lr_model_name(j->kind),
                j->fold, j->replicate, j->cost, j->name);
         if (j->depends_on >= 0) printf(" (after %s)", c->jobs[j->depends_on].name);
         printf("\n");
@@ -79,6 +83,9 @@ static void print_jobs(const lr_experiment *exp, const lr_campaign *c)
            "threads: %d\n",
            exp->name, file, c->n_jobs, c->n_model_jobs, c->n_jobs > c->n_model_jobs ? c->n_model_jobs : -1,
            exp->folds, exp->replicates, exp->threads);
+    /* every pretraining job (one per task; contiguous ids after the model jobs) as an sbatch --array spec */
+    if (c->n_jobs > c->n_model_jobs) printf("pretrain_jobs: %d-%d\n", c->n_model_jobs, c->n_jobs - 1);
+    else printf("pretrain_jobs: none\n");
 }
 
 static int move_aside(const lr_experiment *exp)

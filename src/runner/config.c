@@ -131,14 +131,18 @@ static const key_spec schema[] = {
      .help = "ResNet50 base width (64 = torchvision)"},
     {.path = "resnet50.imagenet_weights", .type = K_STRING, .max = LR_PATH_MAX - 1, AT(train.imagenet_weights, char *),
      .dflt_str = "", .help = "torchvision-layout HDF5 weights file",
-     .doc = "torchvision-layout HDF5 (`analysis/torchvision_to_h5.py`); none: organ pretraining"},
+     .doc = "torchvision-layout HDF5 (`analysis/torchvision_to_h5.py`); none: fractal (formula-driven) pretraining"},
     {.path = "resnet50.radimagenet_weights", .type = K_STRING, .max = LR_PATH_MAX - 1,
      AT(train.radimagenet_weights, char *), .dflt_str = "", .help = "torchvision-layout HDF5 weights file",
      .doc = "torchvision-layout HDF5; none: organ pretraining"},
     GROUP("resnet50.pretrain"),
     {.path = "resnet50.pretrain.path", .type = K_STRING, .max = LR_PATH_MAX - 1, AT(train.pretrain_path, char *),
      .preset = 1, .shown = "`<results_dir>/<name>/pretrain/organ_resnet50.h5`",
-     .help = "where organ-task pretraining weights are written"},
+     .help = "where organ-task pretraining weights are written (the RadImageNet row without a file)"},
+    {.path = "resnet50.pretrain.generic_path", .type = K_STRING, .max = LR_PATH_MAX - 1,
+     AT(train.pretrain_generic_path, char *), .preset = 1,
+     .shown = "`<results_dir>/<name>/pretrain/fractal_resnet50.h5`",
+     .help = "where fractal-task pretraining weights are written (the ImageNet row without a file)"},
     {.path = "resnet50.pretrain.patients", .type = K_INT, .min = 8, .max = 1000000,
      AT(train.pretrain_patients, int), .dflt = {200}, .help = "patients of the pretraining corpus"},
     {.path = "resnet50.pretrain.epochs", .type = K_INT, .min = 1, .max = 100000, AT(train.pretrain_epochs, int),
@@ -429,6 +433,9 @@ int lr_experiment_load(const char *file, lr_experiment *exp, lr_err *err)
     if (!exp->train.pretrain_path[0])
         snprintf(exp->train.pretrain_path, LR_PATH_MAX, "%.800s/%.100s/pretrain/organ_resnet50.h5", exp->results_dir,
                  exp->name);
+    if (!exp->train.pretrain_generic_path[0])
+        snprintf(exp->train.pretrain_generic_path, LR_PATH_MAX, "%.800s/%.100s/pretrain/fractal_resnet50.h5",
+                 exp->results_dir, exp->name);
     config_destroy(&cfg);
     exp->text = lr_read_text_file(file);
     if (!exp->text) return lr_fail(err, "%s: cannot read", file);

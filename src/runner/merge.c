@@ -28,10 +28,11 @@ typedef struct {
 } out_file;
 
 /* Collective: every dataset of the schema with its final shape (HDF5's default fill of zeros). */
-static int create_datasets(out_file *o, int has_truth, lr_err *err)
+static int create_datasets(out_file *o, int has_truth, int has_keys, lr_err *err)
 {
     for (int d = 0; d < LR_CAMPAIGN_N_DATASETS; d++) {
         if (lr_campaign_datasets[d].truth_only && !has_truth) continue;
+        if (lr_campaign_datasets[d].keys_only && !has_keys) continue;
         hsize_t dims[3];
         int rank = lr_campaign_dims(d, &o->n, dims);
         hid_t type = lr_campaign_hdf5_type(d, o->text_width, 0);
@@ -87,12 +88,14 @@ static int write_cohort_copy(out_file *o, const lr_cohort *co, const char *text,
     if (!rc) rc = write_rows(o, LR_CD_COHORT_ORGAN_NAME, 0, K, names, err);
     if (!rc) rc = write_rows(o, LR_CD_CONFIG_TEXT, 0, 1, text, err);
     free(names);
+    if (!rc && co->lesion_key) rc = write_rows(o, LR_CD_COHORT_LESION_KEY, 0, L, co->lesion_key, err);
     if (!rc && co->has_truth) {
         rc = write_rows(o, LR_CD_COHORT_TRUTH_LESION_LOG_HAZARD, 0, L, co->truth_lesion_log_hazard, err);
         if (!rc) rc = write_rows(o, LR_CD_COHORT_TRUTH_PATIENT_LOG_HAZARD, 0, P, co->truth_patient_log_hazard, err);
         lr_cohort_summary s;
         if (!rc && lr_cohort_summarise(co, &s, err) == 0) {
             rc = write_rows(o, LR_CD_COHORT_ORACLE_CINDEX, 0, 1, &s.oracle_cindex, err);
+            if (!rc) rc = write_rows(o, LR_CD_COHORT_ANNOTATED_TRUTH_CINDEX, 0, 1, &s.annotated_truth_cindex, err);
             lr_cohort_summary_free(&s);
         }
     }
@@ -357,7 +360,7 @@ int lr_campaign_merge(const lr_experiment *exp, const lr_campaign *c, MPI_Comm c
     rc = lr_survival_grid_make(&exp->horizons, &grid, err);
     o.n.H = (size_t)grid.horizons.n, o.n.G = grid.G;
     if (!rc) rc = write_attrs(&o, exp, c, checksum, err);
-    if (!rc) rc = create_datasets(&o, co.has_truth, err);
+    if (!rc) rc = create_datasets(&o, co.has_truth, co.lesion_key != NULL, err);
     /* independent part: rank 0 the cohort copy, each rank its jobs */
     if (!rc && rank == 0) rc = write_cohort_copy(&o, &co, text, err);
     /* survival probabilities (merge_survival.h): rank 0 the grid, each rank its jobs' rows below */

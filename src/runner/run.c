@@ -60,7 +60,7 @@ void lr_worker_run_job(lr_worker_state *w, const lr_job *j, int attempt, lr_job_
     clock_gettime(CLOCK_MONOTONIC, &t0);
     lr_err err = {0};
     if (j->pretrain) {
-        if (lr_pretrain_organ_run(&exp->train, 0, &err) == 0) rep->status = LR_JOB_OK;
+        if (lr_pretrain_run(&exp->train, (lr_pretrain_task)(j->pretrain - 1), 0, &err) == 0) rep->status = LR_JOB_OK;
         else snprintf(rep->error, sizeof rep->error, "%.500s", err.msg);
     } else {
         char shard[LR_PATH_MAX + 64], log[LR_PATH_MAX + 64], ckpt[LR_PATH_MAX + 64];
@@ -202,7 +202,7 @@ static int cmp_cost_desc(const void *a, const void *b, void *ctx)
 {
     const lr_campaign *c = ctx;
     int x = *(const int *)a, y = *(const int *)b;
-    if (c->jobs[x].pretrain != c->jobs[y].pretrain) return c->jobs[x].pretrain ? -1 : 1; /* others wait for it */
+    if (!c->jobs[x].pretrain != !c->jobs[y].pretrain) return c->jobs[x].pretrain ? -1 : 1; /* others wait for them */
     double cx = c->jobs[x].cost, cy = c->jobs[y].cost;
     return cx < cy ? 1 : cx > cy ? -1 : (x > y) - (x < y);
 }

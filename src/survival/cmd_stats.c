@@ -27,7 +27,7 @@ static const char *const stats_usage =
     "  npll   FILE --time T --event E --risk R [--ties breslow|efron]\n"
     "  uno    FILE --time T --event E --risk R [--tau X]\n"
     "  auc    FILE --time T --event E --risk R --at t1[,t2...]\n"
-    "  lmm    FILE --response Y --group G --fixed X1[,X2...] [--ml] [--test X1] [--df satterthwaite|containment]\n"
+    "  lmm    FILE --response Y --group G [--nested N] --fixed X1[,X2...] [--ml] [--test X1] [--df satterthwaite|containment]\n"
     "  km     FILE --time T --event E [--group G] [--at t1,...]       Kaplan-Meier, Greenwood, log-rank\n"
     "  breslow FILE --time T --event E --risk R --at t1,...          baseline cumulative hazard (risk as offset)\n"
     "  brier  FILE --time T --event E --surv S --at t                IPCW Brier score, KM null model, IPA\n"
@@ -392,6 +392,25 @@ static int compare_labels(const void *a, const void *b)
     return c ? c : (x->row > y->row) - (x->row < y->row);
 }
 
+/* ids[r] = index of row r's label among the sorted distinct labels (rows[] is sorted in place). */
+static size_t ids_from_labels(labelled_row *rows, size_t n, size_t *ids)
+{
+    qsort(rows, n, sizeof *rows, compare_labels);
+    size_t g = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (k > 0 && strcmp(rows[k].label, rows[k - 1].label) != 0) g++;
+        ids[rows[k].row] = g;
+    }
+    return g + 1;
+}
+
+static int nonempty_label(const lr_csv *table, const char *name, long col, size_t r, lr_err *err)
+{
+    if (lr_csv_cell(table, r, (size_t)col)[0]) return 0;
+    return lr_fail(err, "%s:%zu: column '%s' (column %ld): empty group label", table->path, table->row_line[r], name,
+                   col + 1);
+}
+
 /* group[r] = index of the row's label among the sorted distinct labels. */
 static int group_ids(const lr_csv *table, const char *name, size_t *group, size_t *n_groups, lr_err *err)
 {
@@ -402,22 +421,42 @@ static int group_ids(const lr_csv *table, const char *name, size_t *group, size_
     if (!rows) return -1;
     for (size_t r = 0; r < n; r++) {
         rows[r] = (labelled_row){lr_csv_cell(table, r, (size_t)col), r};
-        if (!rows[r].label[0]) {
-            lr_fail(err, "%s:%zu: column '%s' (column %ld): empty group label", table->path, table->row_line[r],
-                    name, col + 1);
+        if (nonempty_label(table, name, col, r, err)) {
             free(rows);
             return -1;
         }
     }
-    qsort(rows, n, sizeof *rows, compare_labels);
-    size_t g = 0;
-    for (size_t k = 0; k < n; k++) {
-        if (k > 0 && strcmp(rows[k].label, rows[k - 1].label) != 0) g++;
-        group[rows[k].row] = g;
-    }
-    *n_groups = g + 1;
+    *n_groups = ids_from_labels(rows, n, group);
     free(rows);
     return 0;
+}
+
+/* The nested level g:n (lme4's interaction): one id per distinct (group label, nested label) pair. */
+static int nested_ids(const lr_csv *table, const char *group_name, const char *name, size_t *nested,
+                      size_t *n_nested, lr_err *err)
+{
+    long gcol = lr_csv_column(table, group_name, err), col = gcol < 0 ? -1 : lr_csv_column(table, name, err);
+    if (col < 0) return -1;
+    size_t n = table->n_rows, total = 0;
+    for (size_t r = 0; r < n; r++)
+        total += strlen(lr_csv_cell(table, r, (size_t)gcol)) + strlen(lr_csv_cell(table, r, (size_t)col)) + 2;
+    labelled_row *rows = lr_malloc(n ? n : 1, sizeof *rows, err);
+    char *buf = lr_malloc(total ? total : 1, 1, err), *at = buf;
+    int rc = -1;
+    if (!rows || !buf) goto done;
+    for (size_t r = 0; r < n; r++) {
+        if (nonempty_label(table, name, col, r, err)) goto done;
+        /* the unit separator cannot occur in a CSV label we split on commas */
+        int len = sprintf(at, "%s\x1f%s", lr_csv_cell(table, r, (size_t)gcol), lr_csv_cell(table, r, (size_t)col));
+        rows[r] = (labelled_row){at, r};
+        at += len + 1;
+    }
+    *n_nested = ids_from_labels(rows, n, nested);
+    rc = 0;
+done:
+    free(rows);
+    free(buf);
+    return rc;
 }
 
 typedef struct {
@@ -426,6 +465,7 @@ typedef struct {
     size_t n_fixed;
     double *y, *X;       /* [N], [N*n_fixed] */
     size_t *group;       /* [N] */
+    size_t *nested;      /* [N] or NULL without --nested */
     lr_lmm_data data;
 } lmm_input;
 
@@ -436,11 +476,12 @@ static void lmm_input_free(lmm_input *in)
     free(in->y);
     free(in->X);
     free(in->group);
+    free(in->nested);
     memset(in, 0, sizeof *in);
 }
 
-static int load_lmm(const char *path, const char *response, const char *group_col, const char *fixed,
-                    lmm_input *in, lr_err *err)
+static int load_lmm(const char *path, const char *response, const char *group_col, const char *nested_col,
+                    const char *fixed, lmm_input *in, lr_err *err)
 {
     memset(in, 0, sizeof *in);
     lr_csv *table = NULL;
@@ -466,6 +507,11 @@ static int load_lmm(const char *path, const char *response, const char *group_co
     if (!in->y || !in->X || !in->group || !column) goto fail;
     LR_TRY(lr_csv_column_double(table, response, in->y, err));
     LR_TRY(group_ids(table, group_col, in->group, &in->data.n_groups, err));
+    if (nested_col) {
+        if (!(in->nested = lr_malloc(N ? N : 1, sizeof *in->nested, err))) goto fail;
+        LR_TRY(nested_ids(table, group_col, nested_col, in->nested, &in->data.n_nested, err));
+        in->data.nested = in->nested;
+    }
     for (size_t i = 0; i < N; i++) in->X[i * p] = 1.0;
     for (size_t k = 1; k < p; k++) {
         LR_TRY(lr_csv_column_double(table, in->names[k], column, err));
@@ -533,16 +579,21 @@ static int check_lmm_input(const char *path, const char *group_col, const lmm_in
 static int stats_lmm(int argc, char **argv)
 {
     static const char *help =
-        "usage: lesionrank stats lmm FILE.csv --response Y --group G --fixed X1[,X2...] [options]\n"
+        "usage: lesionrank stats lmm FILE.csv --response Y --group G [--nested N] --fixed X1[,X2...] [options]\n"
         "  random-intercept linear mixed model Y ~ 1 + X1 + ... + (1 | G), REML by default.\n"
+        "  --nested N          add the nested random intercept (1 | G:N) (e.g. --group patient --nested lesion:\n"
+        "                      each lesion counted once over its readers' rows); prints tau2_nested too (tau2\n"
+        "                      stays G's); Satterthwaite df only (no containment, no --df containment)\n"
         "  --ml                fit by maximum likelihood\n"
         "  --test X            likelihood-ratio test of X = 0 (both models refitted by ML): lrt_stat, lrt_p\n"
         "  --df satterthwaite|containment  df behind df_<x>/p_<x> (default satterthwaite, as lmerTest;\n"
         "                      containment is nlme's); both are printed\n"
         "  prints beta_, se_, t_, df_, p_, p_one_sided_ (alternative beta > 0) per effect (intercept, X1, ...),\n"
-        "  df_containment_, p_containment_, tau2, sigma2, loglik (lme4's logLik), singular, n_obs, n_groups\n";
+        "  df_containment_, p_containment_, tau2, sigma2, loglik (lme4's logLik), singular, n_obs, n_groups\n"
+        "  (with --nested also tau2_nested and n_nested)\n";
     static const struct option options[] = {{"response", required_argument, NULL, 'y'},
                                             {"group", required_argument, NULL, 'g'},
+                                            {"nested", required_argument, NULL, 'n'},
                                             {"fixed", required_argument, NULL, 'x'},
                                             {"ml", no_argument, NULL, 'm'},
                                             {"test", required_argument, NULL, 'T'},
@@ -550,7 +601,7 @@ static int stats_lmm(int argc, char **argv)
                                             {"help", no_argument, NULL, 'h'},
                                             {NULL, 0, NULL, 0}};
     const char *sub = VERB " lmm";
-    const char *response = NULL, *group = NULL, *fixed = NULL, *test = NULL;
+    const char *response = NULL, *group = NULL, *nested = NULL, *fixed = NULL, *test = NULL;
     int reml = 1, containment = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
@@ -558,6 +609,7 @@ static int stats_lmm(int argc, char **argv)
         case 'h': fputs(help, stdout); return 0;
         case 'y': response = optarg; break;
         case 'g': group = optarg; break;
+        case 'n': nested = optarg; break;
         case 'x': fixed = optarg; break;
         case 'm': reml = 0; break;
         case 'T': test = optarg; break;
@@ -572,9 +624,11 @@ static int stats_lmm(int argc, char **argv)
     if (optind >= argc) return lr_usage_error(sub, "missing FILE.csv");
     if (optind + 1 < argc) return lr_usage_error(sub, "unexpected argument '%s'", argv[optind + 1]);
     if (!response || !group || !fixed) return lr_usage_error(sub, "--response, --group and --fixed are required");
+    if (nested && containment)
+        return lr_usage_error(sub, "--df containment is for one grouping level (with --nested: satterthwaite)");
     lr_err err = {0};
     lmm_input in;
-    if (load_lmm(argv[optind], response, group, fixed, &in, &err) != 0) return lr_runtime_error(sub, "%s", err.msg);
+    if (load_lmm(argv[optind], response, group, nested, fixed, &in, &err) != 0) return lr_runtime_error(sub, "%s", err.msg);
     if (check_lmm_input(argv[optind], group, &in, &err) != 0) {
         lmm_input_free(&in);
         return lr_runtime_error(sub, "%s", err.msg);
@@ -611,10 +665,12 @@ static int stats_lmm(int argc, char **argv)
 #undef KEY
     }
     print_double("tau2", fit.tau2);
+    if (nested) print_double("tau2_nested", fit.tau2_nested);
     print_double("sigma2", fit.sigma2);
     print_double("loglik", fit.loglik);
     printf("method: %s\nsingular: %d\nn_obs: %zu\nn_groups: %zu\n", reml ? "REML" : "ML", fit.singular,
            in.data.n_obs, in.data.n_groups);
+    if (nested) printf("n_nested: %zu\n", in.data.n_nested);
     lr_lmm_fit_free(&fit);
     int rc = 0;
     if (test) {

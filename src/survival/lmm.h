@@ -15,7 +15,13 @@
  * for the alternative β > 0. For ML fits nlme's summary() inflates SEs by √(N/(N−p)) unless
  * adjustSigma = FALSE; our containment p-values equal nlme's with adjustSigma = FALSE.
  * Singular fits (θ̂ = 0) report tau2 = 0 and singular = 1; Satterthwaite then uses a pseudo-inverse of
- * the deviance Hessian as lmerTest does. Groups of size 1 are allowed. */
+ * the deviance Hessian as lmerTest does. Groups of size 1 are allowed.
+ *
+ * Nested random intercepts y = Xβ + u_group + v_nested + ε (lme4: (1 | g) + (1 | g:n)), v ~ N(0, τ²_nested):
+ * the same profiling with θ = (√λ, √λ_nested), whitened in closed form per group (see whiten_nested in
+ * lmm.c), θ̂ by Nelder-Mead then alternating 1-D searches (and the boundary faces), Satterthwaite df from
+ * the 3 x 3 deviance Hessian in (θ₁, θ₂, σ) as lmerTest. Containment df are NaN for nested fits (nlme's rule
+ * for several levels is not implemented); the group bootstrap is one-level only. */
 #ifndef LR_SURVIVAL_LMM_H
 #define LR_SURVIVAL_LMM_H
 
@@ -28,13 +34,19 @@ typedef struct {
     const double *y;     /* [n_obs] */
     const double *X;     /* [n_obs * n_fixed] row-major; include a column of ones for an intercept */
     const size_t *group; /* [n_obs] group index in 0..n_groups-1, every group non-empty */
+    /* optional nested level (patient:lesion): NULL for one level. [n_obs] index in 0..n_nested-1, every
+     * nested group non-empty and inside one group */
+    size_t n_nested;
+    const size_t *nested;
 } lr_lmm_data;
 
 typedef struct {
     size_t n_fixed;
     int reml;         /* 1 REML, 0 ML */
-    int singular;     /* 1 when λ̂ = 0 (τ̂² = 0) */
+    int singular;     /* 1 when λ̂ = 0 (τ̂² = 0), or λ̂_nested = 0 */
+    int nested;       /* fitted with the nested level */
     double lambda, tau2, sigma2, loglik;
+    double lambda_nested, tau2_nested; /* the nested level's variance (NaN without one) */
     /* [n_fixed] each, carved from one allocation owned by the fit */
     double *beta, *se, *tstat;
     double *df_satterthwaite, *p_satterthwaite, *p_one_sided_satterthwaite;
