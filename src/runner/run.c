@@ -16,6 +16,14 @@
 enum { TAG_JOB = 1, TAG_REPORT = 2 };
 enum { JOB_PENDING, JOB_RUNNING, JOB_DONE, JOB_FAILED };
 
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_sec +
+           1e-6 * (double)ru.ru_stime.tv_usec;
+}
+
 void lr_worker_init(lr_worker_state *w, const lr_experiment *exp, int rank)
 {
     memset(w, 0, sizeof *w);
@@ -58,6 +66,7 @@ void lr_worker_run_job(lr_worker_state *w, const lr_job *j, int attempt, lr_job_
     for (int k = 0; k < 3; k++) rep->c[k] = NAN;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    double cpu0 = cpu_seconds();
     lr_err err = {0};
     if (j->pretrain) {
         if (lr_pretrain_organ_run(&exp->train, 0, &err) == 0) rep->status = LR_JOB_OK;
@@ -107,6 +116,10 @@ void lr_worker_run_job(lr_worker_state *w, const lr_job *j, int attempt, lr_job_
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     rep->wall = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    rep->cpu = cpu_seconds() - cpu0;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    rep->peak_rss_kb = ru.ru_maxrss;
 }
 
 /* ---- master ---- */
@@ -126,14 +139,6 @@ static double now(void)
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static double cpu_seconds(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_sec +
-           1e-6 * (double)ru.ru_stime.tv_usec;
 }
 
 static void sleep_ms(int ms)
@@ -181,9 +186,10 @@ static void on_report(master *M, const lr_job_report *rep)
         M->state[rep->id] = JOB_DONE;
         M->n_done++;
         M->cost_done += j->cost;
-        if (j->pretrain) printf("[%7.1fs] job %d %s done on rank %d (%.1fs)\n", now() - M->t0, rep->id, j->name, rep->rank, rep->wall);
-        else printf("[%7.1fs] job %d %s done on rank %d (%.1fs): C train %.3f valid %.3f test %.3f\n", now() - M->t0,
-                    rep->id, j->name, rep->rank, rep->wall, rep->c[0], rep->c[1], rep->c[2]);
+        if (j->pretrain) printf("[%7.1fs] job %d %s done on rank %d (%.1fs, cpu %.1fs)\n", now() - M->t0, rep->id,
+                                j->name, rep->rank, rep->wall, rep->cpu);
+        else printf("[%7.1fs] job %d %s done on rank %d (%.1fs, cpu %.1fs): C train %.3f valid %.3f test %.3f\n",
+                    now() - M->t0, rep->id, j->name, rep->rank, rep->wall, rep->cpu, rep->c[0], rep->c[1], rep->c[2]);
     } else if (M->attempts[rep->id] <= M->exp->retries) {
         M->state[rep->id] = JOB_PENDING;
         printf("[%7.1fs] job %d %s failed on rank %d (attempt %d, will retry): %s\n", now() - M->t0, rep->id, j->name,

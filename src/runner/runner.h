@@ -22,6 +22,8 @@ typedef struct {
 typedef struct {
     int id, status, attempt, rank;
     double c[3], wall;
+    double cpu;        /* core-seconds of the job (all threads of this process) */
+    long peak_rss_kb;  /* the process's peak RSS after the job (per job under run --job) */
     char error[512];
 } lr_job_report;
 
