@@ -61,5 +61,28 @@ for k in $(echo "$PLAN" | awk -F'[_:]' '/^kind_/ {sub(/^kind_/, "", $0); sub(/:.
 done
 equal "every kind compared" "$kinds" "11"
 
+# The ETA. Without a calibration for this host it says "unknown" until it can say.
+export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
+sed -e 's/^name = "plan";/name = "noplan";/' -e 's/^models = .*/models = ["proposed", "lesion_count"];/' \
+    -e '/^ *"imagenet_resnet50", "radimagenet_resnet50", "total_volume"/d' plan.cfg > noplan.cfg
+echo 'results_dir = "elsewhere";' >> noplan.cfg
+out="$("$LR" run noplan.cfg 2>&1)" || bad "noplan run: $(echo "$out" | tail -2)"
+echo "$out" | grep -q "^plan: no calibration cached for this host" && ok "run says it has no plan" || bad "no-plan message: $(echo "$out" | head -2)"
+first="$(echo "$out" | grep -m1 'status: ')"
+echo "$first" | grep -q "ETA unknown$" && ok "ETA unknown before any job finished: $first" || bad "first status without a plan: $first"
+echo "$out" | grep -Eq "status: [1-9][0-9]*/8 done.*ETA [0-9]+s$" && ok "ETA known once jobs of every pending kind finished" || bad "ETA never known: $(echo "$out" | grep status | tail -2)"
+
+# With the plan (cached above): the ETA printed at the halfway point against the actual remaining time.
+sed -e 's/^name = "plan";/name = "eta";/' plan.cfg > eta.cfg
+out="$(mpirun -np 3 "$LR" run eta.cfg 2>&1)" || bad "eta run: $(echo "$out" | tail -2)"
+echo "$out" | grep -q "^plan: .* of jobs from .*calibration-.*; layout 2 ranks x 1 thread$" && ok "run prints the plan and the layout" || bad "plan line: $(echo "$out" | grep '^plan:')"
+echo "$out" | grep 'status: ' | sed -E 's/^\[ *([0-9.]+)s\].*ETA ([0-9]+|unknown)s?$/\1 \2/' > eta.txt
+half="$(awk '{t[NR] = $1; e[NR] = $2} END {T = t[NR]; best = 1; for (i = 1; i <= NR; i++) if ((t[i] - T / 2)^2 < (t[best] - T / 2)^2) best = i;
+            printf "%s %s %.1f", t[best], e[best], T - t[best]}' eta.txt)"
+set -- $half
+echo "eta at halfway: at ${1}s the ETA said ${2}s, ${3}s remained"
+close "$2" "$3" 0.5 && ok "ETA at halfway within 50 % (said ${2}s, ${3}s remained)" || bad "ETA at halfway: said ${2}s, ${3}s remained"
+[ "$(wc -l < eta.txt)" -ge 20 ] && ok "a status line after every job ($(wc -l < eta.txt))" || bad "status lines: $(wc -l < eta.txt)"
+
 cd "$ROOT"
 summary

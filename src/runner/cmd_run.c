@@ -26,7 +26,7 @@ static void run_help(void)
            "                config's threads) and peak memory at the config's real sizes, totals in core-hours,\n"
            "                and the #SBATCH lines (x%.2f time, x%.2f memory of the plan: safety factors).\n"
            "                Calibrates each distinct network shape once per host (a few real training steps in\n"
-           "                a child process), cached in <results_dir>/plan/calibration-<host>.txt\n"
+           "                a child process), cached in <results_dir>/.plan/calibration-<host>.txt\n"
            "  --cores N     with --plan: the cores of the allocation the makespan is planned for (default:\n"
            "                this machine's); ranks = N / threads workers, plus the master\n"
            "  --list-jobs   print the job table (id, model, fold, replicate, estimated cost) and exit\n"

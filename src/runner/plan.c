@@ -597,7 +597,7 @@ int lr_plan_make(const lr_experiment *exp, const lr_campaign *c, int mode, lr_pl
     P->base_bytes = rss_bytes();
     gethostname(p->host, sizeof p->host - 1);
     snprintf(p->blis_arch, sizeof p->blis_arch, "%s", lr_blis_arch_in_use());
-    snprintf(p->cache_path, sizeof p->cache_path, "%.700s/plan/calibration-%.60s.txt", exp->results_dir, p->host);
+    snprintf(p->cache_path, sizeof p->cache_path, "%.700s/.plan/calibration-%.60s.txt", exp->results_dir, p->host);
     if (plan_cohort(P, p, err)) goto done;
     for (int i = 0; i < c->n_jobs; i++)
         if (c->jobs[i].pretrain && plan_corpus(P, err)) goto done;

@@ -2,7 +2,7 @@
  * threads and the peak memory, from the config's real sizes (cohort, split, lesions per annotation,
  * widths, volume grid, epochs) and a calibration that times real training steps of every distinct
  * network shape on this host (in a forked child, so its peak RSS is its own), cached per host in
- * <results_dir>/plan/. The run's ETA and slurm/submit.sh use it. */
+ * <results_dir>/.plan/ (campaign names have no dot: never a campaign's directory). The run's ETA and slurm/submit.sh use it. */
 #ifndef LR_RUNNER_PLAN_H
 #define LR_RUNNER_PLAN_H
 
