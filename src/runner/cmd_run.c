@@ -31,6 +31,9 @@ static void run_help(void)
            "                this machine's); ranks = N / threads workers, plus the master\n"
            "  --list-jobs   print the job table (id, model, fold, replicate, estimated cost) and exit\n"
            "  --job ID      run only job ID in this process (SLURM arrays); no merge\n"
+           "  --retry-failed  rerun exactly the jobs that failed (list-jobs marks them FAILED with their last\n"
+           "                error line; same seed, same identity), and the pretraining they need; jobs not yet\n"
+           "                started stay for a later run; then merge\n"
            "  --fresh       move an existing results/<name>/ and results/<name>.h5 aside (renamed with a\n"
            "                timestamp, never deleted) and start over\n"
            "  --threads N   CNN engine threads per rank (BLIS and OpenMP; default: the config's `threads`, 1);\n"
@@ -74,14 +77,22 @@ static int load_everywhere(const char *path, int check_inputs, lr_experiment *ex
 
 static void print_jobs(const lr_experiment *exp, const lr_campaign *c)
 {
-    printf("%4s  %-22s %4s %4s %10s  %s\n", "id", "model", "fold", "rep", "est_cost", "name");
+    static const char *const state_name[] = {"pending", "done", "FAILED", "stale"};
+    int n_state[4] = {0};
+    printf("%4s  %-22s %4s %4s %10s  %-8s %s\n", "id", "model", "fold", "rep", "est_cost", "state", "name");
     for (int i = 0; i < c->n_jobs; i++) {
         const lr_job *j = &c->jobs[i];
-        printf("%4d  %-22s %4d %4d %10.2f  %s", j->id, j->pretrain ? "pretrain_organ" : lr_model_name(j->kind),
-               j->fold, j->replicate, j->cost, j->name);
+        char error[600];
+        lr_job_state st = lr_campaign_job_state(exp, j, error, sizeof error);
+        n_state[st]++;
+        printf("%4d  %-22s %4d %4d %10.2f  %-8s %s", j->id, j->pretrain ? "pretrain_organ" : lr_model_name(j->kind),
+               j->fold, j->replicate, j->cost, state_name[st], j->name);
         if (j->depends_on >= 0) printf(" (after %s)", c->jobs[j->depends_on].name);
+        if (st == LR_JOB_STATE_FAILED) printf(": %s", error); /* the last error line: run --retry-failed */
         printf("\n");
     }
+    printf("jobs_done: %d\njobs_failed: %d\njobs_pending: %d\njobs_stale: %d\n", n_state[LR_JOB_STATE_DONE],
+           n_state[LR_JOB_STATE_FAILED], n_state[LR_JOB_STATE_PENDING], n_state[LR_JOB_STATE_STALE]);
     char file[LR_PATH_MAX];
     lr_campaign_file_path(exp, file, sizeof file);
     printf("name: %s\ncampaign_file: %s\njobs: %d\nmodel_jobs: %d\npretrain_job: %d\nfolds: %d\nreplicates: %d\n"
@@ -148,9 +159,10 @@ int cmd_run(int argc, char **argv)
                                          {"fresh", no_argument, 0, 'F'},       {"resume", no_argument, 0, 'R'},
                                          {"threads", required_argument, 0, 'T'}, {"help", no_argument, 0, 'h'},
                                          {"plan", no_argument, 0, 'P'},        {"cores", required_argument, 0, 'C'},
+                                         {"retry-failed", no_argument, 0, 'X'},
                                          {0, 0, 0, 0}};
     long job = -1, threads = 0, cores = 0;
-    int list = 0, fresh = 0, plan = 0, c;
+    int list = 0, fresh = 0, plan = 0, retry = 0, c;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -165,6 +177,7 @@ int cmd_run(int argc, char **argv)
             break;
         case 'F': fresh = 1; break;
         case 'P': plan = 1; break;
+        case 'X': retry = 1; break;
         case 'C':
             if (lr_parse_long(optarg, 1, 1000000, &cores)) return lr_usage_error("run", "--cores '%s': expected 1..1000000", optarg);
             break;
@@ -177,6 +190,8 @@ int cmd_run(int argc, char **argv)
     if (fresh && job >= 0) return lr_usage_error("run", "--fresh and --job do not combine");
     if (plan && (fresh || job >= 0 || list)) return lr_usage_error("run", "--plan combines with --cores and --threads only");
     if (cores && !plan) return lr_usage_error("run", "--cores goes with --plan");
+    if (retry && (fresh || job >= 0 || list || plan))
+        return lr_usage_error("run", "--retry-failed combines with --threads only");
     MPI_Init(NULL, NULL);
     MPI_Comm comm = MPI_COMM_WORLD;
     int rank, size;
@@ -230,7 +245,7 @@ int cmd_run(int argc, char **argv)
     MPI_Bcast(&prep, 1, MPI_INT, 0, comm);
     if (prep) goto done;
     int failed = 0;
-    if (rank == 0) failed = lr_master_run(&exp, &camp, comm, 1);
+    if (rank == 0) failed = lr_master_run(&exp, &camp, comm, retry ? LR_RUN_RETRY_FAILED : LR_RUN_ALL);
     else lr_worker_loop(&exp, &camp, comm);
     MPI_Bcast(&failed, 1, MPI_INT, 0, comm);
     double secs = 0;

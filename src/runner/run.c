@@ -15,7 +15,7 @@
 #include "util/rng.h"
 
 enum { TAG_JOB = 1, TAG_REPORT = 2 };
-enum { JOB_PENDING, JOB_RUNNING, JOB_DONE, JOB_FAILED };
+enum { JOB_PENDING, JOB_RUNNING, JOB_DONE, JOB_FAILED, JOB_LEFT /* not part of this run (--retry-failed) */ };
 
 static double cpu_seconds(void)
 {
@@ -130,7 +130,7 @@ typedef struct {
     const lr_campaign *c;
     int *state, *attempts, *order;
     int *busy;             /* [ranks] 1 while the rank runs a job (master with workers) */
-    int n_done, n_failed, n_skipped, running;
+    int n_done, n_failed, n_skipped, n_left, running;
     double t0, cpu0, last_status;
     int verbose;
     /* the ETA: the plan's wall seconds per job (from the calibration cache; NULL without one), corrected
@@ -232,7 +232,7 @@ static void status_line(master *M)
     if (isnan(eta)) snprintf(eta_s, sizeof eta_s, "unknown");
     else snprintf(eta_s, sizeof eta_s, "%.0fs", eta);
     printf("[%7.1fs] status: %d/%d done, %d running, %d failed, elapsed %.0fs, ETA %s\n", el,
-           M->n_done + M->n_failed, M->c->n_jobs, M->running, M->n_failed, el, eta_s);
+           M->n_done + M->n_failed, M->c->n_jobs - M->n_left, M->running, M->n_failed, el, eta_s);
     fflush(stdout);
     M->last_status = now();
 }
@@ -297,12 +297,12 @@ static int cmp_cost_desc(const void *a, const void *b, void *ctx)
     return cx < cy ? 1 : cx > cy ? -1 : (x > y) - (x < y);
 }
 
-static int master_setup(master *M, const lr_experiment *exp, const lr_campaign *c, int ranks, int verbose)
+static int master_setup(master *M, const lr_experiment *exp, const lr_campaign *c, int ranks, int which)
 {
     memset(M, 0, sizeof *M);
     M->exp = exp;
     M->c = c;
-    M->verbose = verbose;
+    M->verbose = 1;
     M->state = calloc((size_t)c->n_jobs, sizeof(int));
     M->attempts = calloc((size_t)c->n_jobs, sizeof(int));
     M->order = calloc((size_t)c->n_jobs, sizeof(int));
@@ -357,8 +357,28 @@ static int master_setup(master *M, const lr_experiment *exp, const lr_campaign *
                 "(old results are moved aside, not deleted)\n", stale, exp->results_dir, exp->name);
         return -2;
     }
+    if (which == LR_RUN_RETRY_FAILED) { /* only what failed before (same seed), and the pretraining it needs */
+        int retried = 0;
+        for (int i = 0; i < c->n_jobs; i++) {
+            if (M->state[i] != JOB_PENDING) continue;
+            char error[600];
+            if (lr_campaign_job_state(exp, &c->jobs[i], error, sizeof error) == LR_JOB_STATE_FAILED) {
+                printf("retry: job %d %s (failed: %s)\n", i, c->jobs[i].name, error);
+                retried++;
+            } else {
+                M->state[i] = JOB_LEFT;
+            }
+        }
+        for (int i = 0; i < c->n_jobs; i++) {
+            int dep = c->jobs[i].depends_on;
+            if (M->state[i] == JOB_PENDING && dep >= 0 && M->state[dep] == JOB_LEFT) M->state[dep] = JOB_PENDING;
+        }
+        for (int i = 0; i < c->n_jobs; i++) M->n_left += M->state[i] == JOB_LEFT;
+        printf("retry-failed: %d failed job(s) to rerun, %d not started (left for a later run)\n", retried,
+               M->n_left);
+    }
     printf("campaign %s: %d jobs, %d already finished (resume), %d to run\n", exp->name, c->n_jobs, M->n_skipped,
-           c->n_jobs - M->n_skipped);
+           c->n_jobs - M->n_skipped - M->n_left);
     fflush(stdout);
     return 0;
 }
@@ -376,12 +396,12 @@ static void master_free(master *M)
     free(M->finish_seq);
 }
 
-int lr_master_run(const lr_experiment *exp, const lr_campaign *c, MPI_Comm comm, int verbose)
+int lr_master_run(const lr_experiment *exp, const lr_campaign *c, MPI_Comm comm, int which)
 {
     int size;
     MPI_Comm_size(comm, &size);
     master M;
-    int setup = master_setup(&M, exp, c, size, verbose);
+    int setup = master_setup(&M, exp, c, size, which);
     if (setup) {
         if (setup == -1) fprintf(stderr, "lesionrank run: out of memory\n");
         master_free(&M);
