@@ -23,7 +23,7 @@ done
 arr_res=(); pre_res=()
 if [ $user_time = 0 ] || [ $user_mem = 0 ]; then
   plan="$("$LR" run "$CONFIG" --plan)" || { echo "submit.sh: run --plan failed; give --time and --mem-per-cpu" >&2; exit 1; }
-  echo "$plan" | grep -E '^(total_core_hours|#SBATCH|pretrain_sbatch):'
+  echo "$plan" | grep -E '^(total_core_hours:|#SBATCH |pretrain_sbatch:)'
   pre_line="$(echo "$plan" | awk -F': ' '/^pretrain_sbatch:/ {print $2}')"
   for opt in time mem-per-cpu; do
     [ $opt = time ] && [ $user_time = 1 ] && continue

@@ -49,6 +49,8 @@ typedef struct {
     double rss_e1, rss_e;            /* after eval forwards at ne, ne2 */
     double n_params, n_buffers;
     double save_cpu, save_wall;      /* lr_net_save of the weights (checkpoints and shards scale from it) */
+    double warm_cpu;                 /* once per job: creating the net and the first step at each new batch
+                                        size (allocations, page faults) beyond a repeated step's time */
 } calib;
 
 static double now_s(void)
@@ -143,10 +145,12 @@ static int measure_shape(const shape *s, const lr_train_options *o, int threads,
     }
     for (int i = 0; i < nmax * s->out; i++) dy[i] = (float)((gsl_rng_uniform(b.rng) - 0.5) / nmax);
     out->rss0 = rss_bytes();
+    double c_create = cpu_s();
     lr_net_config cfg = {s->arch, 1, s->width, s->out};
     lr_net *net = lr_net_create(&cfg, b.rng, err);
     lr_adam opt = {0};
     if (!net || lr_adam_init(&opt, net->n_params, 1e-4f, 0.0f, err)) return -1;
+    out->warm_cpu = cpu_s() - c_create;
     out->n_params = (double)net->n_params;
     out->n_buffers = (double)net->n_buffers;
     int dims[3] = {s->dims[0], s->dims[1], s->dims[2]};
@@ -159,8 +163,11 @@ static int measure_shape(const shape *s, const lr_train_options *o, int threads,
             lr_net_zero_grad(net);
             if (lr_net_forward(net, x, n, dims, 1, err) || lr_net_backward(net, dy, NULL, err)) return -1;
             lr_adam_step(&opt, net->params, net->grads);
+            double dc = cpu_s() - c0;
+            if (rep == 0) out->warm_cpu += dc;
             if (rep == 1) {
-                *(pass ? &out->cpu2 : &out->cpu1) = cpu_s() - c0;
+                out->warm_cpu -= dc;
+                *(pass ? &out->cpu2 : &out->cpu1) = dc;
                 *(pass ? &out->wall2 : &out->wall1) = now_s() - t0;
             }
         }
@@ -170,8 +177,10 @@ static int measure_shape(const shape *s, const lr_train_options *o, int threads,
         int n = rep ? s->ne2 : s->ne;
         double t0 = now_s(), c0 = cpu_s();
         if (build_input(&b, x, n, 0, err) || lr_net_forward(net, x, n, dims, 0, err)) return -1;
+        if (rep == 1) out->warm_cpu += cpu_s() - c0;
         out->cpu_e = cpu_s() - c0;
         out->wall_e = now_s() - t0;
+        if (rep == 2) out->warm_cpu -= out->cpu_e;
         if (rep == 0) out->rss_e1 = rss_bytes();
     }
     out->rss_e = rss_bytes();
@@ -226,7 +235,7 @@ static void calib_to_array(const calib *m, double v[CALIB_FIELDS])
 {
     double a[CALIB_FIELDS] = {m->cpu1,  m->cpu2,  m->wall1, m->wall2,    m->cpu_e,      m->wall_e,
                               m->rss0,  m->rss1,  m->rss2,  m->rss_e,    m->n_params,   m->n_buffers,
-                              m->save_cpu, m->save_wall, m->rss_e1, 0};
+                              m->save_cpu, m->save_wall, m->rss_e1, m->warm_cpu};
     memcpy(v, a, sizeof a);
 }
 
@@ -234,7 +243,7 @@ static void calib_from_array(calib *m, const double v[CALIB_FIELDS])
 {
     *m = (calib){.cpu1 = v[0], .cpu2 = v[1], .wall1 = v[2], .wall2 = v[3], .cpu_e = v[4], .wall_e = v[5],
                  .rss0 = v[6], .rss1 = v[7], .rss2 = v[8], .rss_e = v[9], .n_params = v[10], .n_buffers = v[11],
-                 .save_cpu = v[12], .save_wall = v[13], .rss_e1 = v[14]};
+                 .save_cpu = v[12], .save_wall = v[13], .rss_e1 = v[14], .warm_cpu = v[15]};
 }
 
 static int cache_lookup(const char *path, const char *key, calib *m)
@@ -456,8 +465,8 @@ static void estimate(planner *P, const lr_job *j, lr_job_plan *jp)
         double a, b, aw, bw;
         affine(s->n1, m->cpu1, s->n2, m->cpu2, &a, &b);
         affine(s->n1, m->wall1, s->n2, m->wall2, &aw, &bw);
-        jp->cpu_s = P->corpus_gen_cpu + w.epochs * (w.steps * a + b * w.samples) + m->save_cpu;
-        jp->wall_s = P->corpus_gen_cpu + w.epochs * (w.steps * aw + bw * w.samples) + m->save_wall;
+        jp->cpu_s = P->corpus_gen_cpu + fmax(0, m->warm_cpu) + w.epochs * (w.steps * a + b * w.samples) + m->save_cpu;
+        jp->wall_s = P->corpus_gen_cpu + fmax(0, m->warm_cpu) + w.epochs * (w.steps * aw + bw * w.samples) + m->save_wall;
         double corpus = P->corpus_all_lesions * (P2 * 4 + 42) + 2 * P->corpus_lesions * 8;
         jp->peak_mb = (P->base_bytes + corpus + (m->rss2 - m->rss0) + 2 * PRETRAIN_BATCH * P2 * 4) / MB;
         return;
@@ -466,8 +475,8 @@ static void estimate(planner *P, const lr_job *j, lr_job_plan *jp)
     double read_cpu = w.needs_patches ? P->read_cpu : P->read_np_cpu;
     double read_wall = w.needs_patches ? P->read_wall : P->read_np_wall;
     /* a baseline: read the cohort, score, write a shard */
-    jp->cpu_s = read_cpu + 0.001 * (double)c->n_annotations * 1e-3;
-    jp->wall_s = read_wall + 0.001 * (double)c->n_annotations * 1e-3;
+    jp->cpu_s = read_cpu + 1e-6 * (double)c->n_annotations; /* about a microsecond per annotation */
+    jp->wall_s = read_wall + 1e-6 * (double)c->n_annotations;
     jp->peak_mb = (P->base_bytes + cohort_bytes(c, w.needs_patches) + 4 * result_bytes) / MB;
     if (w.shape < 0) return;
     const shape *s = &P->shapes[w.shape];
@@ -482,8 +491,9 @@ static void estimate(planner *P, const lr_job *j, lr_job_plan *jp)
     /* the best epoch is fully evaluated again when it is not the last: counted as even odds */
     double eval_samples = w.evals * w.eval_valid + 1.5 * w.eval_full;
     double ckpt = 4 * (w.epochs - 1) + 2; /* per-epoch checkpoints (weights, Adam m and v, best) + the shard */
-    jp->cpu_s += w.epochs * (w.steps * a + b * w.samples) + e * eval_samples + ckpt * m->save_cpu;
-    jp->wall_s += w.epochs * (w.steps * aw + bw * w.samples) + ew * eval_samples + ckpt * m->save_wall;
+    double warm = fmax(0, m->warm_cpu) * (r > 1 ? r : 1);
+    jp->cpu_s += warm + w.epochs * (w.steps * a + b * w.samples) + e * eval_samples + ckpt * m->save_cpu;
+    jp->wall_s += warm + w.epochs * (w.steps * aw + bw * w.samples) + ew * eval_samples + ckpt * m->save_wall;
     /* memory: the net's share grows linearly with the batch (two measured points), the rest is counted */
     /* memory: the net's share grows linearly with the batch, in train mode (steps) and eval mode (the
      * evaluation chunks), each from two measured points; the larger of the two is the peak */
