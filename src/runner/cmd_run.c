@@ -15,7 +15,8 @@
 
 static void run_help(void)
 {
-    printf("usage: lesionrank run CONFIG [--plan [--cores N]] [--list-jobs] [--job ID] [--fresh] [--threads N]\n"
+    printf("usage: lesionrank run CONFIG [--plan [--cores N]] [--list-jobs] [--job ID] [--retry-failed] [--fresh]\n"
+           "                          [--threads N]\n"
            "Run a campaign: every (model, fold, replicate) of the experiment, plus the organ pretraining the\n"
            "ResNet50 rows need when no weights file is configured. Under mpirun, rank 0 schedules jobs to ranks\n"
            "1..N-1 (most expensive first) and costs almost no CPU: use mpirun -np (cores + 1). Without mpirun\n"
@@ -29,7 +30,8 @@ static void run_help(void)
            "                a child process), cached in <results_dir>/.plan/calibration-<host>.txt\n"
            "  --cores N     with --plan: the cores of the allocation the makespan is planned for (default:\n"
            "                this machine's); ranks = N / threads workers, plus the master\n"
-           "  --list-jobs   print the job table (id, model, fold, replicate, estimated cost) and exit\n"
+           "  --list-jobs   print the job table (id, model, fold, replicate, estimated cost, state: done,\n"
+           "                pending, stale or FAILED with the last error line of its log) and exit\n"
            "  --job ID      run only job ID in this process (SLURM arrays); no merge\n"
            "  --retry-failed  rerun exactly the jobs that failed (list-jobs marks them FAILED with their last\n"
            "                error line; same seed, same identity), and the pretraining they need; jobs not yet\n"
