@@ -54,6 +54,10 @@ out="$(timeout 900 slurm/submit.sh camp.cfg --wait 2>&1)"; rc=$?
 t1=$(date +%s)
 [ $rc -eq 0 ] && ok "submit.sh --wait: array + merge finished in $((t1 - t0)) s" || bad "submit.sh exit $rc: $(echo "$out" | tail -3 | tr '\n' ' ') $(tail -3 lesionrank-merge_*.out 2>/dev/null)"
 echo "$out" | grep -q "^pretraining: " && ok "pretraining submitted first" || bad "no pretraining job: $out"
+# --time and --mem-per-cpu from run --plan (none given here): the printed #SBATCH lines, passed to sbatch
+echo "$out" | grep -Eq '^#SBATCH --time=[0-9]{2}:[0-9]{2}:[0-9]{2}$' && ok "submit.sh printed the plan's #SBATCH lines" || bad "no plan lines: $out"
+ptime="$(echo "$out" | sed -n 's/^#SBATCH --time=//p')"; pmem="$(echo "$out" | sed -n 's/^#SBATCH --mem-per-cpu=//p')"
+echo "$out" | grep -q "^jobs: .* --time=$ptime --mem-per-cpu=$pmem" && ok "the array was submitted with the plan's --time=$ptime --mem-per-cpu=$pmem" || bad "array submitted without the plan: $(echo "$out" | grep '^jobs:')"
 nlogs=$(ls lesionrank-job_*_*.out 2>/dev/null | wc -l)
 [ "$nlogs" -ge 10 ] && ok "one log per array task (%x_%A_%a): $nlogs" || bad "array logs: $nlogs"
 [ -f results/slurmcamp/report/table2.md ] && ok "merge.sbatch wrote the report" || bad "no report: $(cat lesionrank-merge_*.out 2>/dev/null | tail -3)"

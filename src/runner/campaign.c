@@ -130,6 +130,53 @@ int lr_campaign_job_done(const lr_experiment *exp, const lr_job *j)
     return ok;
 }
 
+/* The last "job failed: ..." line of the job's log after its last "job model=" line (a later attempt that
+ * is still running or succeeded starts a new section); "" when none. */
+static void last_failure_line(const lr_experiment *exp, const lr_job *j, char *out, size_t n)
+{
+    char path[LR_PATH_MAX + 64], line[1024];
+    out[0] = '\0';
+    lr_campaign_log_path(exp, j, path, sizeof path);
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (!strncmp(line, "job model=", 10)) out[0] = '\0';
+        else if (!strncmp(line, "job failed: ", 12)) snprintf(out, n, "%s", line + 12);
+    }
+    fclose(f);
+}
+
+lr_job_state lr_campaign_job_state(const lr_experiment *exp, const lr_job *j, char *error, size_t n)
+{
+    char buf[1024] = "";
+    if (error && n) error[0] = '\0';
+    int done = lr_campaign_job_done(exp, j);
+    if (done > 0) return LR_JOB_STATE_DONE;
+    if (done < 0) return LR_JOB_STATE_STALE;
+    if (j->pretrain) return LR_JOB_STATE_PENDING; /* a cache, redone by whoever needs it */
+    last_failure_line(exp, j, buf, sizeof buf);
+    char path[LR_PATH_MAX];
+    lr_campaign_shard_path(exp, j, path, sizeof path);
+    struct stat st;
+    if (!buf[0] && stat(path, &st) == 0) { /* a failed shard without a log line: its error attribute */
+        lr_err err;
+        hid_t f = lr_h5_open_read(path, &err);
+        if (f >= 0) {
+            char status[32] = "";
+            lr_h5_attr_read_string(f, "/", "status", status, sizeof status, &err);
+            if (!strcmp(status, "failed") &&
+                (lr_h5_attr_read_string(f, "/", "error", buf, sizeof buf, &err) != 0 || !buf[0]))
+                snprintf(buf, sizeof buf, "failed (no error recorded)");
+            H5Fclose(f);
+        }
+    }
+    if (!buf[0]) return LR_JOB_STATE_PENDING;
+    buf[strcspn(buf, "\n")] = '\0';
+    if (error && n) snprintf(error, n, "%s", buf);
+    return LR_JOB_STATE_FAILED;
+}
+
 uint64_t lr_job_identity(const lr_experiment *exp, const lr_job *j)
 {
     const char *text = exp->text ? exp->text : "";

@@ -37,6 +37,12 @@ int lr_campaign_make_dirs(const lr_experiment *exp, lr_err *err);
  * finished, -1 when the shard belongs to another config (lr_job_identity differs). */
 int lr_campaign_job_done(const lr_experiment *exp, const lr_job *j);
 
+/* Where a job stands, from its shard and log: finished ok, failed (a shard with status failed, or a log
+ * whose last job line says "job failed"), not run yet, or a shard of another config. */
+typedef enum { LR_JOB_STATE_PENDING, LR_JOB_STATE_DONE, LR_JOB_STATE_FAILED, LR_JOB_STATE_STALE } lr_job_state;
+/* error (may be NULL) receives the failure's last error line ("" otherwise). */
+lr_job_state lr_campaign_job_state(const lr_experiment *exp, const lr_job *j, char *error, size_t n);
+
 /* A job's identity: 64-bit FNV-1a of the config text and (model, fold, replicate); never 0 (0 marks a
  * shard of the standalone train verb). A shard or checkpoint with another identity belongs to another
  * config or job and is never mixed in. */

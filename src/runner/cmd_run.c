@@ -9,13 +9,15 @@
 #include <unistd.h>
 
 #include "model/pretrain.h"
+#include "runner/plan.h"
 #include "runner/runner.h"
 #include "util/cli.h"
 #include "verbs.h"
 
 static void run_help(void)
 {
-    printf("usage: lesionrank run CONFIG [--list-jobs] [--job ID] [--fresh] [--threads N]\n"
+    printf("usage: lesionrank run CONFIG [--plan [--cores N]] [--list-jobs] [--job ID] [--retry-failed] [--fresh]\n"
+           "                          [--threads N]\n"
            "Run a campaign: every (model, fold, replicate) of the experiment, plus the pretraining (fractal task\n"
            "for imagenet_resnet50, organ task for radimagenet_resnet50) the\n"
            "ResNet50 rows need when no weights file is configured. Under mpirun, rank 0 schedules jobs to ranks\n"
@@ -23,13 +25,25 @@ static void run_help(void)
            "the jobs run one after another in this process. Finished jobs (results/<name>/jobs/<job>.h5 with\n"
            "status ok) are skipped: resume is the default; a killed job resumes from its last epoch.\n"
            "At the end all ranks merge the shards into results/<name>.h5 (parallel HDF5).\n"
-           "  --list-jobs   print the job table (id, model, fold, replicate, estimated cost) and exit\n"
+           "  --plan        without training: per job and per kind the core-seconds, wall seconds (at the\n"
+           "                config's threads) and peak memory at the config's real sizes, totals in core-hours,\n"
+           "                and the #SBATCH lines (x%.2f time, x%.2f memory of the plan: safety factors).\n"
+           "                Calibrates each distinct network shape once per host (a few real training steps in\n"
+           "                a child process), cached in <results_dir>/.plan/calibration-<host>.txt\n"
+           "  --cores N     with --plan: the cores of the allocation the makespan is planned for (default:\n"
+           "                this machine's); ranks = N / threads workers, plus the master\n"
+           "  --list-jobs   print the job table (id, model, fold, replicate, estimated cost, state: done,\n"
+           "                pending, stale or FAILED with the last error line of its log) and exit\n"
            "  --job ID      run only job ID in this process (SLURM arrays); no merge\n"
+           "  --retry-failed  rerun exactly the jobs that failed (list-jobs marks them FAILED with their last\n"
+           "                error line; same seed, same identity), and the pretraining they need; jobs not yet\n"
+           "                started stay for a later run; then merge\n"
            "  --fresh       move an existing results/<name>/ and results/<name>.h5 aside (renamed with a\n"
            "                timestamp, never deleted) and start over\n"
            "  --threads N   CNN engine threads per rank (BLIS and OpenMP; default: the config's `threads`, 1);\n"
            "                results are bitwise the same for any N, and jobs keep their identity\n"
-           "Exit status: 0 all jobs ok, 1 a job failed every try or bad input, 2 usage error.\n");
+           "Exit status: 0 all jobs ok, 1 a job failed every try or bad input, 2 usage error.\n",
+           LR_PLAN_TIME_SAFETY, LR_PLAN_MEM_SAFETY);
 }
 
 static void merge_help(void)
@@ -67,16 +81,23 @@ static int load_everywhere(const char *path, int check_inputs, lr_experiment *ex
 
 static void print_jobs(const lr_experiment *exp, const lr_campaign *c)
 {
-    printf("%4s  %-22s %4s %4s %10s  %s\n", "id", "model", "fold", "rep", "est_cost", "name");
+    static const char *const state_name[] = {"pending", "done", "FAILED", "stale"};
+    int n_state[4] = {0};
+    printf("%4s  %-22s %4s %4s %10s  %-8s %s\n", "id", "model", "fold", "rep", "est_cost", "state", "name");
     for (int i = 0; i < c->n_jobs; i++) {
         const lr_job *j = &c->jobs[i];
-        char what[32];
+        char what[32], error[600];
         snprintf(what, sizeof what, "pretrain_%s", j->pretrain ? lr_pretrain_task_name((lr_pretrain_task)(j->pretrain - 1)) : "");
-        printf("%4d  %-22s %4d %4d %10.2f  %s", j->id, j->pretrain ? what : lr_model_name(j->kind),
-               j->fold, j->replicate, j->cost, j->name);
+        lr_job_state st = lr_campaign_job_state(exp, j, error, sizeof error);
+        n_state[st]++;
+        printf("%4d  %-22s %4d %4d %10.2f  %-8s %s", j->id, j->pretrain ? what : lr_model_name(j->kind),
+               j->fold, j->replicate, j->cost, state_name[st], j->name);
         if (j->depends_on >= 0) printf(" (after %s)", c->jobs[j->depends_on].name);
+        if (st == LR_JOB_STATE_FAILED) printf(": %s", error); /* the last error line: run --retry-failed */
         printf("\n");
     }
+    printf("jobs_done: %d\njobs_failed: %d\njobs_pending: %d\njobs_stale: %d\n", n_state[LR_JOB_STATE_DONE],
+           n_state[LR_JOB_STATE_FAILED], n_state[LR_JOB_STATE_PENDING], n_state[LR_JOB_STATE_STALE]);
     char file[LR_PATH_MAX];
     lr_campaign_file_path(exp, file, sizeof file);
     printf("name: %s\ncampaign_file: %s\njobs: %d\nmodel_jobs: %d\npretrain_job: %d\nfolds: %d\nreplicates: %d\n"
@@ -132,6 +153,8 @@ static int run_single_job(const lr_experiment *exp, const lr_campaign *c, int id
     if (rep.status == LR_JOB_OK) {
         printf("job %d %s done (%.1fs): C train %.4f valid %.4f test %.4f\n", id, j->name, rep.wall, rep.c[0],
                rep.c[1], rep.c[2]);
+        /* what run --plan estimates for this job, measured (tests/cli_plan.sh compares them) */
+        printf("job_cost: %s wall_s %.3f core_s %.3f peak_mb %.1f\n", j->name, rep.wall, rep.cpu, rep.peak_rss_kb / 1024.0);
         return 0;
     }
     fprintf(stderr, "lesionrank run: job %d %s failed: %s\n", id, j->name, rep.error);
@@ -143,9 +166,11 @@ int cmd_run(int argc, char **argv)
     static const struct option opts[] = {{"job", required_argument, 0, 'j'}, {"list-jobs", no_argument, 0, 'l'},
                                          {"fresh", no_argument, 0, 'F'},       {"resume", no_argument, 0, 'R'},
                                          {"threads", required_argument, 0, 'T'}, {"help", no_argument, 0, 'h'},
+                                         {"plan", no_argument, 0, 'P'},        {"cores", required_argument, 0, 'C'},
+                                         {"retry-failed", no_argument, 0, 'X'},
                                          {0, 0, 0, 0}};
-    long job = -1, threads = 0;
-    int list = 0, fresh = 0, c;
+    long job = -1, threads = 0, cores = 0;
+    int list = 0, fresh = 0, plan = 0, retry = 0, c;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -159,6 +184,11 @@ int cmd_run(int argc, char **argv)
                 return lr_usage_error("run", "--threads '%s': expected 1..256 (CNN engine threads per rank)", optarg);
             break;
         case 'F': fresh = 1; break;
+        case 'P': plan = 1; break;
+        case 'X': retry = 1; break;
+        case 'C':
+            if (lr_parse_long(optarg, 1, 1000000, &cores)) return lr_usage_error("run", "--cores '%s': expected 1..1000000", optarg);
+            break;
         case 'R': break; /* resume is the default */
         case 'h': run_help(); return 0;
         default: return lr_usage_error("run", "unknown or incomplete option '%s'", argv[optind - 1]);
@@ -166,6 +196,10 @@ int cmd_run(int argc, char **argv)
     }
     if (argc - optind != 1) return lr_usage_error("run", "expected exactly one CONFIG argument");
     if (fresh && job >= 0) return lr_usage_error("run", "--fresh and --job do not combine");
+    if (plan && (fresh || job >= 0 || list)) return lr_usage_error("run", "--plan combines with --cores and --threads only");
+    if (cores && !plan) return lr_usage_error("run", "--cores goes with --plan");
+    if (retry && (fresh || job >= 0 || list || plan))
+        return lr_usage_error("run", "--retry-failed combines with --threads only");
     MPI_Init(NULL, NULL);
     MPI_Comm comm = MPI_COMM_WORLD;
     int rank, size;
@@ -176,11 +210,28 @@ int cmd_run(int argc, char **argv)
     memset(&exp, 0, sizeof exp);
     memset(&camp, 0, sizeof camp);
     int rc = 1;
-    if (load_everywhere(argv[optind], !list, &exp, &camp, comm, "run")) goto done;
+    if (load_everywhere(argv[optind], !list && !plan, &exp, &camp, comm, "run")) goto done;
     if (threads > 0) exp.threads = (int)threads; /* the command line wins; the jobs' identity stays */
     if (list) {
         if (rank == 0) print_jobs(&exp, &camp);
         rc = 0;
+        goto done;
+    }
+    if (plan) {
+        if (rank == 0) {
+            lr_plan p;
+            lr_err err = {0};
+            long n = cores ? cores : sysconf(_SC_NPROCESSORS_ONLN);
+            if (lr_plan_make(&exp, &camp, LR_PLAN_CALIBRATE, &p, &err)) {
+                rc = lr_runtime_error("run", "--plan: %s", err.msg);
+            } else {
+                lr_plan_print(stdout, &exp, &camp, &p, (int)(n > 0 ? n : 1));
+                rc = 0;
+            }
+            lr_plan_free(&p);
+        } else {
+            rc = 0;
+        }
         goto done;
     }
     if (job >= 0) {
@@ -202,7 +253,7 @@ int cmd_run(int argc, char **argv)
     MPI_Bcast(&prep, 1, MPI_INT, 0, comm);
     if (prep) goto done;
     int failed = 0;
-    if (rank == 0) failed = lr_master_run(&exp, &camp, comm, 1);
+    if (rank == 0) failed = lr_master_run(&exp, &camp, comm, retry ? LR_RUN_RETRY_FAILED : LR_RUN_ALL);
     else lr_worker_loop(&exp, &camp, comm);
     MPI_Bcast(&failed, 1, MPI_INT, 0, comm);
     double secs = 0;

@@ -10,11 +10,20 @@
 #include "data/split.h"
 #include "model/pretrain.h"
 #include "nn/engine.h"
+#include "runner/plan.h"
 #include "runner/runner.h"
 #include "util/rng.h"
 
 enum { TAG_JOB = 1, TAG_REPORT = 2 };
-enum { JOB_PENDING, JOB_RUNNING, JOB_DONE, JOB_FAILED };
+enum { JOB_PENDING, JOB_RUNNING, JOB_DONE, JOB_FAILED, JOB_LEFT /* not part of this run (--retry-failed) */ };
+
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_sec +
+           1e-6 * (double)ru.ru_stime.tv_usec;
+}
 
 void lr_worker_init(lr_worker_state *w, const lr_experiment *exp, int rank)
 {
@@ -58,6 +67,7 @@ void lr_worker_run_job(lr_worker_state *w, const lr_job *j, int attempt, lr_job_
     for (int k = 0; k < 3; k++) rep->c[k] = NAN;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    double cpu0 = cpu_seconds();
     lr_err err = {0};
     if (j->pretrain) {
         if (lr_pretrain_run(&exp->train, (lr_pretrain_task)(j->pretrain - 1), 0, &err) == 0) rep->status = LR_JOB_OK;
@@ -107,6 +117,10 @@ void lr_worker_run_job(lr_worker_state *w, const lr_job *j, int attempt, lr_job_
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     rep->wall = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    rep->cpu = cpu_seconds() - cpu0;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    rep->peak_rss_kb = ru.ru_maxrss;
 }
 
 /* ---- master ---- */
@@ -116,9 +130,18 @@ typedef struct {
     const lr_campaign *c;
     int *state, *attempts, *order;
     int *busy;             /* [ranks] 1 while the rank runs a job (master with workers) */
-    int n_done, n_failed, n_skipped, running;
-    double t0, cpu0, cost_total, cost_done, last_status;
+    int n_done, n_failed, n_skipped, n_left, running;
+    double t0, cpu0, last_status;
     int verbose;
+    /* the ETA: the plan's wall seconds per job (from the calibration cache; NULL without one), corrected
+     * by what this run measured: finished jobs per kind and the epochs done of running jobs */
+    double *planned;       /* [jobs] or NULL */
+    double *started;       /* [jobs] when the job was sent (this run), for running jobs */
+    double *took;          /* [jobs] measured wall seconds of jobs finished in this run, else -1 */
+    int *finish_seq;       /* [jobs] order in which they finished (0 first) */
+    int n_finished;
+    int *rank_job;         /* [ranks] the job a rank runs, -1 idle */
+    int ranks;             /* ranks that run jobs: size - 1, or 1 alone */
 } master;
 
 static double now(void)
@@ -128,26 +151,88 @@ static double now(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static double cpu_seconds(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_sec +
-           1e-6 * (double)ru.ru_stime.tv_usec;
-}
-
 static void sleep_ms(int ms)
 {
     struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&t, NULL);
 }
 
+static int kind_slot(const lr_job *j) { return j->pretrain ? LR_N_MODELS : (int)j->kind; }
+
+/* Epochs done of a running job, from the last "epoch k/N" line of its log; 0 when none yet. */
+static double epochs_fraction(const master *M, const lr_job *j)
+{
+    if (j->pretrain || !lr_model_is_learned(j->kind)) return 0;
+    char path[LR_PATH_MAX + 64], line[512];
+    lr_campaign_log_path(M->exp, j, path, sizeof path);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    int k = 0, n = 0, kk, nn;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "epoch %d/%d", &kk, &nn) == 2 && nn > 0) k = kk, n = nn;
+    fclose(f);
+    return n > 0 ? (double)k / n : 0;
+}
+
+/* Wall seconds job id is expected to take. With a plan: its planned time times actual / planned of the
+ * jobs finished in this run, the most recent weighing most (weights 0.7^age, each by its planned time): the
+ * plan is right within its tolerance per kind, while the load of a shared machine changes under a run.
+ * Without a plan: the mean of the finished jobs of its kind. NAN: cannot say. */
+static double expected_wall(const master *M, int id)
+{
+    int slot = kind_slot(&M->c->jobs[id]);
+    double act_k = 0, act = 0, pl = 0;
+    int n_k = 0;
+    for (int i = 0; i < M->c->n_jobs; i++) {
+        if (M->took[i] < 0) continue;
+        if (kind_slot(&M->c->jobs[i]) == slot) act_k += M->took[i], n_k++;
+        if (!M->planned) continue;
+        double w = pow(0.7, (double)(M->n_finished - 1 - M->finish_seq[i]));
+        act += w * M->took[i], pl += w * M->planned[i];
+    }
+    if (!M->planned) return n_k ? act_k / n_k : NAN;
+    return M->planned[id] * (pl > 0 ? act / pl : 1);
+}
+
+/* Seconds until the campaign is done: running jobs' remainders (expected time, blended with their epoch
+ * progress) and the pending jobs list-scheduled on the ranks in the master's order. NAN: unknown. */
+static double campaign_eta(const master *M)
+{
+    const lr_campaign *c = M->c;
+    double *rem = malloc((size_t)c->n_jobs * sizeof *rem), *fin = calloc((size_t)c->n_jobs, sizeof *fin);
+    double *free_at = calloc((size_t)M->ranks, sizeof *free_at), eta = NAN, t = now();
+    if (!rem || !fin || !free_at) goto done;
+    for (int w = 0; w < M->ranks; w++) {
+        int id = M->rank_job[w];
+        if (id < 0) continue;
+        double T = expected_wall(M, id), e = t - M->started[id], f = epochs_fraction(M, &c->jobs[id]);
+        if (isnan(T)) goto done;
+        /* mix the rate measured so far (e / f) and the expectation, weighted by the progress */
+        double total = f > 0 ? f * (e / f) + (1 - f) * T : T;
+        free_at[w] = f > 0 ? (1 - f) * total : fmax(T - e, 0.05 * T);
+        fin[id] = free_at[w];
+    }
+    for (int i = 0; i < c->n_jobs; i++) {
+        rem[i] = -1;
+        if (M->state[i] != JOB_PENDING) continue;
+        rem[i] = expected_wall(M, i);
+        if (isnan(rem[i])) goto done;
+        rem[i] = fmax(rem[i], 1e-6);
+    }
+    eta = lr_plan_makespan(c, M->order, rem, fin, free_at, M->ranks);
+done:
+    free(rem), free(fin), free(free_at);
+    return eta;
+}
+
 static void status_line(master *M)
 {
-    double el = now() - M->t0, frac = M->cost_total > 0 ? M->cost_done / M->cost_total : 1;
-    double eta = frac > 0.02 ? el / frac - el : NAN;
-    printf("[%7.1fs] status: %d/%d done, %d running, %d failed, elapsed %.0fs, ETA %s%.0fs\n", el,
-           M->n_done + M->n_failed, M->c->n_jobs, M->running, M->n_failed, el, isnan(eta) ? "~" : "", isnan(eta) || eta < 0 ? 0 : eta);
+    double el = now() - M->t0, eta = campaign_eta(M);
+    char eta_s[32];
+    if (isnan(eta)) snprintf(eta_s, sizeof eta_s, "unknown");
+    else snprintf(eta_s, sizeof eta_s, "%.0fs", eta);
+    printf("[%7.1fs] status: %d/%d done, %d running, %d failed, elapsed %.0fs, ETA %s\n", el,
+           M->n_done + M->n_failed, M->c->n_jobs - M->n_left, M->running, M->n_failed, el, eta_s);
     fflush(stdout);
     M->last_status = now();
 }
@@ -177,13 +262,17 @@ static void on_report(master *M, const lr_job_report *rep)
 {
     const lr_job *j = &M->c->jobs[rep->id];
     M->running--;
+    for (int w = 0; w < M->ranks; w++)
+        if (M->rank_job[w] == rep->id) M->rank_job[w] = -1;
     if (rep->status == LR_JOB_OK) {
         M->state[rep->id] = JOB_DONE;
         M->n_done++;
-        M->cost_done += j->cost;
-        if (j->pretrain) printf("[%7.1fs] job %d %s done on rank %d (%.1fs)\n", now() - M->t0, rep->id, j->name, rep->rank, rep->wall);
-        else printf("[%7.1fs] job %d %s done on rank %d (%.1fs): C train %.3f valid %.3f test %.3f\n", now() - M->t0,
-                    rep->id, j->name, rep->rank, rep->wall, rep->c[0], rep->c[1], rep->c[2]);
+        M->took[rep->id] = rep->wall;
+        M->finish_seq[rep->id] = M->n_finished++;
+        if (j->pretrain) printf("[%7.1fs] job %d %s done on rank %d (%.1fs, cpu %.1fs)\n", now() - M->t0, rep->id,
+                                j->name, rep->rank, rep->wall, rep->cpu);
+        else printf("[%7.1fs] job %d %s done on rank %d (%.1fs, cpu %.1fs): C train %.3f valid %.3f test %.3f\n",
+                    now() - M->t0, rep->id, j->name, rep->rank, rep->wall, rep->cpu, rep->c[0], rep->c[1], rep->c[2]);
     } else if (M->attempts[rep->id] <= M->exp->retries) {
         M->state[rep->id] = JOB_PENDING;
         printf("[%7.1fs] job %d %s failed on rank %d (attempt %d, will retry): %s\n", now() - M->t0, rep->id, j->name,
@@ -191,7 +280,6 @@ static void on_report(master *M, const lr_job_report *rep)
     } else {
         M->state[rep->id] = JOB_FAILED;
         M->n_failed++;
-        M->cost_done += j->cost;
         printf("[%7.1fs] job %d %s FAILED on rank %d after %d attempts: %s\n", now() - M->t0, rep->id, j->name,
                rep->rank, rep->attempt, rep->error);
     }
@@ -200,31 +288,57 @@ static void on_report(master *M, const lr_job_report *rep)
 
 static int cmp_cost_desc(const void *a, const void *b, void *ctx)
 {
-    const lr_campaign *c = ctx;
+    const master *M = ctx;
+    const lr_campaign *c = M->c;
     int x = *(const int *)a, y = *(const int *)b;
     if (!c->jobs[x].pretrain != !c->jobs[y].pretrain) return c->jobs[x].pretrain ? -1 : 1; /* others wait for them */
-    double cx = c->jobs[x].cost, cy = c->jobs[y].cost;
+    /* the plan's wall time when there is one, else the campaign's relative estimate */
+    double cx = M->planned ? M->planned[x] : c->jobs[x].cost, cy = M->planned ? M->planned[y] : c->jobs[y].cost;
     return cx < cy ? 1 : cx > cy ? -1 : (x > y) - (x < y);
 }
 
-static int master_setup(master *M, const lr_experiment *exp, const lr_campaign *c, int ranks, int verbose)
+static int master_setup(master *M, const lr_experiment *exp, const lr_campaign *c, int ranks, int which)
 {
     memset(M, 0, sizeof *M);
     M->exp = exp;
     M->c = c;
-    M->verbose = verbose;
+    M->verbose = 1;
     M->state = calloc((size_t)c->n_jobs, sizeof(int));
     M->attempts = calloc((size_t)c->n_jobs, sizeof(int));
     M->order = calloc((size_t)c->n_jobs, sizeof(int));
     M->busy = calloc((size_t)ranks, sizeof(int));
-    if (!M->state || !M->attempts || !M->order || !M->busy) return -1;
+    M->ranks = ranks > 1 ? ranks - 1 : 1;
+    M->started = calloc((size_t)c->n_jobs, sizeof(double));
+    M->took = malloc((size_t)c->n_jobs * sizeof(double));
+    M->rank_job = malloc((size_t)M->ranks * sizeof(int));
+    M->finish_seq = calloc((size_t)c->n_jobs, sizeof(int));
+    if (!M->state || !M->attempts || !M->order || !M->busy || !M->started || !M->took || !M->rank_job ||
+        !M->finish_seq)
+        return -1;
+    for (int i = 0; i < c->n_jobs; i++) M->took[i] = -1;
+    for (int w = 0; w < M->ranks; w++) M->rank_job[w] = -1;
+    lr_plan plan;
+    lr_err perr = {0};
+    int prc = lr_plan_make(exp, c, LR_PLAN_CACHE_ONLY, &plan, &perr);
+    if (prc == 0) {
+        M->planned = malloc((size_t)c->n_jobs * sizeof(double));
+        if (!M->planned) return -1;
+        double total = 0;
+        for (int i = 0; i < c->n_jobs; i++) total += M->planned[i] = plan.jobs[i].wall_s;
+        printf("plan: %.0f s of jobs from %s; layout %d rank%s x %d thread%s\n", total, plan.cache_path, M->ranks,
+               M->ranks > 1 ? "s" : "", exp->threads, exp->threads > 1 ? "s" : "");
+    } else {
+        printf("plan: %s (run --plan calibrates this host); ETA unknown until a job of each kind finished; "
+               "layout %d rank%s x %d thread%s\n", prc > 0 ? "no calibration cached for this host" : perr.msg,
+               M->ranks, M->ranks > 1 ? "s" : "", exp->threads, exp->threads > 1 ? "s" : "");
+    }
+    lr_plan_free(&plan);
     for (int i = 0; i < c->n_jobs; i++) M->order[i] = i;
-    qsort_r(M->order, (size_t)c->n_jobs, sizeof(int), cmp_cost_desc, (void *)c);
+    qsort_r(M->order, (size_t)c->n_jobs, sizeof(int), cmp_cost_desc, M);
     M->t0 = now();
     M->cpu0 = cpu_seconds();
     int stale = 0;
     for (int i = 0; i < c->n_jobs; i++) {
-        M->cost_total += c->jobs[i].cost;
         int done = lr_campaign_job_done(exp, &c->jobs[i]);
         if (done < 0) {
             char path[LR_PATH_MAX];
@@ -236,7 +350,6 @@ static int master_setup(master *M, const lr_experiment *exp, const lr_campaign *
             M->state[i] = JOB_DONE;
             M->n_done++;
             M->n_skipped++;
-            M->cost_total -= c->jobs[i].cost;
         }
     }
     if (stale) {
@@ -244,8 +357,28 @@ static int master_setup(master *M, const lr_experiment *exp, const lr_campaign *
                 "(old results are moved aside, not deleted)\n", stale, exp->results_dir, exp->name);
         return -2;
     }
+    if (which == LR_RUN_RETRY_FAILED) { /* only what failed before (same seed), and the pretraining it needs */
+        int retried = 0;
+        for (int i = 0; i < c->n_jobs; i++) {
+            if (M->state[i] != JOB_PENDING) continue;
+            char error[600];
+            if (lr_campaign_job_state(exp, &c->jobs[i], error, sizeof error) == LR_JOB_STATE_FAILED) {
+                printf("retry: job %d %s (failed: %s)\n", i, c->jobs[i].name, error);
+                retried++;
+            } else {
+                M->state[i] = JOB_LEFT;
+            }
+        }
+        for (int i = 0; i < c->n_jobs; i++) {
+            int dep = c->jobs[i].depends_on;
+            if (M->state[i] == JOB_PENDING && dep >= 0 && M->state[dep] == JOB_LEFT) M->state[dep] = JOB_PENDING;
+        }
+        for (int i = 0; i < c->n_jobs; i++) M->n_left += M->state[i] == JOB_LEFT;
+        printf("retry-failed: %d failed job(s) to rerun, %d not started (left for a later run)\n", retried,
+               M->n_left);
+    }
     printf("campaign %s: %d jobs, %d already finished (resume), %d to run\n", exp->name, c->n_jobs, M->n_skipped,
-           c->n_jobs - M->n_skipped);
+           c->n_jobs - M->n_skipped - M->n_left);
     fflush(stdout);
     return 0;
 }
@@ -256,14 +389,19 @@ static void master_free(master *M)
     free(M->attempts);
     free(M->order);
     free(M->busy);
+    free(M->planned);
+    free(M->started);
+    free(M->took);
+    free(M->rank_job);
+    free(M->finish_seq);
 }
 
-int lr_master_run(const lr_experiment *exp, const lr_campaign *c, MPI_Comm comm, int verbose)
+int lr_master_run(const lr_experiment *exp, const lr_campaign *c, MPI_Comm comm, int which)
 {
     int size;
     MPI_Comm_size(comm, &size);
     master M;
-    int setup = master_setup(&M, exp, c, size, verbose);
+    int setup = master_setup(&M, exp, c, size, which);
     if (setup) {
         if (setup == -1) fprintf(stderr, "lesionrank run: out of memory\n");
         master_free(&M);
@@ -274,6 +412,7 @@ int lr_master_run(const lr_experiment *exp, const lr_campaign *c, MPI_Comm comm,
         }
         return c->n_jobs;
     }
+    status_line(&M);
     if (size == 1) { /* no workers: run the jobs here, in the same order */
         lr_worker_state w;
         lr_worker_init(&w, exp, 0);
@@ -282,6 +421,8 @@ int lr_master_run(const lr_experiment *exp, const lr_campaign *c, MPI_Comm comm,
             M.state[id] = JOB_RUNNING;
             M.running++;
             M.attempts[id]++;
+            M.started[id] = now();
+            M.rank_job[0] = id;
             printf("[%7.1fs] job %d %s started on rank 0 (attempt %d)\n", now() - M.t0, id, c->jobs[id].name, M.attempts[id]);
             fflush(stdout);
             lr_job_report rep;
@@ -301,6 +442,8 @@ int lr_master_run(const lr_experiment *exp, const lr_campaign *c, MPI_Comm comm,
                 M.state[id] = JOB_RUNNING;
                 M.running++;
                 M.attempts[id]++;
+                M.started[id] = now();
+                M.rank_job[r - 1] = id;
                 int msg[2] = {id, M.attempts[id]};
                 MPI_Send(msg, 2, MPI_INT, r, TAG_JOB, comm);
                 busy[r] = 1;
@@ -323,6 +466,7 @@ int lr_master_run(const lr_experiment *exp, const lr_campaign *c, MPI_Comm comm,
             busy[st.MPI_SOURCE] = 0;
             idle++;
             on_report(&M, &rep);
+            status_line(&M);
         }
         for (int r = 1; r < size; r++) {
             int stop[2] = {-1, 0};

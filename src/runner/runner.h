@@ -22,6 +22,8 @@ typedef struct {
 typedef struct {
     int id, status, attempt, rank;
     double c[3], wall;
+    double cpu;        /* core-seconds of the job (all threads of this process) */
+    long peak_rss_kb;  /* the process's peak RSS after the job (per job under run --job) */
     char error[512];
 } lr_job_report;
 
@@ -30,9 +32,11 @@ void lr_worker_free(lr_worker_state *w);
 /* Runs job j (attempt number given), writes its shard / weights, fills the report. Never exits. */
 void lr_worker_run_job(lr_worker_state *w, const lr_job *j, int attempt, lr_job_report *rep);
 
-/* Rank 0: schedule the campaign over ranks 1..size-1 (or run it alone when size == 1).
- * Returns the number of jobs that failed every try. */
-int lr_master_run(const lr_experiment *exp, const lr_campaign *c, MPI_Comm comm, int verbose);
+/* Rank 0: schedule the campaign over ranks 1..size-1 (or run it alone when size == 1): every job not yet
+ * finished (LR_RUN_ALL), or only those that failed before and the pretraining they need
+ * (LR_RUN_RETRY_FAILED). Returns the number of jobs that failed every try. */
+enum { LR_RUN_ALL = 0, LR_RUN_RETRY_FAILED = 1 };
+int lr_master_run(const lr_experiment *exp, const lr_campaign *c, MPI_Comm comm, int which);
 void lr_worker_loop(const lr_experiment *exp, const lr_campaign *c, MPI_Comm comm);
 
 /* Collective over comm: write results/<name>.h5 from the shards (temporary name, then rename). */

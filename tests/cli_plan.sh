@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# run --plan on the smoke campaign: keys, totals = sum of jobs, #SBATCH lines that parse, the per-host
+# calibration cache; then every job run by --job (as a SLURM array task would) and its measured core-seconds
+# and peak RSS compared with the plan per kind (±30 % time, ±20 % memory).
+set -u
+LR="${LR:-bin/lesionrank}"
+LR="$(cd "$(dirname "$LR")" && pwd)/$(basename "$LR")"
+T="${TMPDIR_TESTS:-$(mktemp -d)}/cli_plan"
+mkdir -p "$T"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 BLIS_NUM_THREADS=1
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+ROOT="$PWD"
+cd "$T"
+sed -e "s|results/smoke/cohort.h5|$T/cohort.h5|" -e 's/^name = "smoke";/name = "plan";/' "$ROOT/experiments/smoke.cfg" > plan.cfg
+# the cohort the campaign generates from its synth block (a baseline job makes it; it is rerun below)
+"$LR" run plan.cfg --job 30 > /dev/null 2>&1 && rm -f results/plan/jobs/*.h5 || bad "generating the cohort"
+
+expect "run --plan" 0 "^total_core_hours: " -- "$LR" run plan.cfg --plan
+PLAN="$LAST"
+echo "$PLAN" > plan.out
+for k in host blis_arch threads shapes total_core_seconds total_core_hours makespan_seconds calibration_cache; do
+  [ -n "$(key $k)" ] && ok "plan key $k: $(key $k)" || bad "plan key $k missing"
+done
+equal "shapes calibrated now = distinct shapes" "$(key shapes_calibrated_now)" "$(key shapes)"
+NJ=$(key jobs)
+NMJ=$("$LR" run plan.cfg --list-jobs | awk '/^model_jobs:/ {print $2}')
+equal "one line per job" "$(echo "$PLAN" | grep -c '^job_[0-9]*: ')" "$NJ"
+sum=$(echo "$PLAN" | awk '/^job_[0-9]+: / {s += $4} END {printf "%.3f", s}')
+close "$sum" "$(key total_core_seconds)" 0.001 0.03 && ok "total core-seconds = sum of the jobs ($sum)" || bad "total $(key total_core_seconds) vs sum of jobs $sum"
+ksum=$(echo "$PLAN" | awk '/^kind_/ {s += $5; n += $3} END {printf "%.3f %d", s, n}')
+close "${ksum% *}" "$(key total_core_seconds)" 0.001 0.03 && ok "kinds add up to the total" || bad "kinds ${ksum% *} vs total $(key total_core_seconds)"
+equal "kinds count every job" "${ksum#* }" "$NJ"
+# the #SBATCH lines parse: --array=0-N, --time=HH:MM:SS, --mem-per-cpu=NM
+echo "$PLAN" | grep -Eq "^#SBATCH --array=0-$((NMJ - 1))$" && ok "#SBATCH --array covers the model jobs" || bad "array line: $(echo "$PLAN" | grep array)"
+echo "$PLAN" | grep -Eq '^#SBATCH --time=[0-9]{2}:[0-5][0-9]:[0-5][0-9]$' && ok "#SBATCH --time parses" || bad "time line"
+echo "$PLAN" | grep -Eq '^#SBATCH --mem-per-cpu=[1-9][0-9]*M$' && ok "#SBATCH --mem-per-cpu parses" || bad "mem line"
+echo "$PLAN" | grep -Eq '^#SBATCH --cpus-per-task=1$' && ok "#SBATCH --cpus-per-task = threads" || bad "cpus line"
+echo "$PLAN" | grep -Eq '^pretrain_sbatch: --array=40-41 ' && ok "pretraining tasks line (fractal and organ)" || bad "pretrain line: $(echo "$PLAN" | grep pretrain_sbatch)"
+[ -s "$(key calibration_cache)" ] && ok "calibration cached per host" || bad "no cache file $(key calibration_cache)"
+expect "second --plan uses the cache" 0 "^shapes_calibrated_now: 0$" -- "$LR" run plan.cfg --plan
+expect "--plan --cores 8 --threads 2" 0 "^#SBATCH --cpus-per-task=2$" -- "$LR" run plan.cfg --plan --cores 8 --threads 2
+equal "ranks = cores / threads" "$(key ranks)" "4"
+expect "--cores without --plan is refused" 2 "--cores goes with --plan" -- "$LR" run plan.cfg --cores 4
+
+# Plan vs actual, per kind: every job in its own process (the pretraining jobs first, as the array's dependency)
+: > actual.txt
+for id in $(seq "$NMJ" $((NJ - 1))) $(seq 0 $((NMJ - 1))); do
+  "$LR" run plan.cfg --job "$id" 2>&1 | grep '^job_cost: ' >> actual.txt || bad "--job $id"
+done
+equal "every job measured" "$(wc -l < actual.txt)" "$NJ"
+kinds=0
+for k in $(echo "$PLAN" | awk -F'[_:]' '/^kind_/ {sub(/^kind_/, "", $0); sub(/:.*/, "", $0); print}'); do
+  pat="^$k-f"; case "$k" in pretrain_*) pat="^pretrain-${k#pretrain_}" ;; esac
+  act=$(awk -v p="$pat" '$2 ~ p {s += $6} END {printf "%.3f", s}' actual.txt)
+  mem=$(awk -v p="$pat" '$2 ~ p && $8 > m {m = $8} END {printf "%.1f", m}' actual.txt)
+  pl=$(echo "$PLAN" | awk -v k="kind_$k:" '$1 == k {print $5}')
+  plm=$(echo "$PLAN" | awk -v k="kind_$k:" '$1 == k {print $9}')
+  echo "plan_vs_actual $k: core_s plan $pl actual $act; peak_mb plan $plm actual $mem"
+  close "$pl" "$act" 0.30 0.05 && ok "$k: core-seconds within 30 % (plan $pl, actual $act)" || bad "$k: core-seconds plan $pl, actual $act"
+  close "$plm" "$mem" 0.20 && ok "$k: peak memory within 20 % (plan $plm MB, actual $mem MB)" || bad "$k: memory plan $plm MB, actual $mem MB"
+  kinds=$((kinds + 1))
+done
+equal "every kind compared" "$kinds" "12"
+
+# The ETA. Without a calibration for this host it says "unknown" until it can say.
+export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
+sed -e 's/^name = "plan";/name = "noplan";/' -e 's/^models = .*/models = ["proposed", "lesion_count"];/' \
+    -e '/^ *"imagenet_resnet50", "radimagenet_resnet50", "total_volume"/d' plan.cfg > noplan.cfg
+echo 'results_dir = "elsewhere";' >> noplan.cfg
+out="$("$LR" run noplan.cfg 2>&1)" || bad "noplan run: $(echo "$out" | tail -2)"
+echo "$out" | grep -q "^plan: no calibration cached for this host" && ok "run says it has no plan" || bad "no-plan message: $(echo "$out" | head -2)"
+first="$(echo "$out" | grep -m1 'status: ')"
+echo "$first" | grep -q "ETA unknown$" && ok "ETA unknown before any job finished: $first" || bad "first status without a plan: $first"
+echo "$out" | grep -Eq "status: [1-9][0-9]*/8 done.*ETA [0-9]+s$" && ok "ETA known once jobs of every pending kind finished" || bad "ETA never known: $(echo "$out" | grep status | tail -2)"
+
+# With the plan (cached above): the ETA printed at the halfway point against the actual remaining time.
+sed -e 's/^name = "plan";/name = "eta";/' plan.cfg > eta.cfg
+out="$(mpirun -np 3 "$LR" run eta.cfg 2>&1)" || bad "eta run: $(echo "$out" | tail -2)"
+echo "$out" | grep -q "^plan: .* of jobs from .*calibration-.*; layout 2 ranks x 1 thread$" && ok "run prints the plan and the layout" || bad "plan line: $(echo "$out" | grep '^plan:')"
+echo "$out" | grep 'status: ' | sed -E 's/^\[ *([0-9.]+)s\].*ETA ([0-9]+|unknown)s?$/\1 \2/' > eta.txt
+half="$(awk '{t[NR] = $1; e[NR] = $2} END {T = t[NR]; best = 1; for (i = 1; i <= NR; i++) if ((t[i] - T / 2)^2 < (t[best] - T / 2)^2) best = i;
+            printf "%s %s %.1f", t[best], e[best], T - t[best]}' eta.txt)"
+set -- $half
+echo "eta at halfway: at ${1}s the ETA said ${2}s, ${3}s remained"
+close "$2" "$3" 0.5 && ok "ETA at halfway within 50 % (said ${2}s, ${3}s remained)" || bad "ETA at halfway: said ${2}s, ${3}s remained"
+[ "$(wc -l < eta.txt)" -ge 20 ] && ok "a status line after every job ($(wc -l < eta.txt))" || bad "status lines: $(wc -l < eta.txt)"
+
+cd "$ROOT"
+summary
