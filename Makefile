@@ -19,7 +19,11 @@ BLIS_LIBS   := $(if $(BLIS_PREFIX),-L$(BLIS_PREFIX)/lib -Wl$(,)-rpath$(,)$(BLIS_
 
 OPT      ?= -O2
 CFLAGS   ?= $(OPT) -g
-CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Isrc $(PC_CFLAGS) $(BLIS_CFLAGS)
+CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp -Isrc $(PC_CFLAGS) $(BLIS_CFLAGS)
+LDFLAGS  += -fopenmp
+# The CNN engine's memory-bound loops need the vectoriser's full cost model (-O3); no -ffast-math anywhere.
+# -fno-math-errno lets sqrtf vectorise (it changes no value).
+NN_OPT   ?= $(if $(findstring -O0,$(OPT))$(findstring -O1,$(OPT)),,-O3) -fno-math-errno
 # niftilib (NIfTI-1/-2 I/O, Debian libnifti2-dev) ships no pkg-config file: headers in include/nifti.
 NIFTI_PREFIX ?= /usr
 NIFTI_CFLAGS := $(if $(shell $(PKG_CONFIG) --exists nifti2 2>/dev/null && echo y),$(shell $(PKG_CONFIG) --cflags nifti2),-I$(NIFTI_PREFIX)/include/nifti)
@@ -50,6 +54,10 @@ found:
 $(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h src/*/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/nn/%.o: src/nn/%.c $(wildcard src/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(NN_OPT) -c $< -o $@
 
 $(BUILD)/liblesionrank.a: $(LIB_OBJ)
 	@rm -f $@

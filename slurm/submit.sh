@@ -12,13 +12,15 @@ here="$(cd "$(dirname "$0")" && pwd)"
 list="$("$LR" run "$CONFIG" --list-jobs)"
 n="$(echo "$list" | awk '/^model_jobs:/ {print $2}')"
 pre="$(echo "$list" | awk '/^pretrain_job:/ {print $2}')"
+threads="$(echo "$list" | awk '/^threads:/ {print $2}')"
+cpus="--cpus-per-task=${threads:-1}"   # the config's CNN threads per task; a --cpus-per-task given here wins
 dep=""
 if [ "$pre" -ge 0 ]; then
-  pid="$(sbatch --parsable "$@" --array="$pre" "$here/table2-array.sbatch" "$CONFIG")"
+  pid="$(sbatch --parsable "$cpus" "$@" --array="$pre" "$here/table2-array.sbatch" "$CONFIG")"
   echo "pretraining: $pid (array task $pre)"
   dep="--dependency=afterany:${pid%%;*}"   # a failed pretraining is redone inline by the ResNet50 tasks
 fi
-aid="$(sbatch --parsable "$@" $dep --array="0-$((n - 1))" "$here/table2-array.sbatch" "$CONFIG")"
+aid="$(sbatch --parsable "$cpus" "$@" $dep --array="0-$((n - 1))" "$here/table2-array.sbatch" "$CONFIG")"
 echo "jobs: $aid (array 0-$((n - 1)))"
 mid="$(sbatch --parsable "$@" $WAIT --dependency=afterany:"${aid%%;*}" "$here/merge.sbatch" "$CONFIG")"
 echo "merge: $mid"

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "nn/engine.h"
 #include "util/cli.h"
 #include "util/h5.h"
 #include "verbs.h"
@@ -50,6 +51,8 @@ int main(int argc, char **argv)
         return 0;
     }
     lr_h5_quiet();
+    lr_blis_choose_arch(NULL); /* before anything initialises BLIS */
+    lr_nn_set_threads(1);      /* one engine thread unless a verb says otherwise (never one per core per rank) */
     for (size_t i = 0; i < N_VERBS; i++) {
         const verb *v = &verbs[i];
         if (!strcmp(argv[1], v->name)) return v->run(argc - 1, argv + 1);

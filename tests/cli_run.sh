@@ -114,5 +114,18 @@ out="$(timeout 60 mpirun -np 3 "$LR" run badcfg.cfg 2>&1)"; rc=$?
 [ $rc -ne 0 ] && [ $rc -ne 124 ] && ok "config error under mpirun exits" || bad "config error exit $rc"
 [ "$(echo "$out" | grep -c "unknown key 'train.epochz'")" = 1 ] && ok "config error reported once" || bad "config error message: $(echo "$out" | head -3)"
 
+# A campaign whose jobs ran on different BLIS kernels (a heterogeneous cluster): merge and report say so.
+# BLIS 0.9.0's arch ids: 5 penryn (SSE), 25 generic; both run on any x86-64 CPU.
+sed -e 's/^models = .*/models = ["proposed"];/' -e 's/^name = "camp";/name = "mixed";/' camp.cfg > mixed.cfg
+BLIS_ARCH_TYPE=25 "$LR" run mixed.cfg --job 0 > /dev/null 2>&1 && ok "job 0 on generic kernels" || bad "job 0 (generic)"
+for id in 1 2; do BLIS_ARCH_TYPE=5 "$LR" run mixed.cfg --job $id > /dev/null 2>&1 || bad "job $id (penryn)"; done
+out="$("$LR" merge mixed.cfg 2>&1)"
+echo "$out" | grep -q "blis_arch: mixed (generic, penryn)" && ok "merge reports mixed BLIS kernels" || bad "merge: $(echo "$out" | grep blis)"
+out="$("$LR" report results/mixed.h5 -o mixed_report 2>&1)"
+echo "$out" | grep -q "^blis_arch: mixed: generic, penryn" && ok "report key names both kernels" || bad "report: $(echo "$out" | grep blis)"
+grep -q "Mixed BLIS kernels" mixed_report/report.md && ok "report.md warns of mixed kernels" || bad "report.md lacks the warning"
+out="$("$LR" merge camp.cfg 2>&1)"
+echo "$out" | grep -Eq "^blis_arch: [a-z0-9]+$" && ok "one kind of kernels: named, no warning" || bad "merge (one arch): $(echo "$out" | grep blis)"
+
 cd "$ROOT"
 summary

@@ -55,4 +55,16 @@ h5dump -d /jobs/error "$T/new/results/smoke.h5" 2>/dev/null | grep -q "standalon
   && ok "standalone shard reported as such" || bad "standalone shard: $(h5dump -d /jobs/error "$T/new/results/smoke.h5" 2>&1 | grep -m1 '(0)')"
 expect "train -o ''" 2 "-o '': expected a file name" -- "$LR" train "$T/smoke.cfg" --model proposed --fold 0 -o ''
 
+# The CNN engine's threads: a training job gives the same bits with 1 and 2 threads (every dataset of the
+# shard; attributes carry timings and the thread count itself).
+require_tool h5diff
+expect "train --threads 1" 0 "^status: ok" -- "$LR" train "$T/smoke.cfg" --model proposed --fold 1 --threads 1 -o "$T/t1.h5" --quiet
+expect "train --threads 2" 0 "^status: ok" -- "$LR" train "$T/smoke.cfg" --model proposed --fold 1 --threads 2 -o "$T/t2.h5" --quiet
+h5dump -a /threads "$T/t2.h5" 2>/dev/null | grep -q "(0): 2" && ok "shard records threads 2" || bad "shard lacks threads = 2"
+h5dump -a /blis_arch "$T/t1.h5" 2>/dev/null | grep -Eq '"[a-z0-9]+"' && ok "shard records blis_arch" || bad "shard lacks blis_arch"
+diffs="$(for d in $(h5ls -r "$T/t1.h5" | awk '$2 == "Dataset" {print $1}'); do h5diff "$T/t1.h5" "$T/t2.h5" "$d" "$d" >/dev/null 2>&1 || echo "$d"; done)"
+n_sets="$(h5ls -r "$T/t1.h5" | awk '$2 == "Dataset"' | wc -l)"
+[ "$n_sets" -gt 3 ] && [ -z "$diffs" ] && ok "1 and 2 threads: every dataset ($n_sets) identical" || bad "threads change datasets: $diffs"
+expect "train --threads 0" 2 "--threads '0': expected 1..256" -- "$LR" train "$T/smoke.cfg" --model proposed --fold 1 --threads 0 -o "$T/t0.h5"
+
 summary

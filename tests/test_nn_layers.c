@@ -141,12 +141,17 @@ static void check_winograd(int n, int cin, int cout, int h, int w, int id)
     float *ws = malloc(sizeof(float) * lr_conv_workspace(&s));
     fill(x, nin, rng, -1, 1), fill(wt, nw, rng, -1, 1), fill(dy, nout, rng, -1, 1);
     lr_conv_forward_im2col(y_ref, ws, x, wt, &s);
-    lr_winograd_forward(y, ws, x, wt, &s);
+    lr_conv_forward(y, ws, x, wt, &s); /* eligible: the Winograd path */
     lr_conv_backward_im2col(dx_ref, NULL, ws, dy, x, wt, &s);
-    lr_winograd_backward_data(dx, ws, dy, wt, &s);
+    lr_conv_backward(dx, NULL, ws, dy, x, wt, &s);
     float *dw_ref = calloc(nw, sizeof(float)), *dw = calloc(nw, sizeof(float));
     lr_conv_backward_im2col(NULL, dw_ref, ws, dy, x, wt, &s);
-    lr_winograd_backward_weights(dw, ws, dy, x, &s);
+    lr_conv_backward(NULL, dw, ws, dy, x, wt, &s);
+    /* both gradients in one call (one transform of dout) agree with the separate calls */
+    float *dx2 = calloc(nin, sizeof(float)), *dw2 = calloc(nw, sizeof(float));
+    lr_conv_backward(dx2, dw2, ws, dy, x, wt, &s);
+    CHECK(!memcmp(dx2, dx, sizeof(float) * nin) && !memcmp(dw2, dw, sizeof(float) * nw));
+    free(dx2), free(dw2);
     double ew = 0, sw = 0;
     for (size_t i = 0; i < nw; i++) ew = fmax(ew, fabs(dw[i] - dw_ref[i])), sw = fmax(sw, fabs(dw_ref[i]));
     CHECK_MSG(ew <= 1e-5 * sw, "weights %dx%d: max diff %g, scale %g", h, w, ew, sw);
@@ -166,6 +171,13 @@ static void test_winograd_matches_im2col(void)
     check_winograd(3, 4, 2, 9, 7, 61);   /* odd maps: partial tiles at the edges */
     check_winograd(1, 16, 24, 18, 18, 62);
     check_winograd(2, 5, 3, 5, 6, 63);
+    check_winograd(4, 8, 6, 3, 3, 64);   /* one tile, mostly outside the map (ResNet18's last stage) */
+    check_winograd(2, 3, 4, 7, 150, 65); /* more tiles in a row than one chunk */
+    check_winograd(4, 64, 64, 18, 18, 66); /* ResNet18 layer1 at full width, a batch of 4 */
+    lr_conv_shape s;
+    int in2[3] = {1, 2, 2}, k[3] = {1, 3, 3}, st[3] = {1, 1, 1}, pd[3] = {0, 1, 1};
+    CHECK(lr_conv_shape_init(&s, 1, 4, 4, in2, k, st, pd) == 0);
+    CHECK(!lr_winograd_eligible(&s)); /* a 2×2 map: one 4×4 tile saves nothing */
 }
 
 /* ---- batch norm (train mode), with residual and ReLU ---- */
@@ -316,6 +328,57 @@ static void test_maxpool_ties(void)
     CHECK(dx[0] == 1 && dx[1] == 0 && dx[2] == 0 && dx[3] == 0);
 }
 
+/* The plain kh-major scan with PyTorch's rule (a greater value or a NaN replaces the running maximum). */
+static void maxpool_reference(float *y, int32_t *idx, const float *x, int H, int W, int Ho, int Wo)
+{
+    for (int oh = 0; oh < Ho; oh++)
+        for (int ow = 0; ow < Wo; ow++) {
+            float best = 0;
+            int32_t bi = -1;
+            for (int kh = 0; kh < 3; kh++)
+                for (int kw = 0; kw < 3; kw++) {
+                    int ih = 2 * oh - 1 + kh, iw = 2 * ow - 1 + kw;
+                    if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                    float v = x[ih * W + iw];
+                    if (bi < 0 || v > best || v != v) best = v, bi = ih * W + iw;
+                }
+            y[oh * Wo + ow] = best;
+            idx[oh * Wo + ow] = bi;
+        }
+}
+
+/* The stem pool's fast path (3×3, stride 2, pad 1) against the scan: many ties (ReLU zeros, a few
+ * levels) and NaNs, even and odd map sizes, several planes. */
+static void test_maxpool_fast_path(void)
+{
+    gsl_rng *rng = test_rng(80);
+    const int sizes[4][2] = {{36, 36}, {7, 6}, {5, 9}, {2, 3}};
+    for (int t = 0; t < 4; t++) {
+        int H = sizes[t][0], W = sizes[t][1], C = 3, N = 2;
+        int in[3] = {1, H, W}, k[3] = {1, 3, 3}, st[3] = {1, 2, 2}, pd[3] = {0, 1, 1};
+        lr_conv_shape s;
+        CHECK(lr_conv_shape_init(&s, N, C, C, in, k, st, pd) == 0);
+        int Ho = s.out[1], Wo = s.out[2];
+        size_t nin = (size_t)C * N * H * W, nout = (size_t)C * N * Ho * Wo;
+        float *x = malloc(sizeof(float) * nin), *y = malloc(sizeof(float) * nout), *yr = malloc(sizeof(float) * nout);
+        int32_t *idx = malloc(sizeof(int32_t) * nout), *idxr = malloc(sizeof(int32_t) * nout);
+        for (size_t i = 0; i < nin; i++) {
+            double u = gsl_rng_uniform(rng);
+            x[i] = u < 0.4 ? 0.0f : u < 0.97 ? (float)gsl_rng_uniform_int(rng, 4) : NAN;
+        }
+        lr_maxpool_forward(y, idx, x, &s);
+        int same = 1;
+        for (int p = 0; p < C * N; p++) {
+            maxpool_reference(yr + (size_t)p * Ho * Wo, idxr + (size_t)p * Ho * Wo, x + (size_t)p * H * W, H, W, Ho, Wo);
+        }
+        for (size_t i = 0; i < nout; i++)
+            if (idx[i] != idxr[i] || !(y[i] == yr[i] || (y[i] != y[i] && yr[i] != yr[i]))) same = 0;
+        CHECK_MSG(same, "%dx%d: fast path differs from the scan", H, W);
+        free(x), free(y), free(yr), free(idx), free(idxr);
+    }
+    gsl_rng_free(rng);
+}
+
 typedef struct {
     float *x, *w, *b, *y, *r;
     int n, in, out;
@@ -415,6 +478,7 @@ int main(void)
     RUN(test_batchnorm_running_stats);
     RUN(test_relu_pool_grad);
     RUN(test_maxpool_ties);
+    RUN(test_maxpool_fast_path);
     RUN(test_linear_grad);
     RUN(test_layout_roundtrip);
     RUN(test_net_grad);

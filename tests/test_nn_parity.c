@@ -2,7 +2,9 @@
  * eval and train outputs and embeddings, every parameter gradient, BN running statistics after a
  * train-mode forward, and parameters after 3 Adam steps — for ResNet18, ResNet50 and the 3D ResNet18. */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "check.h"
 #include "nn/net.h"
@@ -188,6 +190,102 @@ static void run_case(const char *name)
     close_case(&rc);
 }
 
+/* ---- full width: ResNet18 width 64, a batch of 4 patches of 72×72 (every fast path at users' sizes) ---- */
+
+static uint64_t fnv1a(const char *key)
+{
+    uint64_t h = 0xCBF29CE484222325ULL;
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++) h = (h ^ *p) * 0x100000001B3ULL;
+    return h;
+}
+
+/* uniform01 of tests/gen_nn_refs.py: splitmix64(fnv1a(key) + i) >> 11, scaled to [0, 1) */
+static double uniform01(const char *key, size_t i)
+{
+    uint64_t z = fnv1a(key) + (uint64_t)i + 0x9E3779B97F4A7C15ULL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    z ^= z >> 31;
+    return (double)(z >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* formula_weights of tests/gen_nn_refs.py */
+static void formula_weights(lr_net *net)
+{
+    for (int t = 0; t < net->n_tensors; t++) {
+        const lr_tensor *ten = &net->tensors[t];
+        float *v = lr_net_tensor_data(net, ten);
+        const char *key = ten->name;
+        size_t len = strlen(key);
+        int ends_weight = len >= 6 && !strcmp(key + len - 6, "weight");
+        int ends_var = len >= 11 && !strcmp(key + len - 11, "running_var");
+        for (size_t i = 0; i < ten->numel; i++) {
+            double u = uniform01(key, i), x;
+            if (!strncmp(key, "fc.", 3)) x = (2.0 * u - 1.0) / sqrt((double)net->emb_size);
+            else if (ten->rank >= 4) {
+                double fan_out = (double)ten->dims[0] * ten->dims[2] * ten->dims[3] * (ten->rank == 5 ? ten->dims[4] : 1);
+                x = (2.0 * u - 1.0) * sqrt(3.0) * sqrt(2.0 / fan_out);
+            } else if (ends_var || ends_weight) x = 0.5 + u;
+            else x = 0.1 * (2.0 * u - 1.0);
+            v[i] = (float)x;
+        }
+    }
+}
+
+static void test_resnet18_full_width(void)
+{
+    lr_err err;
+    hid_t f = H5Fopen("tests/references/nn/resnet18_w64.h5", H5F_ACC_RDONLY, H5P_DEFAULT);
+    CHECK_MSG(f >= 0, "tests/references/nn/resnet18_w64.h5 missing (tests/gen_nn_refs.py writes it)");
+    if (f < 0) return;
+    lr_net_config cfg = {LR_ARCH_RESNET18, 1, 64, 1};
+    gsl_rng *rng = lr_rng_stream(1, "test_nn_parity", 0, 0, 0);
+    lr_net *net = lr_net_create(&cfg, rng, &err);
+    gsl_rng_free(rng);
+    CHECK_MSG(net, "%s", err.msg);
+    const int n = 4, dims[3] = {1, 72, 72};
+    float *x = read_floats(f, "/x", (size_t)n * 72 * 72), *dy = read_floats(f, "/dy", n);
+    CHECK(x && dy);
+    if (net && x && dy) {
+        formula_weights(net);
+        ref_case rc = {.file = f, .net = net, .n = n};
+        CHECK_MSG(lr_net_forward(net, x, n, dims, 0, &err) == 0, "%s", err.msg);
+        check_outputs(&rc, "/y_eval", "/emb_eval");
+        lr_net_zero_grad(net);
+        CHECK_MSG(lr_net_forward(net, x, n, dims, 1, &err) == 0, "%s", err.msg);
+        check_outputs(&rc, "/y_train", "/emb_train");
+        CHECK_MSG(lr_net_backward(net, dy, NULL, &err) == 0, "%s", err.msg);
+        /* the 3×3 convs of layer2-4 (Winograd weight gradients at 9×9, 5×5, 3×3; large tensors sampled
+         * every grad_stride-th element) and two small tensors whole; see tests/gen_nn_refs.py for why the
+         * stem and layer1 are left out */
+        const char *keys[] = {"layer2.1.conv2.weight", "layer3.1.conv2.weight", "layer4.1.conv2.weight",
+                              "layer2.1.bn2.weight", "layer3.0.downsample.0.weight"};
+        long stride = 0;
+        CHECK(lr_h5_attr_read(f, "/", "grad_stride", H5T_NATIVE_LONG, 1, &stride, &err) == 0 && stride > 1);
+        int checked = 0;
+        for (int k = 0; k < 5 && stride > 1; k++) {
+            const lr_tensor *t = lr_net_tensor(net, keys[k]);
+            CHECK(t != NULL);
+            if (!t) continue;
+            size_t step = t->numel > 100000 ? (size_t)stride : 1, n_ref = (t->numel + step - 1) / step;
+            char path[96];
+            snprintf(path, sizeof path, "/grads/%s", keys[k]);
+            float *ref = read_floats(f, path, n_ref), *got = malloc(sizeof(float) * n_ref);
+            CHECK_MSG(ref && got, "%s", path);
+            if (ref && got) {
+                for (size_t i = 0; i < n_ref; i++) got[i] = net->grads[t->offset + i * step];
+                CHECK_MSG(close_arrays(path, got, ref, n_ref, 1e-3), "%s", path);
+                checked++;
+            }
+            free(ref), free(got);
+        }
+        CHECK(checked == 5);
+    }
+    free(x), free(dy);
+    lr_net_free(net);
+    H5Fclose(f);
+}
+
 static void test_resnet18_parity(void) { run_case("resnet18"); }
 static void test_resnet50_parity(void) { run_case("resnet50"); }
 static void test_resnet18_3d_parity(void) { run_case("resnet18_3d"); }
@@ -198,5 +296,6 @@ int main(void)
     RUN(test_resnet18_parity);
     RUN(test_resnet50_parity);
     RUN(test_resnet18_3d_parity);
+    RUN(test_resnet18_full_width);
     return TEST_SUMMARY();
 }

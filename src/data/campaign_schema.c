@@ -1,5 +1,10 @@
 #include "data/campaign_schema.h"
 
+#include <stdio.h>
+#include <string.h>
+
+#include "util/h5.h"
+
 #define ROWS(p, t, ...) {.path = p, .type = t, .rank = 1, .extent = {__VA_ARGS__}}
 #define TABLE(p, t, r, ...) {.path = p, .type = t, .rank = r, .extent = {__VA_ARGS__}}
 #define STRINGS(p, w, e) {.path = p, .type = LR_CT_STRING, .string_width = w, .rank = 1, .extent = {e}}
@@ -21,6 +26,7 @@ const lr_campaign_dataset lr_campaign_datasets[LR_CAMPAIGN_N_DATASETS] = {
     [LR_CD_JOBS_ERROR] = STRINGS("/jobs/error", LR_CAMPAIGN_S_LONG, LR_EXT_J),
     [LR_CD_JOBS_WEIGHTS_SOURCE] = STRINGS("/jobs/weights_source", LR_CAMPAIGN_S_LONG, LR_EXT_J),
     [LR_CD_JOBS_HOST] = STRINGS("/jobs/host", LR_CAMPAIGN_S_HOST, LR_EXT_J),
+    [LR_CD_JOBS_BLIS_ARCH] = STRINGS("/jobs/blis_arch", LR_CAMPAIGN_S_SHORT, LR_EXT_J),
     [LR_CD_JOBS_CINDEX] = TABLE("/jobs/cindex", LR_CT_F64, 2, LR_EXT_J, LR_EXT_3),
     [LR_CD_JOBS_CINDEX_LAST] = TABLE("/jobs/cindex_last", LR_CT_F64, 2, LR_EXT_J, LR_EXT_3),
     [LR_CD_JOBS_CINDEX_BEST] = TABLE("/jobs/cindex_best", LR_CT_F64, 2, LR_EXT_J, LR_EXT_3),
@@ -133,4 +139,27 @@ size_t lr_campaign_value_size(lr_campaign_dataset_id d, size_t width)
     size_t bytes;
     numeric_types(lr_campaign_datasets[d].type, &file, &mem, &bytes);
     return bytes;
+}
+
+int lr_campaign_blis_archs(hid_t file, char *out, size_t size)
+{
+    out[0] = '\0';
+    const char *path = lr_campaign_datasets[LR_CD_JOBS_BLIS_ARCH].path;
+    if (!lr_h5_exists(file, path)) return 0;
+    size_t n = 0;
+    lr_err err;
+    char **names = lr_h5_read_strings(file, path, &n, &err);
+    if (!names) return 0;
+    int distinct = 0;
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        int seen = !names[i][0];
+        for (size_t j = 0; j < i && !seen; j++) seen = !strcmp(names[i], names[j]);
+        if (seen) continue;
+        int w = snprintf(out + len, size - len, "%s%s", distinct ? ", " : "", names[i]);
+        if (w > 0 && (size_t)w < size - len) len += (size_t)w;
+        distinct++;
+    }
+    lr_h5_free_strings(names, n);
+    return distinct;
 }

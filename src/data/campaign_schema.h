@@ -22,7 +22,7 @@ typedef enum {
     LR_CD_JOBS_ID, LR_CD_JOBS_FOLD, LR_CD_JOBS_REPLICATE, LR_CD_JOBS_ATTEMPTS, LR_CD_JOBS_RANK,
     LR_CD_JOBS_BEST_EPOCH, LR_CD_JOBS_SELECTED_EPOCH, LR_CD_JOBS_EPOCHS_RUN, LR_CD_JOBS_SEED,
     LR_CD_JOBS_WALL_SECONDS, LR_CD_JOBS_MODEL, LR_CD_JOBS_STATUS, LR_CD_JOBS_SELECTION, LR_CD_JOBS_ERROR,
-    LR_CD_JOBS_WEIGHTS_SOURCE, LR_CD_JOBS_HOST, LR_CD_JOBS_CINDEX, LR_CD_JOBS_CINDEX_LAST, LR_CD_JOBS_CINDEX_BEST,
+    LR_CD_JOBS_WEIGHTS_SOURCE, LR_CD_JOBS_HOST, LR_CD_JOBS_BLIS_ARCH, LR_CD_JOBS_CINDEX, LR_CD_JOBS_CINDEX_LAST, LR_CD_JOBS_CINDEX_BEST,
     LR_CD_CURVES_TRAIN_LOSS, LR_CD_CURVES_CINDEX,
     LR_CD_RISKS_PATIENT, LR_CD_RISKS_PATIENT_ROLE, LR_CD_RISKS_ANNOTATION, LR_CD_RISKS_LESION,
     LR_CD_RISKS_LESION_SCALE, LR_CD_RISKS_LESION_USED,
@@ -49,6 +49,12 @@ extern const lr_campaign_dataset lr_campaign_datasets[LR_CAMPAIGN_N_DATASETS];
 typedef struct {
     size_t J, P, A, L, K, E; /* model jobs, patients, annotations, lesions, organs, epochs (curve width) */
 } lr_campaign_sizes;
+
+/* The BLIS sub-configurations the campaign's jobs ran on (/jobs/blis_arch; absent in older files): their
+ * distinct non-empty names, comma-separated, into out; returns how many (0: unknown). Kernels round
+ * differently, so results are bitwise reproducible per sub-configuration: more than one means a mixed
+ * (heterogeneous) cluster. */
+int lr_campaign_blis_archs(hid_t file, char *out, size_t size);
 
 /* The shape of dataset d in a file of these sizes; returns its rank. */
 int lr_campaign_dims(lr_campaign_dataset_id d, const lr_campaign_sizes *s, hsize_t dims[3]);

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 
 #include "model/train.h"
+#include "nn/engine.h"
 #include "util/cli.h"
 #include "util/h5.h"
 
@@ -57,6 +58,9 @@ static int write_body(hid_t f, const lr_shard_meta *meta, const lr_job_result *r
     LR_TRY(lr_h5_attr_write_string(f, "/", "identity", ident, err));
     LR_TRY(attr_long(f, "rank", meta->rank, err));
     LR_TRY(lr_h5_attr_write_string(f, "/", "host", meta->host ? meta->host : "", err));
+    /* kernels round differently: results are bitwise reproducible per BLIS sub-configuration */
+    LR_TRY(lr_h5_attr_write_string(f, "/", "blis_arch", lr_blis_arch_in_use(), err));
+    LR_TRY(attr_long(f, "threads", lr_nn_threads(), err));
     LR_TRY(attr_long(f, "seed", (long)meta->seed, err));
     LR_TRY(lr_h5_attr_write_string(f, "/", "status", res->status == LR_JOB_OK ? "ok" : "failed", err));
     LR_TRY(lr_h5_attr_write_string(f, "/", "error", res->error, err));

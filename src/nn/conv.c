@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "nn/layers.h"
+#include "nn/engine.h"
 #include "nn/winograd.h"
 
 int lr_conv_shape_init(lr_conv_shape *s, int n, int cin, int cout, const int in[3], const int k[3],
@@ -36,12 +37,36 @@ static int conv_is_pointwise(const lr_conv_shape *s)
     return 1;
 }
 
-size_t lr_conv_workspace(const lr_conv_shape *s)
+static size_t im2col_workspace(const lr_conv_shape *s)
 {
-    size_t col = conv_is_pointwise(s) ? 0 : lr_conv_k(s) * s->n * lr_conv_out_plane(s);
-    size_t wino = lr_winograd_eligible(s) ? lr_winograd_workspace(s) : 0;
+    return conv_is_pointwise(s) ? 0 : lr_conv_k(s) * s->n * lr_conv_out_plane(s);
+}
+
+/* The im2col columns are kept for the weight gradient when they cost at most this many times the input
+ * (2D stems and strided convs: 2–12×); a 3D 3×3×3 conv's 27× is recomputed instead. */
+#define KEEP_COLUMNS_MAX_RATIO 16
+
+static int keeps_columns(const lr_conv_shape *s)
+{
+    size_t in = (size_t)s->cin * s->n * lr_conv_in_plane(s);
+    return !conv_is_pointwise(s) && im2col_workspace(s) <= KEEP_COLUMNS_MAX_RATIO * in;
+}
+
+/* Kept from forward to backward: Winograd's U and V, or the im2col columns (the weight gradient reads
+ * the same columns the forward pass made). */
+size_t lr_conv_saved_size(const lr_conv_shape *s)
+{
+    if (lr_winograd_eligible(s)) return lr_winograd_weights_size(s) + lr_winograd_input_size(s);
+    return keeps_columns(s) ? im2col_workspace(s) : 0;
+}
+
+size_t lr_conv_layer_workspace(const lr_conv_shape *s)
+{
+    size_t col = im2col_workspace(s), wino = lr_winograd_eligible(s) ? lr_winograd_workspace(s) : 0;
     return col > wino ? col : wino;
 }
+
+size_t lr_conv_workspace(const lr_conv_shape *s) { return lr_conv_layer_workspace(s) + lr_conv_saved_size(s); }
 
 double lr_conv_macs(const lr_conv_shape *s)
 {
@@ -61,50 +86,65 @@ static void valid_range(int *lo, int *hi, int n_out, int n_in, int stride, int p
     *hi = h;
 }
 
-/* Walks every (row of col, output position) pair once; `ADD` selects im2col (copy) or col2im (+=). */
-static void im2col_or_back(float *col, float *in_mut, const float *in, const lr_conv_shape *s, int add)
+/* One row (c, kd, kh, kw) of col: copied from the input (im2col) or added back into it (col2im). */
+static void im2col_row(float *crow, float *in_mut, const float *in, const lr_conv_shape *s, int add, int c, int kd,
+                       int kh, int kw)
 {
     const int Di = s->in[0], Hi = s->in[1], Wi = s->in[2];
     const int Do = s->out[0], Ho = s->out[1], Wo = s->out[2];
     const size_t pin = lr_conv_in_plane(s), pout = lr_conv_out_plane(s);
-    const size_t P = (size_t)s->n * pout;
     const int sd = s->stride[0], sh = s->stride[1], sw = s->stride[2];
-    size_t row = 0;
-    for (int c = 0; c < s->cin; c++)
-        for (int kd = 0; kd < s->k[0]; kd++)
-            for (int kh = 0; kh < s->k[1]; kh++)
-                for (int kw = 0; kw < s->k[2]; kw++, row++) {
-                    float *crow = col + row * P;
-                    int wlo, whi;
-                    valid_range(&wlo, &whi, Wo, Wi, sw, s->pad[2], kw);
-                    for (int n = 0; n < s->n; n++) {
-                        size_t plane_off = ((size_t)c * s->n + n) * pin;
-                        for (int od = 0; od < Do; od++) {
-                            int id = od * sd - s->pad[0] + kd;
-                            for (int oh = 0; oh < Ho; oh++) {
-                                float *dst = crow + (size_t)n * pout + ((size_t)od * Ho + oh) * Wo;
-                                int ih = oh * sh - s->pad[1] + kh;
-                                if (id < 0 || id >= Di || ih < 0 || ih >= Hi) {
-                                    if (!add) memset(dst, 0, sizeof(float) * Wo);
-                                    continue;
-                                }
-                                size_t src_off = plane_off + ((size_t)id * Hi + ih) * Wi;
-                                int iw0 = wlo * sw - s->pad[2] + kw;
-                                if (add) {
-                                    float *src = in_mut + src_off + iw0;
-                                    for (int ow = wlo; ow < whi; ow++, src += sw) *src += dst[ow];
-                                    continue;
-                                }
-                                const float *src = in + src_off + iw0;
-                                for (int ow = 0; ow < wlo; ow++) dst[ow] = 0.0f;
-                                if (sw == 1) memcpy(dst + wlo, src, sizeof(float) * (whi - wlo));
-                                else
-                                    for (int ow = wlo; ow < whi; ow++, src += sw) dst[ow] = *src;
-                                for (int ow = whi; ow < Wo; ow++) dst[ow] = 0.0f;
-                            }
-                        }
-                    }
+    int wlo, whi;
+    valid_range(&wlo, &whi, Wo, Wi, sw, s->pad[2], kw);
+    for (int n = 0; n < s->n; n++) {
+        size_t plane_off = ((size_t)c * s->n + n) * pin;
+        for (int od = 0; od < Do; od++) {
+            int id = od * sd - s->pad[0] + kd;
+            for (int oh = 0; oh < Ho; oh++) {
+                float *dst = crow + (size_t)n * pout + ((size_t)od * Ho + oh) * Wo;
+                int ih = oh * sh - s->pad[1] + kh;
+                if (id < 0 || id >= Di || ih < 0 || ih >= Hi) {
+                    if (!add) memset(dst, 0, sizeof(float) * Wo);
+                    continue;
                 }
+                size_t src_off = plane_off + ((size_t)id * Hi + ih) * Wi;
+                int iw0 = wlo * sw - s->pad[2] + kw;
+                if (add) {
+                    float *src = in_mut + src_off + iw0;
+                    for (int ow = wlo; ow < whi; ow++, src += sw) *src += dst[ow];
+                    continue;
+                }
+                const float *src = in + src_off + iw0;
+                for (int ow = 0; ow < wlo; ow++) dst[ow] = 0.0f;
+                if (sw == 1) memcpy(dst + wlo, src, sizeof(float) * (whi - wlo));
+                else
+                    for (int ow = wlo; ow < whi; ow++, src += sw) dst[ow] = *src;
+                for (int ow = whi; ow < Wo; ow++) dst[ow] = 0.0f;
+            }
+        }
+    }
+}
+
+/* im2col: rows split over threads. col2im: channels split over threads (the rows of one channel add into
+ * the same input plane, in row order), so the sums are the same for any thread count. */
+static void im2col_or_back(float *col, float *in_mut, const float *in, const lr_conv_shape *s, int add)
+{
+    const size_t P = (size_t)s->n * lr_conv_out_plane(s);
+    const int kvol = s->k[0] * s->k[1] * s->k[2], kk = s->k[1] * s->k[2];
+    if (!add) {
+        const long rows = (long)s->cin * kvol;
+#pragma omp parallel for schedule(static)
+        for (long row = 0; row < rows; row++) {
+            int c = (int)(row / kvol), r = (int)(row % kvol);
+            im2col_row(col + (size_t)row * P, NULL, in, s, 0, c, r / kk, (r % kk) / s->k[2], r % s->k[2]);
+        }
+        return;
+    }
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < s->cin; c++)
+        for (int r = 0; r < kvol; r++)
+            im2col_row(col + ((size_t)c * kvol + r) * P, in_mut, NULL, s, 1, c, r / kk, (r % kk) / s->k[2],
+                       r % s->k[2]);
 }
 
 void lr_im2col(float *col, const float *in, const lr_conv_shape *s) { im2col_or_back(col, NULL, in, s, 0); }
@@ -114,21 +154,48 @@ void lr_col2im_add(float *in, const float *col, const lr_conv_shape *s)
     im2col_or_back((float *)col, in, NULL, s, 1);
 }
 
+static void im2col_backward(float *din, float *dw, float *work, const float *cols, const float *dout,
+                            const float *in, const float *w, const lr_conv_shape *s);
+
+void lr_conv_forward_saved(float *out, float *saved, float *col, const float *in, const float *w,
+                           const lr_conv_shape *s)
+{
+    if (!lr_winograd_eligible(s)) {
+        lr_conv_forward_im2col(out, keeps_columns(s) ? saved : col, in, w, s); /* kept columns stay in saved */
+        return;
+    }
+    float *U = saved, *V = saved + lr_winograd_weights_size(s);
+    lr_winograd_transform_weights(U, w, s);
+    lr_winograd_forward(out, V, col, in, U, s);
+}
+
+void lr_conv_backward_saved(float *din, float *dw, float *col, const float *dout, const float *in, const float *w,
+                            const float *saved, const lr_conv_shape *s)
+{
+    if (!lr_winograd_eligible(s)) {
+        im2col_backward(din, dw, col, keeps_columns(s) ? saved : NULL, dout, in, w, s);
+        return;
+    }
+    lr_winograd_backward(din, dw, col, dout, saved, saved + lr_winograd_weights_size(s), s);
+}
+
+/* The stand-alone pair keeps the Winograd state at the end of the workspace. */
 void lr_conv_forward(float *out, float *col, const float *in, const float *w, const lr_conv_shape *s)
 {
-    if (lr_winograd_eligible(s)) lr_winograd_forward(out, col, in, w, s);
-    else lr_conv_forward_im2col(out, col, in, w, s);
+    lr_conv_forward_saved(out, col + lr_conv_layer_workspace(s), col, in, w, s);
 }
 
 void lr_conv_backward(float *din, float *dw, float *col, const float *dout, const float *in, const float *w,
                       const lr_conv_shape *s)
 {
-    int wino = lr_winograd_eligible(s);
-    if (dw && wino) lr_winograd_backward_weights(dw, col, dout, in, s);
-    else if (dw) lr_conv_backward_im2col(NULL, dw, col, dout, in, w, s);
-    if (!din) return;
-    if (wino) lr_winograd_backward_data(din, col, dout, w, s);
-    else lr_conv_backward_im2col(din, NULL, col, dout, in, w, s);
+    float *saved = col + lr_conv_layer_workspace(s);
+    if (lr_winograd_eligible(s)) { /* the state a forward pass would have left */
+        lr_winograd_transform_weights(saved, w, s);
+        lr_winograd_transform_input(saved + lr_winograd_weights_size(s), in, s);
+    } else if (keeps_columns(s)) {
+        lr_im2col(saved, in, s);
+    }
+    lr_conv_backward_saved(din, dw, col, dout, in, w, saved, s);
 }
 
 void lr_conv_forward_im2col(float *out, float *col, const float *in, const float *w, const lr_conv_shape *s)
@@ -137,38 +204,51 @@ void lr_conv_forward_im2col(float *out, float *col, const float *in, const float
     float one = 1.0f, zero = 0.0f;
     const float *b = in;
     if (!conv_is_pointwise(s)) {
-        lr_im2col(col, in, s);
+        LR_PROF(LR_PASS_FORWARD, LR_KIND_IM2COL, lr_im2col(col, in, s));
         b = col;
     }
     /* out[Cout][P] = w[Cout][K] · b[K][P] */
-    bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, M, P, K, &one, (float *)w, K, 1, (float *)b, P, 1, &zero, out,
-              P, 1);
+    LR_PROF(LR_PASS_FORWARD, LR_KIND_GEMM,
+            bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, M, P, K, &one, (float *)w, K, 1, (float *)b, P, 1, &zero,
+                      out, P, 1));
+}
+
+/* cols: the input's columns when already made (NULL: unrolled here into work, which also serves dcol). */
+static void im2col_backward(float *din, float *dw, float *work, const float *cols, const float *dout,
+                            const float *in, const float *w, const lr_conv_shape *s)
+{
+    const dim_t M = s->cout, K = (dim_t)lr_conv_k(s), P = (dim_t)((size_t)s->n * lr_conv_out_plane(s));
+    float one = 1.0f, zero = 0.0f;
+    int pointwise = conv_is_pointwise(s);
+    float *col = work;
+    if (dw) {
+        const float *b = in;
+        if (!pointwise && cols) b = cols;
+        else if (!pointwise) {
+            LR_PROF(LR_PASS_WEIGHT_GRAD, LR_KIND_IM2COL, lr_im2col(col, in, s));
+            b = col;
+        }
+        /* dw[Cout][K] += dout[Cout][P] · bᵀ (b read as P×K through strides 1, P) */
+        LR_PROF(LR_PASS_WEIGHT_GRAD, LR_KIND_GEMM,
+                bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, M, K, P, &one, (float *)dout, P, 1, (float *)b, 1, P,
+                          &one, dw, K, 1));
+    }
+    if (!din) return;
+    /* dcol[K][P] = wᵀ · dout  (w read as K×Cout through strides 1, K) */
+    if (pointwise) {
+        LR_PROF(LR_PASS_INPUT_GRAD, LR_KIND_GEMM,
+                bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, K, P, M, &one, (float *)w, 1, K, (float *)dout, P, 1,
+                          &one, din, P, 1));
+        return;
+    }
+    LR_PROF(LR_PASS_INPUT_GRAD, LR_KIND_GEMM,
+            bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, K, P, M, &one, (float *)w, 1, K, (float *)dout, P, 1, &zero,
+                      col, P, 1));
+    LR_PROF(LR_PASS_INPUT_GRAD, LR_KIND_IM2COL, lr_col2im_add(din, col, s));
 }
 
 void lr_conv_backward_im2col(float *din, float *dw, float *col, const float *dout, const float *in,
                              const float *w, const lr_conv_shape *s)
 {
-    const dim_t M = s->cout, K = (dim_t)lr_conv_k(s), P = (dim_t)((size_t)s->n * lr_conv_out_plane(s));
-    float one = 1.0f, zero = 0.0f;
-    int pointwise = conv_is_pointwise(s);
-    if (dw) {
-        const float *b = in;
-        if (!pointwise) {
-            lr_im2col(col, in, s);
-            b = col;
-        }
-        /* dw[Cout][K] += dout[Cout][P] · bᵀ (b read as P×K through strides 1, P) */
-        bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, M, K, P, &one, (float *)dout, P, 1, (float *)b, 1, P, &one, dw,
-                  K, 1);
-    }
-    if (!din) return;
-    /* dcol[K][P] = wᵀ · dout  (w read as K×Cout through strides 1, K) */
-    if (pointwise) {
-        bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, K, P, M, &one, (float *)w, 1, K, (float *)dout, P, 1, &one,
-                  din, P, 1);
-        return;
-    }
-    bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, K, P, M, &one, (float *)w, 1, K, (float *)dout, P, 1, &zero, col,
-              P, 1);
-    lr_col2im_add(din, col, s);
+    im2col_backward(din, dw, col, NULL, dout, in, w, s);
 }

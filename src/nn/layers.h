@@ -27,8 +27,14 @@ int lr_conv_shape_init(lr_conv_shape *s, int n, int cin, int cout, const int in[
 size_t lr_conv_in_plane(const lr_conv_shape *s);  /* D·H·W of the input */
 size_t lr_conv_out_plane(const lr_conv_shape *s); /* D·H·W of the output */
 size_t lr_conv_k(const lr_conv_shape *s);         /* cin·kd·kh·kw (GEMM inner dim) */
-/* Floats of im2col workspace the conv needs (0 for a 1×1×1 stride-1 unpadded conv: no unroll). */
+/* Floats of workspace lr_conv_forward / lr_conv_backward need (im2col columns, or the Winograd scratch
+ * and state; 0 for a 1×1×1 stride-1 unpadded conv: no unroll). */
 size_t lr_conv_workspace(const lr_conv_shape *s);
+/* For a network that keeps per-layer state between its forward and backward passes: floats of that
+ * state (the Winograd transformed weights and input, or the im2col columns; 0 for a 1×1×1 stride-1 conv)
+ * and of the shared scratch. */
+size_t lr_conv_saved_size(const lr_conv_shape *s);
+size_t lr_conv_layer_workspace(const lr_conv_shape *s);
 /* Multiply-adds of the forward pass (×2 for FLOP). */
 double lr_conv_macs(const lr_conv_shape *s);
 
@@ -44,8 +50,14 @@ void lr_conv_forward(float *out, float *col, const float *in, const float *w, co
  * col is the workspace (its content is recomputed from in). */
 void lr_conv_backward(float *din, float *dw, float *col, const float *dout, const float *in, const float *w,
                       const lr_conv_shape *s);
-/* The plain im2col + GEMM path (the reference; lr_conv_forward/backward take Winograd for 3×3 stride-1
- * 2D convs on large enough maps, see winograd.h). */
+/* The same pair with the state kept by the caller: saved [lr_conv_saved_size] is written by the forward
+ * pass and read by the backward pass (weights unchanged in between); col [lr_conv_layer_workspace]. */
+void lr_conv_forward_saved(float *out, float *saved, float *col, const float *in, const float *w,
+                           const lr_conv_shape *s);
+void lr_conv_backward_saved(float *din, float *dw, float *col, const float *dout, const float *in, const float *w,
+                            const float *saved, const lr_conv_shape *s);
+/* The plain im2col + GEMM path (the reference; lr_conv_forward/backward take Winograd F(4×4, 3×3) for
+ * 3×3 stride-1 2D convs on maps of at least 3×3, see winograd.h). */
 void lr_conv_forward_im2col(float *out, float *col, const float *in, const float *w, const lr_conv_shape *s);
 void lr_conv_backward_im2col(float *din, float *dw, float *col, const float *dout, const float *in,
                              const float *w, const lr_conv_shape *s);
@@ -54,6 +66,8 @@ void lr_conv_backward_im2col(float *din, float *dw, float *col, const float *dou
  *   out = act(gamma·(in − mean)·invstd + beta + residual)
  * train: mean/var from the batch (fp64), saved for backward, running stats updated as PyTorch does
  * (momentum, unbiased variance); eval: running stats. residual may be NULL; out may alias residual. */
+#define LR_BN_MOMENTUM 0.1f /* torch.nn.BatchNorm defaults */
+#define LR_BN_EPS 1e-5f
 typedef struct {
     int channels;
     size_t m;       /* elements per channel: N·D·H·W */
@@ -69,6 +83,12 @@ void lr_batchnorm_forward(float *out, float *saved_mean, float *saved_invstd, fl
 void lr_batchnorm_backward(float *din, float *dgamma, float *dbeta, const float *dout, const float *in,
                            const float *relu_out, const float *saved_mean, const float *saved_invstd,
                            const float *gamma, const lr_bn_shape *s);
+
+/* The same, also writing the ReLU-masked dout to dres (NULL: not wanted): the gradient a residual
+ * shortcut receives, in the same pass. dres must not alias din or dout. */
+void lr_batchnorm_backward_res(float *din, float *dres, float *dgamma, float *dbeta, const float *dout,
+                               const float *in, const float *relu_out, const float *saved_mean,
+                               const float *saved_invstd, const float *gamma, const lr_bn_shape *s);
 
 /* ReLU: out = max(in, 0) (may alias). Backward: d[i] = 0 where out[i] <= 0 (in place on d). */
 void lr_relu_forward(float *out, const float *in, size_t n);

@@ -45,6 +45,7 @@ typedef struct {
     size_t w;             /* weight offset in params: [cout][cin][kd][kh][kw] */
     int cin, cout, k[3], stride[3], pad[3];
     lr_conv_shape shape;  /* for the prepared batch */
+    size_t saved;         /* arena offset of the state kept from forward to backward (Winograd U, V) */
 } lr_conv_layer;
 
 typedef struct {

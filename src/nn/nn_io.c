@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "nn/net.h"
+#include "nn/engine.h"
 #include "util/h5.h"
 
 static void key_path(char *buf, size_t size, const char *prefix, const char *name)
@@ -146,24 +147,42 @@ int lr_adam_init(lr_adam *opt, size_t n, float lr, float weight_decay, lr_err *e
     return 0;
 }
 
+/* One Adam update of elements [lo, hi): the same operations, in the same order, as torch.optim.Adam's
+ * single-tensor path (torch 1.13): m = m·β1 + (1−β1)·g, v = v·β2 + (1−β2)·g², p −= step·m/denom. */
+LR_SIMD_CLONES
+static void adam_range(float *restrict params, const float *restrict grads, float *restrict m, float *restrict v,
+                       size_t lo, size_t hi, float beta1, float beta2, float eps, float weight_decay, float step_size,
+                       float bias2_sqrt)
+{
+    const float one_m_b1 = 1.0f - beta1, one_m_b2 = 1.0f - beta2;
+    for (size_t i = lo; i < hi; i++) {
+        float g = grads[i];
+        if (weight_decay != 0.0f) g += weight_decay * params[i];
+        m[i] = m[i] * beta1 + one_m_b1 * g;
+        v[i] = v[i] * beta2 + one_m_b2 * g * g;
+        float denom = sqrtf(v[i]) / bias2_sqrt + eps;
+        params[i] -= step_size * (m[i] / denom);
+    }
+}
+
 void lr_adam_step(lr_adam *opt, float *params, const float *grads)
 {
+    double t0 = lr_prof_start();
     opt->step++;
-    /* the same operations, in the same order, as torch.optim.Adam's single-tensor path (torch 1.13):
-     * bias corrections in double, then m = m·β1 + (1−β1)·g, v = v·β2 + (1−β2)·g², p −= step·m/denom */
+    /* bias corrections in double, as torch */
     double bias1 = 1.0 - pow(opt->beta1, (double)opt->step);
     double bias2 = 1.0 - pow(opt->beta2, (double)opt->step);
     float step_size = (float)(opt->lr / bias1);
     float bias2_sqrt = (float)sqrt(bias2);
-    float one_m_b1 = 1.0f - opt->beta1, one_m_b2 = 1.0f - opt->beta2;
-    for (size_t i = 0; i < opt->n; i++) {
-        float g = grads[i];
-        if (opt->weight_decay != 0.0f) g += opt->weight_decay * params[i];
-        opt->m[i] = opt->m[i] * opt->beta1 + one_m_b1 * g;
-        opt->v[i] = opt->v[i] * opt->beta2 + one_m_b2 * g * g;
-        float denom = sqrtf(opt->v[i]) / bias2_sqrt + opt->eps;
-        params[i] -= step_size * (opt->m[i] / denom);
+    /* element-wise: any split over threads gives the same bits */
+    const size_t chunk = 1 << 16, n_chunks = (opt->n + chunk - 1) / chunk;
+#pragma omp parallel for schedule(static)
+    for (size_t c = 0; c < n_chunks; c++) {
+        size_t hi = (c + 1) * chunk < opt->n ? (c + 1) * chunk : opt->n;
+        adam_range(params, grads, opt->m, opt->v, c * chunk, hi, opt->beta1, opt->beta2, opt->eps, opt->weight_decay,
+                   step_size, bias2_sqrt);
     }
+    lr_prof_stop(LR_PASS_OPTIMIZER, LR_KIND_ADAM, t0);
 }
 
 void lr_adam_free(lr_adam *opt)

@@ -7,6 +7,7 @@
 #include <gsl/gsl_randist.h>
 
 #include "nn/net.h"
+#include "nn/engine.h"
 
 int lr_arch_parse(const char *name, lr_arch *arch)
 {
@@ -277,8 +278,9 @@ static int plan_conv(lr_conv_layer *c, int n, const int in[3], plan_sizes *ps, l
     if (lr_conv_shape_init(&c->shape, n, c->cin, c->cout, in, c->k, c->stride, c->pad))
         return lr_fail(err, "input too small for the network (a %dx%dx%d map reaches a %dx%dx%d kernel)", in[0],
                        in[1], in[2], c->k[0], c->k[1], c->k[2]);
-    size_t ws = lr_conv_workspace(&c->shape);
+    size_t ws = lr_conv_layer_workspace(&c->shape);
     if (ws > ps->col) ps->col = ws;
+    c->saved = take(ps, lr_conv_saved_size(&c->shape));
     size_t a = act_size(&c->shape), ain = (size_t)c->cin * n * lr_conv_in_plane(&c->shape);
     if (a > ps->scratch) ps->scratch = a;
     if (ain > ps->scratch) ps->scratch = ain;
@@ -363,13 +365,25 @@ static int prepare(lr_net *net, int n, const int dims[3], lr_err *err)
 #define GRD(off) (net->grads + (off))
 #define BUF(off) (net->buffers + (off))
 
+static void conv_forward(lr_net *net, const lr_conv_layer *c, float *out, const float *in)
+{
+    lr_conv_forward_saved(out, ACT(c->saved), net->col, in, PRM(c->w), &c->shape);
+}
+
+/* din NULL: the input gradient is not needed (the stem) */
+static void conv_backward(lr_net *net, const lr_conv_layer *c, float *din, const float *dout, const float *in)
+{
+    lr_conv_backward_saved(din, GRD(c->w), net->col, dout, in, PRM(c->w), ACT(c->saved), &c->shape);
+}
+
 static void bn_forward(lr_net *net, const lr_bn_layer *b, float *out, const float *in, const float *residual,
                        int relu, size_t m)
 {
-    lr_bn_shape s = {b->channels, m, 0.1f, 1e-5f};
+    lr_bn_shape s = {b->channels, m, LR_BN_MOMENTUM, LR_BN_EPS};
     float *saved = ACT(b->saved);
-    lr_batchnorm_forward(out, saved, saved + b->channels, BUF(b->mean), BUF(b->var), in, PRM(b->gamma),
-                         PRM(b->beta), residual, relu, net->bn_train, &s);
+    LR_PROF(LR_PASS_FORWARD, LR_KIND_BN,
+            lr_batchnorm_forward(out, saved, saved + b->channels, BUF(b->mean), BUF(b->var), in, PRM(b->gamma),
+                                 PRM(b->beta), residual, relu, net->bn_train, &s));
 }
 
 static size_t plane_m(const lr_conv_shape *s) { return (size_t)s->n * lr_conv_out_plane(s); }
@@ -379,14 +393,14 @@ static void block_forward(lr_net *net, lr_block *b)
     const float *in = ACT(b->in);
     const float *residual = in;
     if (b->has_down) {
-        lr_conv_forward(ACT(b->y_down), net->col, in, PRM(b->down.w), &b->down.shape);
+        conv_forward(net, &b->down, ACT(b->y_down), in);
         bn_forward(net, &b->down_bn, net->scratch[0], ACT(b->y_down), NULL, 0, plane_m(&b->down.shape));
         residual = net->scratch[0];
     }
     const float *x = in;
     for (int j = 0; j < b->n_conv; j++) {
         lr_conv_layer *c = &b->conv[j];
-        lr_conv_forward(ACT(b->y[j]), net->col, x, PRM(c->w), &c->shape);
+        conv_forward(net, c, ACT(b->y[j]), x);
         int last = j == b->n_conv - 1;
         bn_forward(net, &b->bn[j], ACT(b->z[j]), ACT(b->y[j]), last ? residual : NULL, 1, plane_m(&c->shape));
         x = ACT(b->z[j]);
@@ -400,14 +414,15 @@ int lr_net_forward(lr_net *net, const float *x, int n, const int dims[3], int tr
     if (prepare(net, n, dims, err)) return -1;
     net->bn_train = train;
     size_t plane = (size_t)dims[0] * dims[1] * dims[2];
-    lr_nc_to_cn(ACT(net->x), x, n, net->cfg.in_channels, plane);
-    lr_conv_forward(ACT(net->y0), net->col, ACT(net->x), PRM(net->stem.w), &net->stem.shape);
+    LR_PROF(LR_PASS_FORWARD, LR_KIND_COPY, lr_nc_to_cn(ACT(net->x), x, n, net->cfg.in_channels, plane));
+    conv_forward(net, &net->stem, ACT(net->y0), ACT(net->x));
     bn_forward(net, &net->stem_bn, ACT(net->z0), ACT(net->y0), NULL, 1, plane_m(&net->stem.shape));
-    lr_maxpool_forward(ACT(net->m0), net->pool_argmax, ACT(net->z0), &net->pool);
+    LR_PROF(LR_PASS_FORWARD, LR_KIND_POOL, lr_maxpool_forward(ACT(net->m0), net->pool_argmax, ACT(net->z0), &net->pool));
     for (int i = 0; i < net->n_blocks; i++) block_forward(net, &net->blocks[i]);
     const lr_block *last = &net->blocks[net->n_blocks - 1];
     const lr_conv_shape *ls = &last->conv[last->n_conv - 1].shape;
-    lr_avgpool_forward(ACT(net->emb), ACT(last->z[last->n_conv - 1]), n, net->emb_size, lr_conv_out_plane(ls));
+    LR_PROF(LR_PASS_FORWARD, LR_KIND_POOL,
+            lr_avgpool_forward(ACT(net->emb), ACT(last->z[last->n_conv - 1]), n, net->emb_size, lr_conv_out_plane(ls)));
     lr_linear_forward(ACT(net->out), ACT(net->emb), PRM(net->fc_w), PRM(net->fc_b), n, net->emb_size,
                       net->cfg.out_size);
     return 0;
@@ -422,10 +437,11 @@ const float *lr_net_embedding(const lr_net *net) { return net->arena + net->emb;
 static void bn_backward(lr_net *net, const lr_bn_layer *b, float *din, const float *dout, const float *in,
                         const float *relu_out, size_t m)
 {
-    lr_bn_shape s = {b->channels, m, 0.1f, 1e-5f};
+    lr_bn_shape s = {b->channels, m, LR_BN_MOMENTUM, LR_BN_EPS};
     const float *saved = ACT(b->saved);
-    lr_batchnorm_backward(din, GRD(b->gamma), GRD(b->beta), dout, in, relu_out, saved, saved + b->channels,
-                          PRM(b->gamma), &s);
+    LR_PROF(LR_PASS_INPUT_GRAD, LR_KIND_BN,
+            lr_batchnorm_backward(din, GRD(b->gamma), GRD(b->beta), dout, in, relu_out, saved, saved + b->channels,
+                                  PRM(b->gamma), &s));
 }
 
 /* dout: gradient of the block output (destroyed); din: receives the gradient of the block input. */
@@ -433,22 +449,30 @@ static void block_backward(lr_net *net, lr_block *b, float *dout, float *din, fl
 {
     const float *in = ACT(b->in);
     int last = b->n_conv - 1;
-    lr_relu_backward(dout, ACT(b->z[last]), act_size(&b->conv[last].shape));
+    /* The last BN applies the block output's ReLU mask and, in the same pass, hands the masked gradient
+     * to the shortcut: straight into din (identity) or into tmp_a for the projection's BN and conv. */
+    const lr_bn_layer *bn = &b->bn[last];
+    lr_bn_shape bs = {bn->channels, plane_m(&b->conv[last].shape), LR_BN_MOMENTUM, LR_BN_EPS};
+    const float *saved = ACT(bn->saved);
+    float *dshort = b->has_down ? tmp_a : din;
+    LR_PROF(LR_PASS_INPUT_GRAD, LR_KIND_BN,
+            lr_batchnorm_backward_res(dout, dshort, GRD(bn->gamma), GRD(bn->beta), dout, ACT(b->y[last]),
+                                      ACT(b->z[last]), saved, saved + bn->channels, PRM(bn->gamma), &bs));
     if (b->has_down) {
-        bn_backward(net, &b->down_bn, tmp_a, dout, ACT(b->y_down), NULL, plane_m(&b->down.shape));
-        memset(din, 0, sizeof(float) * (size_t)b->down.cin * b->down.shape.n * lr_conv_in_plane(&b->down.shape));
-        lr_conv_backward(din, GRD(b->down.w), net->col, tmp_a, in, PRM(b->down.w), &b->down.shape);
-    } else {
-        memcpy(din, dout, sizeof(float) * act_size(&b->conv[last].shape));
+        bn_backward(net, &b->down_bn, tmp_a, tmp_a, ACT(b->y_down), NULL, plane_m(&b->down.shape));
+        LR_PROF(LR_PASS_INPUT_GRAD, LR_KIND_COPY,
+                memset(din, 0, sizeof(float) * (size_t)b->down.cin * b->down.shape.n * lr_conv_in_plane(&b->down.shape)));
+        conv_backward(net, &b->down, din, tmp_a, in);
     }
     float *d = dout;
     for (int j = last; j >= 0; j--) {
         lr_conv_layer *c = &b->conv[j];
-        /* the block output's ReLU was applied above (the shortcut needs the masked gradient too) */
-        bn_backward(net, &b->bn[j], d, d, ACT(b->y[j]), j != last ? ACT(b->z[j]) : NULL, plane_m(&c->shape));
+        if (j != last) bn_backward(net, &b->bn[j], d, d, ACT(b->y[j]), ACT(b->z[j]), plane_m(&c->shape));
         float *dx = j == 0 ? din : (d == tmp_a ? tmp_b : tmp_a);
-        if (j != 0) memset(dx, 0, sizeof(float) * (size_t)c->cin * c->shape.n * lr_conv_in_plane(&c->shape));
-        lr_conv_backward(dx, GRD(c->w), net->col, d, j == 0 ? in : ACT(b->z[j - 1]), PRM(c->w), &c->shape);
+        if (j != 0)
+            LR_PROF(LR_PASS_INPUT_GRAD, LR_KIND_COPY,
+                    memset(dx, 0, sizeof(float) * (size_t)c->cin * c->shape.n * lr_conv_in_plane(&c->shape)));
+        conv_backward(net, c, dx, d, j == 0 ? in : ACT(b->z[j - 1]));
         d = dx;
     }
 }
@@ -464,7 +488,7 @@ int lr_net_backward(lr_net *net, const float *dy, const float *demb, lr_err *err
     const lr_block *lastb = &net->blocks[net->n_blocks - 1];
     const lr_conv_shape *ls = &lastb->conv[lastb->n_conv - 1].shape;
     float *g = net->scratch[0], *g_next = net->scratch[1];
-    lr_avgpool_backward(g, d_emb, n, net->emb_size, lr_conv_out_plane(ls));
+    LR_PROF(LR_PASS_INPUT_GRAD, LR_KIND_POOL, lr_avgpool_backward(g, d_emb, n, net->emb_size, lr_conv_out_plane(ls)));
     for (int i = net->n_blocks - 1; i >= 0; i--) {
         block_backward(net, &net->blocks[i], g, g_next, net->scratch[2], net->scratch[3]);
         float *t = g;
@@ -473,9 +497,9 @@ int lr_net_backward(lr_net *net, const float *dy, const float *demb, lr_err *err
     }
     /* stem: g is the gradient of the pool output */
     float *d_z0 = g_next;
-    lr_maxpool_backward(d_z0, g, net->pool_argmax, &net->pool);
+    LR_PROF(LR_PASS_INPUT_GRAD, LR_KIND_POOL, lr_maxpool_backward(d_z0, g, net->pool_argmax, &net->pool));
     bn_backward(net, &net->stem_bn, d_z0, d_z0, ACT(net->y0), ACT(net->z0), plane_m(&net->stem.shape));
-    lr_conv_backward(NULL, GRD(net->stem.w), net->col, d_z0, ACT(net->x), PRM(net->stem.w), &net->stem.shape);
+    conv_backward(net, &net->stem, NULL, d_z0, ACT(net->x));
     return 0;
 }
 

@@ -1,230 +1,487 @@
-/* Winograd F(2×2, 3×3) for 3×3, stride-1, pad-1 2D convolutions (the bulk of ResNet18's work):
- * 16 batched BLIS GEMMs  M[ξ][Cout][T] = U[ξ][Cout][Cin] · V[ξ][Cin][T]  over all T tiles of the batch,
- * 2.25× fewer multiply-adds than im2col at large maps. The input gradient of such a conv is the same
- * conv with the kernel rotated by 180° and its in/out channels swapped, so backward reuses it.
- * Transforms (Lavin & Gray 2016):
- *   Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1],  Aᵀ = [1 1 1 0; 0 1 -1 -1]. */
+/* Winograd F(4×4, 3×3) (Lavin & Gray 2016, interpolation points 0, ±1, ±2, ∞):
+ *   Bᵀ = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
+ *   G  = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
+ *   Aᵀ = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+ * V = Bᵀ d B (input tiles), U = G g Gᵀ (weights), Y = Aᵀ (U ⊙ V) A; the backward passes apply the
+ * adjoints: dM = A dY Aᵀ, dd = B dV Bᵀ (overlap-added: input tiles overlap by 2), dg = Gᵀ dU G.
+ *
+ * Every transform works on CHUNK tiles of one channel at a time (see "tiles" below), vectorised across
+ * the chunk (LR_SIMD_CLONES). OpenMP splits channels; every output element has one writer, so results do
+ * not depend on the thread count. */
 #include <blis.h>
 #include <string.h>
 
+#include "nn/engine.h"
 #include "nn/winograd.h"
+
+#define CHUNK 64
+#define XI 36 /* transformed tile elements */
+
+/* y = Bᵀ x (6 → 6) */
+#define BT6(y, x)                                                                                  \
+    do {                                                                                           \
+        float s12_ = x[1] + x[2], d12_ = x[1] - x[2], s34_ = x[3] + x[4], d43_ = x[4] - x[3];      \
+        float d42_ = x[4] - x[2], d31_ = x[3] - x[1];                                              \
+        y[0] = 4.0f * x[0] - 5.0f * x[2] + x[4];                                                   \
+        y[1] = s34_ - 4.0f * s12_;                                                                 \
+        y[2] = d43_ + 4.0f * d12_;                                                                 \
+        y[3] = d42_ + 2.0f * d31_;                                                                 \
+        y[4] = d42_ - 2.0f * d31_;                                                                 \
+        y[5] = 4.0f * x[1] - 5.0f * x[3] + x[5];                                                   \
+    } while (0)
+/* y = B x (6 → 6), the adjoint of BT6 */
+#define B6(y, x)                                                                                   \
+    do {                                                                                           \
+        float d21_ = x[2] - x[1], d43_ = x[4] - x[3], s12_ = x[1] + x[2], s34_ = x[3] + x[4];      \
+        y[0] = 4.0f * x[0];                                                                        \
+        y[1] = 4.0f * (d21_ + x[5]) + 2.0f * d43_;                                                 \
+        y[2] = -5.0f * x[0] - 4.0f * s12_ - s34_;                                                  \
+        y[3] = -d21_ - 2.0f * d43_ - 5.0f * x[5];                                                  \
+        y[4] = x[0] + s12_ + s34_;                                                                 \
+        y[5] = x[5];                                                                               \
+    } while (0)
+/* y = Aᵀ x (6 → 4) */
+#define AT6(y, x)                                                                                  \
+    do {                                                                                           \
+        float s12_ = x[1] + x[2], d12_ = x[1] - x[2], s34_ = x[3] + x[4], d34_ = x[3] - x[4];      \
+        y[0] = x[0] + s12_ + s34_;                                                                 \
+        y[1] = d12_ + 2.0f * d34_;                                                                 \
+        y[2] = s12_ + 4.0f * s34_;                                                                 \
+        y[3] = d12_ + 8.0f * d34_ + x[5];                                                          \
+    } while (0)
+/* y = A x (4 → 6), the adjoint of AT6 */
+#define A4(y, x)                                                                                   \
+    do {                                                                                           \
+        float s02_ = x[0] + x[2], s13_ = x[1] + x[3], e02_ = x[0] + 4.0f * x[2];                   \
+        float e13_ = 2.0f * x[1] + 8.0f * x[3];                                                    \
+        y[0] = x[0];                                                                               \
+        y[1] = s02_ + s13_;                                                                        \
+        y[2] = s02_ - s13_;                                                                        \
+        y[3] = e02_ + e13_;                                                                        \
+        y[4] = e02_ - e13_;                                                                        \
+        y[5] = x[3];                                                                               \
+    } while (0)
+/* y = G x (3 → 6) */
+#define G3(y, x)                                                                                   \
+    do {                                                                                           \
+        y[0] = x[0] * 0.25f;                                                                       \
+        y[1] = (x[0] + x[1] + x[2]) * (-1.0f / 6.0f);                                              \
+        y[2] = (x[0] - x[1] + x[2]) * (-1.0f / 6.0f);                                              \
+        y[3] = x[0] * (1.0f / 24.0f) + x[1] * (1.0f / 12.0f) + x[2] * (1.0f / 6.0f);               \
+        y[4] = x[0] * (1.0f / 24.0f) - x[1] * (1.0f / 12.0f) + x[2] * (1.0f / 6.0f);               \
+        y[5] = x[2];                                                                               \
+    } while (0)
+/* y = Gᵀ x (6 → 3), the adjoint of G3 */
+#define GT6(y, x)                                                                                  \
+    do {                                                                                           \
+        y[0] = x[0] * 0.25f - (x[1] + x[2]) * (1.0f / 6.0f) + (x[3] + x[4]) * (1.0f / 24.0f);      \
+        y[1] = (x[2] - x[1]) * (1.0f / 6.0f) + (x[3] - x[4]) * (1.0f / 12.0f);                     \
+        y[2] = (x[3] + x[4] - x[1] - x[2]) * (1.0f / 6.0f) + x[5];                                 \
+    } while (0)
+
+static int tiles_h(const lr_conv_shape *s) { return (s->out[1] + 3) / 4; }
+static int tiles_w(const lr_conv_shape *s) { return (s->out[2] + 3) / 4; }
 
 int lr_winograd_eligible(const lr_conv_shape *s)
 {
     if (s->in[0] != 1 || s->k[0] != 1 || s->k[1] != 3 || s->k[2] != 3) return 0;
     if (s->stride[1] != 1 || s->stride[2] != 1 || s->pad[1] != 1 || s->pad[2] != 1) return 0;
-    /* at small maps the tile overhang (a 3×3 map is covered by 4×4 outputs) eats the gain */
-    int th = (s->out[1] + 1) / 2, tw = (s->out[2] + 1) / 2;
-    return 9.0 * s->out[1] * s->out[2] >= 1.6 * 16.0 * th * tw;
+    /* direct multiplies 9·H·W against 36 per 4×4 tile: a 2×2 map (one tile, 36 vs 36) does not pay */
+    return 9.0 * s->out[1] * s->out[2] >= 1.5 * XI * tiles_h(s) * tiles_w(s);
 }
 
-static size_t tiles(const lr_conv_shape *s) { return (size_t)s->n * ((s->out[1] + 1) / 2) * ((s->out[2] + 1) / 2); }
+size_t lr_winograd_tiles(const lr_conv_shape *s) { return (size_t)s->n * tiles_h(s) * tiles_w(s); }
+size_t lr_winograd_weights_size(const lr_conv_shape *s) { return (size_t)XI * s->cout * s->cin; }
+size_t lr_winograd_input_size(const lr_conv_shape *s) { return (size_t)XI * s->cin * lr_winograd_tiles(s); }
 
 size_t lr_winograd_workspace(const lr_conv_shape *s)
 {
-    size_t cmax = s->cin > s->cout ? s->cin : s->cout;
-    /* U [16][cout][cin], V [16][cmax][T], M [16][cmax][T] (forward and the swapped-channel backward) */
-    return 16 * ((size_t)s->cin * s->cout + 2 * cmax * tiles(s));
+    size_t T = lr_winograd_tiles(s), cin = (size_t)s->cin, cout = (size_t)s->cout;
+    size_t fwd = XI * cout * T;                                  /* M */
+    size_t bwd = XI * cout * T + XI * (cin * T > cin * cout ? cin * T : cin * cout); /* dM, then dU or dV */
+    return fwd > bwd ? fwd : bwd;
 }
 
-/* U[ξ][co][ci] = (G g Gᵀ)[ξ]; rot: g = w[ci][co] rotated 180° (the input-gradient conv). */
-static void transform_weights(float *U, const float *w, int cout, int cin, int rot)
+/* ---- weights --------------------------------------------------------------------------------- */
+
+#define WBLOCK 64 /* (cout, cin) pairs per block: the 3×3 kernels are transposed to [9][WBLOCK] first */
+
+/* U[ξ][p] for pairs p in [p0, p0 + nb). */
+LR_SIMD_CLONES
+static void weights_block(float *U, const float *w, size_t p0, int nb, size_t plane)
 {
-    size_t plane = (size_t)cout * cin;
-    for (int co = 0; co < cout; co++)
-        for (int ci = 0; ci < cin; ci++) {
-            float g[3][3];
-            const float *src = rot ? w + ((size_t)ci * cout + co) * 9 : w + ((size_t)co * cin + ci) * 9;
-            for (int i = 0; i < 9; i++) g[i / 3][i % 3] = rot ? src[8 - i] : src[i];
-            float t[4][3]; /* G g */
-            for (int j = 0; j < 3; j++) {
-                t[0][j] = g[0][j];
-                t[1][j] = 0.5f * (g[0][j] + g[1][j] + g[2][j]);
-                t[2][j] = 0.5f * (g[0][j] - g[1][j] + g[2][j]);
-                t[3][j] = g[2][j];
-            }
-            float *u = U + (size_t)co * cin + ci;
-            for (int i = 0; i < 4; i++) { /* (G g) Gᵀ */
-                u[(4 * i + 0) * plane] = t[i][0];
-                u[(4 * i + 1) * plane] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
-                u[(4 * i + 2) * plane] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
-                u[(4 * i + 3) * plane] = t[i][2];
-            }
+    float g[9][WBLOCK], t[6][3][WBLOCK];
+    for (int i = 0; i < nb; i++)
+        for (int k = 0; k < 9; k++) g[k][i] = w[(p0 + i) * 9 + k];
+    for (int j = 0; j < 3; j++) /* G g: columns */
+        for (int i = 0; i < nb; i++) {
+            float x[3] = {g[j][i], g[3 + j][i], g[6 + j][i]}, y[6];
+            G3(y, x);
+            for (int a = 0; a < 6; a++) t[a][j][i] = y[a];
+        }
+    for (int a = 0; a < 6; a++) /* (G g) Gᵀ: rows */
+        for (int i = 0; i < nb; i++) {
+            float x[3] = {t[a][0][i], t[a][1][i], t[a][2][i]}, y[6];
+            G3(y, x);
+            for (int b = 0; b < 6; b++) U[(size_t)(6 * a + b) * plane + p0 + i] = y[b];
         }
 }
 
-/* V[ξ][c][t] = (Bᵀ d B)[ξ] for every 4×4 input tile d. Each (c, n) plane is first copied into a
- * zero-bordered plane `pad` [2·th+2][2·tw+2], so every tile is interior and the inner loops run over
- * tiles with contiguous stores (vectorisable). */
-static void transform_input(float *V, float *pad, const float *in, int c_n, int n, int H, int W, size_t T)
+/* dw[p] += Gᵀ dU[·][p] G for pairs p in [p0, p0 + nb). */
+LR_SIMD_CLONES
+static void weights_adjoint_block(float *dw, const float *dU, size_t p0, int nb, size_t plane)
 {
-    const int th = (H + 1) / 2, tw = (W + 1) / 2, PW = 2 * tw + 2, PH = 2 * th + 2;
-    const size_t plane = (size_t)c_n * T;
-    memset(pad, 0, sizeof(float) * PW * PH);
-    for (int c = 0; c < c_n; c++)
-        for (int b = 0; b < n; b++) {
-            const float *x = in + ((size_t)c * n + b) * H * W;
-            for (int y = 0; y < H; y++) memcpy(pad + (size_t)(y + 1) * PW + 1, x + (size_t)y * W, sizeof(float) * W);
-            for (int ty = 0; ty < th; ty++) {
-                const float *p0 = pad + (size_t)(2 * ty) * PW, *p1 = p0 + PW, *p2 = p1 + PW, *p3 = p2 + PW;
-                float *v = V + (size_t)c * T + ((size_t)b * th + ty) * tw;
-                float *v0 = v, *v1 = v + plane, *v2 = v + 2 * plane, *v3 = v + 3 * plane;
-                float *v4 = v + 4 * plane, *v5 = v + 5 * plane, *v6 = v + 6 * plane, *v7 = v + 7 * plane;
-                float *v8 = v + 8 * plane, *v9 = v + 9 * plane, *v10 = v + 10 * plane, *v11 = v + 11 * plane;
-                float *v12 = v + 12 * plane, *v13 = v + 13 * plane, *v14 = v + 14 * plane, *v15 = v + 15 * plane;
-                for (int tx = 0; tx < tw; tx++) {
-                    const int o = 2 * tx;
-                    /* rows of Bᵀ d */
-                    float r00 = p0[o] - p2[o], r01 = p0[o + 1] - p2[o + 1], r02 = p0[o + 2] - p2[o + 2],
-                          r03 = p0[o + 3] - p2[o + 3];
-                    float r10 = p1[o] + p2[o], r11 = p1[o + 1] + p2[o + 1], r12 = p1[o + 2] + p2[o + 2],
-                          r13 = p1[o + 3] + p2[o + 3];
-                    float r20 = p2[o] - p1[o], r21 = p2[o + 1] - p1[o + 1], r22 = p2[o + 2] - p1[o + 2],
-                          r23 = p2[o + 3] - p1[o + 3];
-                    float r30 = p1[o] - p3[o], r31 = p1[o + 1] - p3[o + 1], r32 = p1[o + 2] - p3[o + 2],
-                          r33 = p1[o + 3] - p3[o + 3];
-                    /* (Bᵀ d) B */
-                    v0[tx] = r00 - r02, v1[tx] = r01 + r02, v2[tx] = r02 - r01, v3[tx] = r01 - r03;
-                    v4[tx] = r10 - r12, v5[tx] = r11 + r12, v6[tx] = r12 - r11, v7[tx] = r11 - r13;
-                    v8[tx] = r20 - r22, v9[tx] = r21 + r22, v10[tx] = r22 - r21, v11[tx] = r21 - r23;
-                    v12[tx] = r30 - r32, v13[tx] = r31 + r32, v14[tx] = r32 - r31, v15[tx] = r31 - r33;
-                }
+    float t[3][6][WBLOCK], dg[9][WBLOCK];
+    for (int b = 0; b < 6; b++) /* Gᵀ dU: columns */
+        for (int i = 0; i < nb; i++) {
+            float x[6], y[3];
+            for (int a = 0; a < 6; a++) x[a] = dU[(size_t)(6 * a + b) * plane + p0 + i];
+            GT6(y, x);
+            for (int r = 0; r < 3; r++) t[r][b][i] = y[r];
+        }
+    for (int r = 0; r < 3; r++) /* (Gᵀ dU) G: rows */
+        for (int i = 0; i < nb; i++) {
+            float x[6] = {t[r][0][i], t[r][1][i], t[r][2][i], t[r][3][i], t[r][4][i], t[r][5][i]}, y[3];
+            GT6(y, x);
+            for (int c = 0; c < 3; c++) dg[3 * r + c][i] = y[c];
+        }
+    for (int i = 0; i < nb; i++)
+        for (int k = 0; k < 9; k++) dw[(p0 + i) * 9 + k] += dg[k][i];
+}
+
+void lr_winograd_transform_weights(float *U, const float *w, const lr_conv_shape *s)
+{
+    const size_t plane = (size_t)s->cout * s->cin;
+    const long blocks = (long)((plane + WBLOCK - 1) / WBLOCK);
+    double t0 = lr_prof_start();
+#pragma omp parallel for schedule(static)
+    for (long k = 0; k < blocks; k++) {
+        size_t p0 = (size_t)k * WBLOCK;
+        weights_block(U, w, p0, plane - p0 < WBLOCK ? (int)(plane - p0) : WBLOCK, plane);
+    }
+    lr_prof_stop(LR_PASS_FORWARD, LR_KIND_WINOGRAD, t0);
+}
+
+/* ---- tiles ----------------------------------------------------------------------------------- */
+
+/* Tiles are handled CHUNK at a time along the tile index t = (image·th + ty)·tw + tx of one channel, so
+ * that the transforms' inner loops run over CHUNK tiles whatever the map size (a 3×3 map has one tile
+ * per image). Each tile is gathered into (or scattered from) a [element][tile] buffer, bounds-checked
+ * against the map; the transform itself is branch-free and vectorised across the chunk. */
+typedef struct {
+    int H, W, th, tw;
+    size_t T;
+} tile_grid;
+
+static tile_grid grid_of(const lr_conv_shape *s)
+{
+    tile_grid g = {s->out[1], s->out[2], tiles_h(s), tiles_w(s), lr_winograd_tiles(s)};
+    return g;
+}
+
+/* Top-left map coordinates of tile t's 4×4 output block, and the image plane it lies in. */
+static void tile_origin(const tile_grid *g, size_t t, size_t *image, int *y0, int *x0)
+{
+    size_t per_image = (size_t)g->th * g->tw, r = t % per_image;
+    *image = t / per_image;
+    *y0 = 4 * (int)(r / g->tw);
+    *x0 = 4 * (int)(r % g->tw);
+}
+
+/* d[6·r + k][i] = input (y0 − 1 + r, x0 − 1 + k) of tile t0 + i, zero outside the map. */
+static void gather_input(float d[XI][CHUNK], const float *chan, const tile_grid *g, size_t t0, int nt)
+{
+    const size_t plane = (size_t)g->H * g->W;
+    for (int i = 0; i < nt; i++) {
+        size_t image;
+        int y0, x0;
+        tile_origin(g, t0 + i, &image, &y0, &x0);
+        const float *x = chan + image * plane;
+        int interior = y0 >= 1 && x0 >= 1 && y0 + 5 <= g->H && x0 + 5 <= g->W;
+        for (int r = 0; r < 6; r++) {
+            int y = y0 - 1 + r;
+            const float *row = x + (size_t)y * g->W + (x0 - 1);
+            if (interior) {
+                for (int k = 0; k < 6; k++) d[6 * r + k][i] = row[k];
+                continue;
             }
+            for (int k = 0; k < 6; k++) {
+                int xx = x0 - 1 + k;
+                d[6 * r + k][i] = y >= 0 && y < g->H && xx >= 0 && xx < g->W ? row[k] : 0.0f;
+            }
+        }
+    }
+}
+
+/* v[ξ][i] = (Bᵀ d B)[ξ] for each tile i of the chunk. */
+LR_SIMD_CLONES
+static void input_tiles(float v[XI][CHUNK], float d[XI][CHUNK], int nt)
+{
+    float t[XI][CHUNK]; /* [6·r + j] = (d B)[r][j] */
+    for (int r = 0; r < 6; r++)
+        for (int i = 0; i < nt; i++) {
+            float x[6] = {d[6 * r][i], d[6 * r + 1][i], d[6 * r + 2][i], d[6 * r + 3][i], d[6 * r + 4][i], d[6 * r + 5][i]};
+            float y[6];
+            BT6(y, x);
+            for (int j = 0; j < 6; j++) t[6 * r + j][i] = y[j];
+        }
+    for (int j = 0; j < 6; j++)
+        for (int i = 0; i < nt; i++) {
+            float x[6] = {t[j][i], t[6 + j][i], t[12 + j][i], t[18 + j][i], t[24 + j][i], t[30 + j][i]}, y[6];
+            BT6(y, x);
+            for (int a = 0; a < 6; a++) v[6 * a + j][i] = y[a];
         }
 }
 
-/* out[c][n][H][W] (= or +=) Aᵀ m A for every tile; rows of two output rows go through `rows`
- * [2][2·tw] so the inner loop is over tiles with contiguous loads. */
-static void transform_output(float *out, float *rows, const float *M, int c_n, int n, int H, int W, size_t T,
-                             int accumulate)
+void lr_winograd_transform_input(float *V, const float *in, const lr_conv_shape *s)
 {
-    const int th = (H + 1) / 2, tw = (W + 1) / 2;
-    const size_t plane = (size_t)c_n * T;
-    float *row0 = rows, *row1 = rows + 2 * tw;
-    for (int c = 0; c < c_n; c++)
-        for (int b = 0; b < n; b++) {
-            float *y = out + ((size_t)c * n + b) * H * W;
-            for (int ty = 0; ty < th; ty++) {
-                const float *m = M + (size_t)c * T + ((size_t)b * th + ty) * tw;
-                for (int tx = 0; tx < tw; tx++) {
-                    float m0 = m[tx], m1 = m[plane + tx], m2 = m[2 * plane + tx], m3 = m[3 * plane + tx];
-                    float m4 = m[4 * plane + tx], m5 = m[5 * plane + tx], m6 = m[6 * plane + tx], m7 = m[7 * plane + tx];
-                    float m8 = m[8 * plane + tx], m9 = m[9 * plane + tx], m10 = m[10 * plane + tx],
-                          m11 = m[11 * plane + tx];
-                    float m12 = m[12 * plane + tx], m13 = m[13 * plane + tx], m14 = m[14 * plane + tx],
-                          m15 = m[15 * plane + tx];
-                    /* Aᵀ m: two rows of four */
-                    float a0 = m0 + m4 + m8, a1 = m1 + m5 + m9, a2 = m2 + m6 + m10, a3 = m3 + m7 + m11;
-                    float b0 = m4 - m8 - m12, b1 = m5 - m9 - m13, b2 = m6 - m10 - m14, b3 = m7 - m11 - m15;
-                    row0[2 * tx] = a0 + a1 + a2, row0[2 * tx + 1] = a1 - a2 - a3;
-                    row1[2 * tx] = b0 + b1 + b2, row1[2 * tx + 1] = b1 - b2 - b3;
-                }
-                for (int i = 0; i < 2 && 2 * ty + i < H; i++) {
-                    float *dst = y + (size_t)(2 * ty + i) * W;
-                    const float *src = i ? row1 : row0;
-                    if (accumulate)
-                        for (int x = 0; x < W; x++) dst[x] += src[x];
-                    else
-                        memcpy(dst, src, sizeof(float) * W);
-                }
-            }
+    const tile_grid g = grid_of(s);
+    const int C = s->cin;
+    const size_t plane = (size_t)C * g.T, chan_size = (size_t)s->n * g.H * g.W;
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < C; c++) {
+        float d[XI][CHUNK], v[XI][CHUNK];
+        for (size_t t0 = 0; t0 < g.T; t0 += CHUNK) {
+            int nt = g.T - t0 < CHUNK ? (int)(g.T - t0) : CHUNK;
+            gather_input(d, in + (size_t)c * chan_size, &g, t0, nt);
+            input_tiles(v, d, nt);
+            for (int xi = 0; xi < XI; xi++)
+                memcpy(V + (size_t)xi * plane + (size_t)c * g.T + t0, v[xi], sizeof(float) * nt);
+        }
+    }
+}
+
+/* dd[6·r + k][i] = (B dv Bᵀ)[r][k]: the adjoint of input_tiles. */
+LR_SIMD_CLONES
+static void input_adjoint_tiles(float dd[XI][CHUNK], float dv[XI][CHUNK], int nt)
+{
+    float t[XI][CHUNK]; /* [6·r + j] = (B dv)[r][j] */
+    for (int j = 0; j < 6; j++)
+        for (int i = 0; i < nt; i++) {
+            float x[6] = {dv[j][i], dv[6 + j][i], dv[12 + j][i], dv[18 + j][i], dv[24 + j][i], dv[30 + j][i]}, y[6];
+            B6(y, x);
+            for (int r = 0; r < 6; r++) t[6 * r + j][i] = y[r];
+        }
+    for (int r = 0; r < 6; r++)
+        for (int i = 0; i < nt; i++) {
+            float x[6] = {t[6 * r][i], t[6 * r + 1][i], t[6 * r + 2][i], t[6 * r + 3][i], t[6 * r + 4][i], t[6 * r + 5][i]};
+            float y[6];
+            B6(y, x);
+            for (int k = 0; k < 6; k++) dd[6 * r + k][i] = y[k];
         }
 }
 
-/* out[cout][N·H·W] (= or +=) conv3x3(in[cin][N·H·W]) with transformed weights U. */
-static void winograd_conv(float *out, float *V, float *M, const float *U, const float *in, int cin, int cout, int n,
-                          int H, int W, int accumulate)
+/* din[c][n][H][W] += adjoint of lr_winograd_transform_input applied to dV (tiles overlap by two rows
+ * and columns: added in tile order, one channel per thread). */
+static void transform_input_adjoint(float *din, const float *dV, const lr_conv_shape *s)
 {
-    const size_t T = (size_t)n * ((H + 1) / 2) * ((W + 1) / 2);
-    float one = 1.0f, zero = 0.0f;
-    transform_input(V, M, in, cin, n, H, W, T); /* M is free until the GEMMs: the padded plane */
-    for (int xi = 0; xi < 16; xi++)
-        bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, cout, (dim_t)T, cin, &one, (float *)U + (size_t)xi * cout * cin,
-                  cin, 1, V + (size_t)xi * cin * T, (dim_t)T, 1, &zero, M + (size_t)xi * cout * T, (dim_t)T, 1);
-    transform_output(out, V, M, cout, n, H, W, T, accumulate); /* V is free after the GEMMs: row buffer */
-}
-
-void lr_winograd_forward(float *out, float *ws, const float *in, const float *w, const lr_conv_shape *s)
-{
-    size_t cmax = s->cin > s->cout ? s->cin : s->cout, T = tiles(s);
-    float *U = ws, *V = U + 16 * (size_t)s->cin * s->cout, *M = V + 16 * cmax * T;
-    transform_weights(U, w, s->cout, s->cin, 0);
-    winograd_conv(out, V, M, U, in, s->cin, s->cout, s->n, s->out[1], s->out[2], 0);
-}
-
-void lr_winograd_backward_data(float *din, float *ws, const float *dout, const float *w, const lr_conv_shape *s)
-{
-    size_t cmax = s->cin > s->cout ? s->cin : s->cout, T = tiles(s);
-    float *U = ws, *V = U + 16 * (size_t)s->cin * s->cout, *M = V + 16 * cmax * T;
-    transform_weights(U, w, s->cin, s->cout, 1);
-    winograd_conv(din, V, M, U, dout, s->cout, s->cin, s->n, s->out[1], s->out[2], 1);
-}
-
-/* dM[ξ][c][t] = (A dy Aᵀ)[ξ] for every 2×2 output-gradient tile dy (zero beyond the map): the adjoint
- * of transform_output. rows: [2][2·tw] scratch. */
-static void transform_dout(float *dM, float *rows, const float *dout, int c_n, int n, int H, int W, size_t T)
-{
-    const int th = (H + 1) / 2, tw = (W + 1) / 2;
-    const size_t plane = (size_t)c_n * T;
-    float *y0 = rows, *y1 = rows + 2 * tw;
-    for (int c = 0; c < c_n; c++)
-        for (int b = 0; b < n; b++) {
-            const float *dy = dout + ((size_t)c * n + b) * H * W;
-            for (int ty = 0; ty < th; ty++) {
-                memset(rows, 0, sizeof(float) * 4 * tw);
-                memcpy(y0, dy + (size_t)(2 * ty) * W, sizeof(float) * W);
-                if (2 * ty + 1 < H) memcpy(y1, dy + (size_t)(2 * ty + 1) * W, sizeof(float) * W);
-                float *m = dM + (size_t)c * T + ((size_t)b * th + ty) * tw;
-                for (int tx = 0; tx < tw; tx++) {
-                    float a0 = y0[2 * tx], a1 = y0[2 * tx + 1], b0 = y1[2 * tx], b1 = y1[2 * tx + 1];
-                    /* rows of A dy: r0 = y0, r1 = y0 + y1, r2 = y0 − y1, r3 = −y1 */
-                    float r[4][2] = {{a0, a1}, {a0 + b0, a1 + b1}, {a0 - b0, a1 - b1}, {-b0, -b1}};
-                    for (int i = 0; i < 4; i++) { /* (A dy) Aᵀ */
-                        m[(4 * i + 0) * plane + tx] = r[i][0];
-                        m[(4 * i + 1) * plane + tx] = r[i][0] + r[i][1];
-                        m[(4 * i + 2) * plane + tx] = r[i][0] - r[i][1];
-                        m[(4 * i + 3) * plane + tx] = -r[i][1];
+    const tile_grid g = grid_of(s);
+    const int C = s->cin;
+    const size_t plane = (size_t)C * g.T, chan_size = (size_t)s->n * g.H * g.W, map = (size_t)g.H * g.W;
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < C; c++) {
+        float dv[XI][CHUNK], dd[XI][CHUNK];
+        float *chan = din + (size_t)c * chan_size;
+        for (size_t t0 = 0; t0 < g.T; t0 += CHUNK) {
+            int nt = g.T - t0 < CHUNK ? (int)(g.T - t0) : CHUNK;
+            for (int xi = 0; xi < XI; xi++)
+                memcpy(dv[xi], dV + (size_t)xi * plane + (size_t)c * g.T + t0, sizeof(float) * nt);
+            input_adjoint_tiles(dd, dv, nt);
+            for (int i = 0; i < nt; i++) {
+                size_t image;
+                int y0, x0;
+                tile_origin(&g, t0 + i, &image, &y0, &x0);
+                float *x = chan + image * map;
+                for (int r = 0; r < 6; r++) {
+                    int y = y0 - 1 + r;
+                    if (y < 0 || y >= g.H) continue;
+                    float *row = x + (size_t)y * g.W;
+                    for (int k = 0; k < 6; k++) {
+                        int xx = x0 - 1 + k;
+                        if (xx >= 0 && xx < g.W) row[xx] += dd[6 * r + k][i];
                     }
                 }
             }
         }
+    }
 }
 
-/* dw[co][ci][3][3] += Gᵀ dU[·][co][ci] G: the adjoint of transform_weights. */
-static void accumulate_dweights(float *dw, const float *dU, int cout, int cin)
+/* y[4·q + p][i] = (Aᵀ m A)[q][p] for each tile i of the chunk. */
+LR_SIMD_CLONES
+static void output_tiles(float y[16][CHUNK], float m[XI][CHUNK], int nt)
 {
-    const size_t plane = (size_t)cout * cin;
-    for (int co = 0; co < cout; co++)
-        for (int ci = 0; ci < cin; ci++) {
-            const float *u = dU + (size_t)co * cin + ci;
-            float t[3][4]; /* Gᵀ dU */
-            for (int j = 0; j < 4; j++) {
-                float u0 = u[j * plane], u1 = u[(4 + j) * plane], u2 = u[(8 + j) * plane], u3 = u[(12 + j) * plane];
-                t[0][j] = u0 + 0.5f * (u1 + u2);
-                t[1][j] = 0.5f * (u1 - u2);
-                t[2][j] = 0.5f * (u1 + u2) + u3;
-            }
-            float *g = dw + ((size_t)co * cin + ci) * 9;
-            for (int a = 0; a < 3; a++) { /* (Gᵀ dU) G */
-                g[3 * a + 0] += t[a][0] + 0.5f * (t[a][1] + t[a][2]);
-                g[3 * a + 1] += 0.5f * (t[a][1] - t[a][2]);
-                g[3 * a + 2] += 0.5f * (t[a][1] + t[a][2]) + t[a][3];
-            }
+    float t[24][CHUNK]; /* [6·q + j] = (Aᵀ m)[q][j] */
+    for (int j = 0; j < 6; j++)
+        for (int i = 0; i < nt; i++) {
+            float x[6] = {m[j][i], m[6 + j][i], m[12 + j][i], m[18 + j][i], m[24 + j][i], m[30 + j][i]}, o[4];
+            AT6(o, x);
+            for (int q = 0; q < 4; q++) t[6 * q + j][i] = o[q];
+        }
+    for (int q = 0; q < 4; q++)
+        for (int i = 0; i < nt; i++) {
+            float x[6] = {t[6 * q][i], t[6 * q + 1][i], t[6 * q + 2][i], t[6 * q + 3][i], t[6 * q + 4][i], t[6 * q + 5][i]};
+            float o[4];
+            AT6(o, x);
+            for (int p = 0; p < 4; p++) y[4 * q + p][i] = o[p];
         }
 }
 
-void lr_winograd_backward_weights(float *dw, float *ws, const float *dout, const float *in, const lr_conv_shape *s)
+static void transform_output(float *out, const float *M, const lr_conv_shape *s)
 {
-    size_t cmax = s->cin > s->cout ? s->cin : s->cout, T = tiles(s);
-    float *dU = ws, *V = dU + 16 * (size_t)s->cin * s->cout, *dM = V + 16 * cmax * T;
+    const tile_grid g = grid_of(s);
+    const int C = s->cout;
+    const size_t plane = (size_t)C * g.T, chan_size = (size_t)s->n * g.H * g.W, map = (size_t)g.H * g.W;
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < C; c++) {
+        float m[XI][CHUNK], y[16][CHUNK];
+        float *chan = out + (size_t)c * chan_size;
+        for (size_t t0 = 0; t0 < g.T; t0 += CHUNK) {
+            int nt = g.T - t0 < CHUNK ? (int)(g.T - t0) : CHUNK;
+            for (int xi = 0; xi < XI; xi++)
+                memcpy(m[xi], M + (size_t)xi * plane + (size_t)c * g.T + t0, sizeof(float) * nt);
+            output_tiles(y, m, nt);
+            for (int i = 0; i < nt; i++) {
+                size_t image;
+                int y0, x0;
+                tile_origin(&g, t0 + i, &image, &y0, &x0);
+                float *x = chan + image * map;
+                for (int q = 0; q < 4 && y0 + q < g.H; q++) {
+                    float *row = x + (size_t)(y0 + q) * g.W + x0;
+                    for (int p = 0; p < 4 && x0 + p < g.W; p++) row[p] = y[4 * q + p][i];
+                }
+            }
+        }
+    }
+}
+
+/* dm[ξ][i] = (A dy Aᵀ)[ξ]: the adjoint of output_tiles. */
+LR_SIMD_CLONES
+static void dout_tiles(float dm[XI][CHUNK], float dy[16][CHUNK], int nt)
+{
+    float t[24][CHUNK]; /* [6·q + j] = (dy Aᵀ)[q][j] */
+    for (int q = 0; q < 4; q++)
+        for (int i = 0; i < nt; i++) {
+            float x[4] = {dy[4 * q][i], dy[4 * q + 1][i], dy[4 * q + 2][i], dy[4 * q + 3][i]}, o[6];
+            A4(o, x);
+            for (int j = 0; j < 6; j++) t[6 * q + j][i] = o[j];
+        }
+    for (int j = 0; j < 6; j++)
+        for (int i = 0; i < nt; i++) {
+            float x[4] = {t[j][i], t[6 + j][i], t[12 + j][i], t[18 + j][i]}, o[6];
+            A4(o, x);
+            for (int a = 0; a < 6; a++) dm[6 * a + j][i] = o[a];
+        }
+}
+
+static void transform_dout(float *dM, const float *dout, const lr_conv_shape *s)
+{
+    const tile_grid g = grid_of(s);
+    const int C = s->cout;
+    const size_t plane = (size_t)C * g.T, chan_size = (size_t)s->n * g.H * g.W, map = (size_t)g.H * g.W;
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < C; c++) {
+        float dy[16][CHUNK], dm[XI][CHUNK];
+        const float *chan = dout + (size_t)c * chan_size;
+        for (size_t t0 = 0; t0 < g.T; t0 += CHUNK) {
+            int nt = g.T - t0 < CHUNK ? (int)(g.T - t0) : CHUNK;
+            for (int i = 0; i < nt; i++) {
+                size_t image;
+                int y0, x0;
+                tile_origin(&g, t0 + i, &image, &y0, &x0);
+                const float *x = chan + image * map;
+                for (int q = 0; q < 4; q++)
+                    for (int p = 0; p < 4; p++)
+                        dy[4 * q + p][i] = y0 + q < g.H && x0 + p < g.W ? x[(size_t)(y0 + q) * g.W + x0 + p] : 0.0f;
+            }
+            dout_tiles(dm, dy, nt);
+            for (int xi = 0; xi < XI; xi++)
+                memcpy(dM + (size_t)xi * plane + (size_t)c * g.T + t0, dm[xi], sizeof(float) * nt);
+        }
+    }
+}
+
+/* ---- the 36 GEMMs ---------------------------------------------------------------------------- */
+
+typedef struct {
+    dim_t m, n, k;
+    const float *a;
+    inc_t rsa, csa;
+    const float *b;
+    inc_t rsb, csb;
+    float *c;
+    inc_t rsc;
+    size_t stride_a, stride_b, stride_c; /* between consecutive ξ */
+} batched_gemm;
+
+/* C[ξ] = A[ξ]·B[ξ] for ξ < 36. With several threads each GEMM runs whole on one thread (single-threaded
+ * BLIS), so its rounding is the 1-thread rounding. */
+static void gemm36(const batched_gemm *g, lr_pass pass)
+{
     float one = 1.0f, zero = 0.0f;
-    const int H = s->out[1], W = s->out[2];
-    transform_input(V, dM, in, s->cin, s->n, H, W, T);          /* dM is free yet: the padded plane */
-    transform_dout(dM, dU, dout, s->cout, s->n, H, W, T);       /* dU is free yet: the row buffer */
-    /* dU[ξ][co][ci] = dM[ξ][co][t] · V[ξ][ci][t]ᵀ  (V read as T×cin through strides 1, T) */
-    for (int xi = 0; xi < 16; xi++)
-        bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, s->cout, s->cin, (dim_t)T, &one, dM + (size_t)xi * s->cout * T,
-                  (dim_t)T, 1, V + (size_t)xi * s->cin * T, 1, (dim_t)T, &zero, dU + (size_t)xi * s->cout * s->cin,
-                  s->cin, 1);
-    accumulate_dweights(dw, dU, s->cout, s->cin);
+    double t0 = lr_prof_start();
+    {
+        if (lr_nn_threads() <= 1) {
+            for (int xi = 0; xi < XI; xi++)
+                bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, g->m, g->n, g->k, &one,
+                          (float *)g->a + xi * g->stride_a, g->rsa, g->csa, (float *)g->b + xi * g->stride_b, g->rsb,
+                          g->csb, &zero, g->c + xi * g->stride_c, g->rsc, 1);
+        } else {
+#pragma omp parallel for schedule(static)
+            for (int xi = 0; xi < XI; xi++) {
+                rntm_t rntm = BLIS_RNTM_INITIALIZER;
+                bli_rntm_set_num_threads(1, &rntm);
+                bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, g->m, g->n, g->k, &one,
+                             (float *)g->a + xi * g->stride_a, g->rsa, g->csa, (float *)g->b + xi * g->stride_b,
+                             g->rsb, g->csb, &zero, g->c + xi * g->stride_c, g->rsc, 1, NULL, &rntm);
+            }
+        }
+    }
+    lr_prof_stop(pass, LR_KIND_GEMM, t0);
+}
+
+void lr_winograd_forward(float *out, float *V, float *ws, const float *in, const float *U, const lr_conv_shape *s)
+{
+    const size_t T = lr_winograd_tiles(s), cin = (size_t)s->cin, cout = (size_t)s->cout;
+    float *M = ws;
+    LR_PROF(LR_PASS_FORWARD, LR_KIND_WINOGRAD, lr_winograd_transform_input(V, in, s));
+    batched_gemm g = {.m = (dim_t)cout, .n = (dim_t)T, .k = (dim_t)cin,
+                      .a = U, .rsa = (inc_t)cin, .csa = 1, .stride_a = cout * cin,
+                      .b = V, .rsb = (inc_t)T, .csb = 1, .stride_b = cin * T,
+                      .c = M, .rsc = (inc_t)T, .stride_c = cout * T};
+    gemm36(&g, LR_PASS_FORWARD);
+    LR_PROF(LR_PASS_FORWARD, LR_KIND_WINOGRAD, transform_output(out, M, s));
+}
+
+void lr_winograd_backward(float *din, float *dw, float *ws, const float *dout, const float *U, const float *V,
+                          const lr_conv_shape *s)
+{
+    const size_t T = lr_winograd_tiles(s), cin = (size_t)s->cin, cout = (size_t)s->cout;
+    float *dM = ws, *rest = ws + XI * cout * T; /* rest: dU, then dV */
+    lr_pass pass = dw ? LR_PASS_WEIGHT_GRAD : LR_PASS_INPUT_GRAD; /* dout's transform serves both */
+    LR_PROF(pass, LR_KIND_WINOGRAD, transform_dout(dM, dout, s));
+    if (dw) {
+        /* dU[ξ][co][ci] = dM[ξ][co][t] · V[ξ][ci][t]ᵀ (V read as T×cin through strides 1, T) */
+        batched_gemm g = {.m = (dim_t)cout, .n = (dim_t)cin, .k = (dim_t)T,
+                          .a = dM, .rsa = (inc_t)T, .csa = 1, .stride_a = cout * T,
+                          .b = V, .rsb = 1, .csb = (inc_t)T, .stride_b = cin * T,
+                          .c = rest, .rsc = (inc_t)cin, .stride_c = cout * cin};
+        gemm36(&g, LR_PASS_WEIGHT_GRAD);
+        const size_t plane = cout * cin;
+        const long blocks = (long)((plane + WBLOCK - 1) / WBLOCK);
+        double t0 = lr_prof_start();
+#pragma omp parallel for schedule(static)
+        for (long k = 0; k < blocks; k++) {
+            size_t p0 = (size_t)k * WBLOCK;
+            weights_adjoint_block(dw, rest, p0, plane - p0 < WBLOCK ? (int)(plane - p0) : WBLOCK, plane);
+        }
+        lr_prof_stop(LR_PASS_WEIGHT_GRAD, LR_KIND_WINOGRAD, t0);
+    }
+    if (!din) return;
+    /* dV[ξ][ci][t] = U[ξ]ᵀ · dM[ξ]  (U read as cin×cout through strides 1, cin) */
+    batched_gemm g = {.m = (dim_t)cin, .n = (dim_t)T, .k = (dim_t)cout,
+                      .a = U, .rsa = 1, .csa = (inc_t)cin, .stride_a = cout * cin,
+                      .b = dM, .rsb = (inc_t)T, .csb = 1, .stride_b = cout * T,
+                      .c = rest, .rsc = (inc_t)T, .stride_c = cin * T};
+    gemm36(&g, LR_PASS_INPUT_GRAD);
+    LR_PROF(LR_PASS_INPUT_GRAD, LR_KIND_WINOGRAD, transform_input_adjoint(din, rest, s));
 }

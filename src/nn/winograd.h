@@ -1,5 +1,13 @@
-/* Winograd F(2×2,3×3) fast path for 3×3 stride-1 pad-1 2D convolutions; the im2col path in conv.c is
- * the reference it is tested against (tests/test_nn_layers.c). */
+/* Winograd F(4×4, 3×3) for 3×3, stride-1, pad-1 2D convolutions (the bulk of ResNet18/50's work); the
+ * im2col path in conv.c is the reference it is tested against (tests/test_nn_layers.c).
+ *
+ * A conv of the whole batch is 36 GEMMs over all T tiles (6×6 input tiles, 4×4 outputs):
+ *   forward        M[ξ][cout][T]  = U[ξ][cout][cin] · V[ξ][cin][T]
+ *   input grad     dV[ξ][cin][T]  = U[ξ]ᵀ · dM[ξ][cout][T]
+ *   weight grad    dU[ξ][cout][cin] = dM[ξ] · V[ξ]ᵀ
+ * U (transformed weights) and V (transformed input) are made once in the forward pass and kept by the
+ * caller for the backward pass, which transforms dout once (dM) for both gradients. The input gradient
+ * is the exact adjoint of the forward transforms, so it shares U. */
 #ifndef LR_NN_WINOGRAD_H
 #define LR_NN_WINOGRAD_H
 
@@ -7,17 +15,23 @@
 
 #include "nn/layers.h"
 
-/* 1 when the conv is 3×3/stride 1/pad 1 in 2D and its map is large enough for Winograd to pay. */
-int lr_winograd_eligible(const lr_conv_shape *s);
-/* Floats of workspace for lr_winograd_forward / lr_winograd_backward_data. */
-size_t lr_winograd_workspace(const lr_conv_shape *s);
-/* out [cout][N·H·W] = conv(in [cin][N·H·W], w [cout][cin][3][3]). */
-void lr_winograd_forward(float *out, float *ws, const float *in, const float *w, const lr_conv_shape *s);
-/* din [cin][N·H·W] += gradient of the conv's input given dout [cout][N·H·W]. */
-void lr_winograd_backward_data(float *din, float *ws, const float *dout, const float *w, const lr_conv_shape *s);
 
-/* dw [cout][cin][3][3] += gradient of the weights given dout and the conv's input (the exact adjoint of
- * the forward transform, with the tile sums as 16 GEMMs whose inner dimension is the tile count). */
-void lr_winograd_backward_weights(float *dw, float *ws, const float *dout, const float *in, const lr_conv_shape *s);
+/* 1 when the conv is 3×3/stride 1/pad 1 in 2D and F(4×4) saves at least 1.5× the multiplies. */
+int lr_winograd_eligible(const lr_conv_shape *s);
+size_t lr_winograd_tiles(const lr_conv_shape *s);        /* T = N·⌈H/4⌉·⌈W/4⌉ */
+size_t lr_winograd_weights_size(const lr_conv_shape *s); /* floats of U: 36·cout·cin */
+size_t lr_winograd_input_size(const lr_conv_shape *s);   /* floats of V: 36·cin·T */
+size_t lr_winograd_workspace(const lr_conv_shape *s);    /* floats of scratch for forward or backward */
+
+/* U [36][cout][cin] from w [cout][cin][3][3]. */
+void lr_winograd_transform_weights(float *U, const float *w, const lr_conv_shape *s);
+/* V [36][cin][T] from in [cin][N·H·W] (the forward pass does this itself). */
+void lr_winograd_transform_input(float *V, const float *in, const lr_conv_shape *s);
+/* out [cout][N·H·W] = conv(in [cin][N·H·W]); V [36][cin][T] receives the transformed input. */
+void lr_winograd_forward(float *out, float *V, float *ws, const float *in, const float *U, const lr_conv_shape *s);
+/* din [cin][N·H·W] += input gradient (din NULL: skipped); dw [cout][cin][3][3] += weight gradient (NULL:
+ * skipped); U and V as the forward pass left them. */
+void lr_winograd_backward(float *din, float *dw, float *ws, const float *dout, const float *U, const float *V,
+                          const lr_conv_shape *s);
 
 #endif

@@ -338,6 +338,11 @@ static int write_report_md(const report_state *st, lr_err *err)
                "%ld\n",
             c->path, c->software_version, c->config_path, c->cohort_path, c->P, c->A, c->L,
             c->has_truth ? ", synthetic with truth" : "", c->J, ok, failed, missing, c->folds, c->replicates, c->seed);
+    if (c->n_blis_archs == 1) fprintf(f, "- BLIS kernels: `%s`\n", c->blis_archs);
+    else if (c->n_blis_archs > 1)
+        fprintf(f, "\n**Mixed BLIS kernels** (%s): the jobs ran on nodes whose BLIS sub-configurations round "
+                   "differently, so a rerun on other nodes can differ in the last bits. Set `BLIS_ARCH_TYPE` on every "
+                   "node for identical bits.\n", c->blis_archs);
     if (failed || missing) {
         fprintf(f, "\n**Unfinished campaign.** These jobs have no results; every number below is computed from the "
                    "others:\n\n");
@@ -488,6 +493,8 @@ static void print_summary(const report_state *st)
         printf("lesion_figures: skipped (%s)\n", st->lesions_note);
     }
     if (isfinite(st->table.oracle_cindex)) printf("oracle_cindex: %.4f\n", st->table.oracle_cindex);
+    if (st->c->n_blis_archs > 0)
+        printf("blis_arch: %s%s\n", st->c->n_blis_archs > 1 ? "mixed: " : "", st->c->blis_archs);
 }
 
 int cmd_report(int argc, char **argv)

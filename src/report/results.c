@@ -100,6 +100,7 @@ static int read_root(hid_t f, lr_results *c, lr_err *err)
         LR_TRY(lr_h5_attr_read_string(f, "/", "config_path", c->config_path, sizeof c->config_path, err));
     if (lr_h5_attr_exists(f, "/", "cohort_fnv1a64"))
         LR_TRY(lr_h5_attr_read_string(f, "/", "cohort_fnv1a64", c->cohort_fnv1a64, sizeof c->cohort_fnv1a64, err));
+    c->n_blis_archs = lr_campaign_blis_archs(f, c->blis_archs, sizeof c->blis_archs);
     if (lr_h5_attr_exists(f, "/", "software_version"))
         LR_TRY(lr_h5_attr_read_string(f, "/", "software_version", c->software_version, sizeof c->software_version,
                                       err));

@@ -17,6 +17,8 @@ enum { LR_JOB_STATUS_OK = 0, LR_JOB_STATUS_FAILED = 1, LR_JOB_STATUS_MISSING = 2
 typedef struct {
     char path[1024];
     char name[256], config_path[1024], cohort_path[1024], cohort_fnv1a64[64], software_version[64];
+    char blis_archs[256]; /* BLIS sub-configurations the jobs ran on, comma-separated ("" unknown) */
+    int n_blis_archs;     /* > 1: a mixed campaign (bits differ between sub-configurations) */
     long seed, folds, replicates;
     size_t J, P, A, L, K, E; /* jobs, patients, annotations, lesions, organs, epochs (curve width) */
 

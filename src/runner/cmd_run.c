@@ -14,7 +14,7 @@
 
 static void run_help(void)
 {
-    printf("usage: lesionrank run CONFIG [--list-jobs] [--job ID] [--fresh]\n"
+    printf("usage: lesionrank run CONFIG [--list-jobs] [--job ID] [--fresh] [--threads N]\n"
            "Run a campaign: every (model, fold, replicate) of the experiment, plus the organ pretraining the\n"
            "ResNet50 rows need when no weights file is configured. Under mpirun, rank 0 schedules jobs to ranks\n"
            "1..N-1 (most expensive first) and costs almost no CPU: use mpirun -np (cores + 1). Without mpirun\n"
@@ -25,6 +25,8 @@ static void run_help(void)
            "  --job ID      run only job ID in this process (SLURM arrays); no merge\n"
            "  --fresh       move an existing results/<name>/ and results/<name>.h5 aside (renamed with a\n"
            "                timestamp, never deleted) and start over\n"
+           "  --threads N   CNN engine threads per rank (BLIS and OpenMP; default: the config's `threads`, 1);\n"
+           "                results are bitwise the same for any N, and jobs keep their identity\n"
            "Exit status: 0 all jobs ok, 1 a job failed every try or bad input, 2 usage error.\n");
 }
 
@@ -73,9 +75,10 @@ static void print_jobs(const lr_experiment *exp, const lr_campaign *c)
     }
     char file[LR_PATH_MAX];
     lr_campaign_file_path(exp, file, sizeof file);
-    printf("name: %s\ncampaign_file: %s\njobs: %d\nmodel_jobs: %d\npretrain_job: %d\nfolds: %d\nreplicates: %d\n",
+    printf("name: %s\ncampaign_file: %s\njobs: %d\nmodel_jobs: %d\npretrain_job: %d\nfolds: %d\nreplicates: %d\n"
+           "threads: %d\n",
            exp->name, file, c->n_jobs, c->n_model_jobs, c->n_jobs > c->n_model_jobs ? c->n_model_jobs : -1,
-           exp->folds, exp->replicates);
+           exp->folds, exp->replicates, exp->threads);
 }
 
 static int move_aside(const lr_experiment *exp)
@@ -132,8 +135,9 @@ int cmd_run(int argc, char **argv)
 {
     static const struct option opts[] = {{"job", required_argument, 0, 'j'}, {"list-jobs", no_argument, 0, 'l'},
                                          {"fresh", no_argument, 0, 'F'},       {"resume", no_argument, 0, 'R'},
-                                         {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
-    long job = -1;
+                                         {"threads", required_argument, 0, 'T'}, {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    long job = -1, threads = 0;
     int list = 0, fresh = 0, c;
     optind = 1;
     opterr = 0;
@@ -143,6 +147,10 @@ int cmd_run(int argc, char **argv)
             if (lr_parse_long(optarg, 0, 100000000, &job)) return lr_usage_error("run", "--job '%s': expected a job id >= 0", optarg);
             break;
         case 'l': list = 1; break;
+        case 'T':
+            if (lr_parse_long(optarg, 1, 256, &threads))
+                return lr_usage_error("run", "--threads '%s': expected 1..256 (CNN engine threads per rank)", optarg);
+            break;
         case 'F': fresh = 1; break;
         case 'R': break; /* resume is the default */
         case 'h': run_help(); return 0;
@@ -162,6 +170,7 @@ int cmd_run(int argc, char **argv)
     memset(&camp, 0, sizeof camp);
     int rc = 1;
     if (load_everywhere(argv[optind], !list, &exp, &camp, comm, "run")) goto done;
+    if (threads > 0) exp.threads = (int)threads; /* the command line wins; the jobs' identity stays */
     if (list) {
         if (rank == 0) print_jobs(&exp, &camp);
         rc = 0;

@@ -9,6 +9,7 @@
 #include "data/cohort.h"
 #include "data/split.h"
 #include "model/train.h"
+#include "nn/engine.h"
 #include "runner/config.h"
 #include "runner/runner.h"
 #include "util/cli.h"
@@ -26,6 +27,8 @@ static void train_help(void)
            "  -o SHARD.h5       output (refuses to overwrite unless --force); written even when the job fails\n"
            "  --log FILE        append per-epoch lines to FILE\n"
            "  --quiet           no per-epoch lines on stdout\n"
+           "  --threads N       CNN engine threads (BLIS and OpenMP; default: the config's `threads`, 1); the\n"
+           "                    results are bitwise the same for any N\n"
            "Exit status: 0 job ok, 1 job failed (the shard says why) or bad input, 2 usage error.\n");
 }
 
@@ -35,9 +38,9 @@ int cmd_train(int argc, char **argv)
                                          {"replicate", required_argument, 0, 'r'}, {"output", required_argument, 0, 'o'},
                                          {"force", no_argument, 0, 'f'},         {"quiet", no_argument, 0, 'q'},
                                          {"log", required_argument, 0, 'l'},     {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+                                         {"threads", required_argument, 0, 'T'}, {0, 0, 0, 0}};
     const char *model = NULL, *out = NULL, *log = NULL;
-    long fold = -1, replicate = 0;
+    long fold = -1, replicate = 0, threads = 0;
     int force = 0, quiet = 0, c;
     optind = 1;
     opterr = 0;
@@ -54,6 +57,10 @@ int cmd_train(int argc, char **argv)
         case 'f': force = 1; break;
         case 'q': quiet = 1; break;
         case 'l': log = optarg; break;
+        case 'T':
+            if (lr_parse_long(optarg, 1, 256, &threads))
+                return lr_usage_error("train", "--threads '%s': expected 1..256 (CNN engine threads)", optarg);
+            break;
         case 'h': train_help(); return 0;
         default: return lr_usage_error("train", "unknown or incomplete option '%s'", argv[optind - 1]);
         }
@@ -71,6 +78,7 @@ int cmd_train(int argc, char **argv)
     lr_err err = {0};
     lr_experiment exp;
     if (lr_experiment_load(argv[optind], &exp, &err)) return lr_runtime_error("train", "%s", err.msg);
+    lr_nn_set_threads(threads > 0 ? (int)threads : exp.threads);
     int rc = 1;
     lr_worker_state w; /* the campaign worker's cohort and split, read the same way */
     lr_worker_init(&w, &exp, -1);

@@ -71,6 +71,10 @@ static const key_spec schema[] = {
      .help = "output directory (default \"results\")", .doc = "where shards, logs and campaign files go"},
     {.path = "retries", .type = K_INT, .min = 0, .max = 100, AT(retries, int), .dflt = {1},
      .help = "attempts after a failed job", .doc = "further attempts of a failed job in `run`"},
+    {.path = "threads", .type = K_INT, .min = 1, .max = 256, AT(threads, int), .dflt = {1},
+     .help = "CNN engine threads per rank (BLIS and OpenMP)",
+     .doc = "CNN engine threads per rank (BLIS and OpenMP); results are bitwise the same for any value. "
+            "`run`/`train --threads N` override it without changing the jobs' identity; SLURM: `--cpus-per-task`"},
     GROUP("cohort"),
     {.path = "cohort.path", .type = K_STRING, .max = LR_PATH_MAX - 1, AT(cohort, char *), .required = "the cohort file",
      .help = "cohort file", .doc = "cohort file (format v1)"},

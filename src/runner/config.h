@@ -31,6 +31,7 @@ typedef struct {
     lr_model_kind models[LR_N_MODELS];
     char results_dir[LR_PATH_MAX]; /* default "results" */
     int retries;                   /* campaign runner: attempts after the first */
+    int threads;                   /* CNN engine threads per rank (BLIS + OpenMP) */
     lr_train_options train;
     char *text;                    /* the file's text, echoed into shards */
 } lr_experiment;

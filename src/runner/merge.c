@@ -102,7 +102,7 @@ static int write_cohort_copy(out_file *o, const lr_cohort *co, const char *text,
 typedef struct {
     int32_t attempts, rank, best_epoch, selected_epoch, epochs_run;
     double wall;
-    char status[S_SHORT], selection[S_SHORT], error[S_LONG], weights[S_LONG], host[S_HOST];
+    char status[S_SHORT], selection[S_SHORT], error[S_LONG], weights[S_LONG], host[S_HOST], blis_arch[S_SHORT];
     double c[3], c_last[3], c_best[3];
     double *loss, *curve, *prisk, *arisk;
     int8_t *role, *used;
@@ -144,7 +144,7 @@ static void rows_blank(job_rows *r, const out_file *o, const char *status, const
     r->wall = NAN;
     snprintf(r->status, sizeof r->status, "%s", status);
     snprintf(r->error, sizeof r->error, "%s", error);
-    r->selection[0] = r->weights[0] = r->host[0] = '\0';
+    r->selection[0] = r->weights[0] = r->host[0] = r->blis_arch[0] = '\0';
     for (int k = 0; k < 3; k++) r->c[k] = r->c_last[k] = r->c_best[k] = NAN;
     for (size_t i = 0; i < o->n.E; i++) r->loss[i] = NAN;
     for (size_t i = 0; i < 3 * o->n.E; i++) r->curve[i] = NAN;
@@ -194,6 +194,8 @@ static int read_shard(const char *path, const lr_job *j, uint64_t identity, cons
         lr_h5_attr_read_string(f, "/", "selection", r->selection, sizeof r->selection, &e2);
         lr_h5_attr_read_string(f, "/", "weights_source", r->weights, sizeof r->weights, &e2);
         lr_h5_attr_read_string(f, "/", "host", r->host, sizeof r->host, &e2);
+        if (lr_h5_attr_exists(f, "/", "blis_arch"))
+            lr_h5_attr_read_string(f, "/", "blis_arch", r->blis_arch, sizeof r->blis_arch, &e2);
         r->attempts = (int32_t)attr_l(f, "attempts", 1);
         r->rank = (int32_t)attr_l(f, "rank", -1);
         r->best_epoch = (int32_t)attr_l(f, "best_epoch", -1);
@@ -253,6 +255,7 @@ static int write_job(out_file *o, const lr_experiment *exp, const lr_job *j, job
     if (!rc) rc = write_string_row(o, LR_CD_JOBS_ERROR, id, r->error, err);
     if (!rc) rc = write_string_row(o, LR_CD_JOBS_WEIGHTS_SOURCE, id, r->weights, err);
     if (!rc) rc = write_string_row(o, LR_CD_JOBS_HOST, id, r->host, err);
+    if (!rc) rc = write_string_row(o, LR_CD_JOBS_BLIS_ARCH, id, r->blis_arch, err);
     if (!rc) rc = write_rows(o, LR_CD_JOBS_CINDEX, id, 1, r->c, err);
     if (!rc) rc = write_rows(o, LR_CD_JOBS_CINDEX_LAST, id, 1, r->c_last, err);
     if (!rc) rc = write_rows(o, LR_CD_JOBS_CINDEX_BEST, id, 1, r->c_best, err);
@@ -284,6 +287,22 @@ static int write_attrs(out_file *o, const lr_experiment *exp, const lr_campaign 
     if (!rc) rc = lr_h5_attr_write(o->file, "/", "replicates", H5T_NATIVE_LONG, H5T_STD_I64LE, 1, &reps, err);
     if (!rc) rc = lr_h5_attr_write(o->file, "/", "n_jobs", H5T_NATIVE_LONG, H5T_STD_I64LE, 1, &nj, err);
     return rc;
+}
+
+/* Which BLIS kernels the jobs ran on; a mixed campaign is said out loud (bits differ between them). */
+static void report_blis_archs(const char *file)
+{
+    lr_err e;
+    hid_t f = lr_h5_open_read(file, &e);
+    if (f < 0) return;
+    char archs[256];
+    int n = lr_campaign_blis_archs(f, archs, sizeof archs);
+    H5Fclose(f);
+    if (n == 1) printf("blis_arch: %s\n", archs);
+    else if (n > 1)
+        printf("blis_arch: mixed (%s): jobs ran on different BLIS kernels, which round differently; the results are "
+               "reproducible per sub-configuration (set BLIS_ARCH_TYPE on every node for identical bits)\n",
+               archs);
 }
 
 /* Every rank must reach the same collective calls: errors before the file is open are agreed upon. */
@@ -361,6 +380,7 @@ int lr_campaign_merge(const lr_experiment *exp, const lr_campaign *c, MPI_Comm c
     lr_cohort_free(&co);
     rc = agree(rc, comm) ? -1 : 0;
     if (rc == 0 && rank == 0 && rename(tmp, final) != 0) rc = lr_fail(err, "%s: cannot rename into place", final);
+    if (rc == 0 && rank == 0) report_blis_archs(final);
     MPI_Bcast(&rc, 1, MPI_INT, 0, comm);
     if (seconds) *seconds = MPI_Wtime() - t0;
     return rc;

@@ -9,6 +9,7 @@
 
 #include "data/split.h"
 #include "model/pretrain.h"
+#include "nn/engine.h"
 #include "runner/runner.h"
 #include "util/rng.h"
 
@@ -21,6 +22,7 @@ void lr_worker_init(lr_worker_state *w, const lr_experiment *exp, int rank)
     w->exp = exp;
     w->rank = rank;
     gethostname(w->host, sizeof w->host - 1);
+    lr_nn_set_threads(exp->threads); /* before the first job initialises anything of the engine */
 }
 
 void lr_worker_free(lr_worker_state *w)
