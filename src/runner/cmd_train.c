@@ -9,7 +9,6 @@
 #include "data/cohort.h"
 #include "data/split.h"
 #include "model/train.h"
-#include "nn/engine.h"
 #include "runner/config.h"
 #include "runner/runner.h"
 #include "util/cli.h"
@@ -78,9 +77,9 @@ int cmd_train(int argc, char **argv)
     lr_err err = {0};
     lr_experiment exp;
     if (lr_experiment_load(argv[optind], &exp, &err)) return lr_runtime_error("train", "%s", err.msg);
-    lr_nn_set_threads(threads > 0 ? (int)threads : exp.threads);
+    if (threads > 0) exp.threads = (int)threads; /* the command line wins, as in run */
     int rc = 1;
-    lr_worker_state w; /* the campaign worker's cohort and split, read the same way */
+    lr_worker_state w; /* the campaign worker's setup: engine threads, cohort and split */
     lr_worker_init(&w, &exp, -1);
     lr_job_result res;
     memset(&res, 0, sizeof res);
