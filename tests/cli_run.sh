@@ -11,6 +11,8 @@ export OMPI_MCA_btl_vader_single_copy_mechanism=none BLIS_NUM_THREADS=1
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_tool h5diff h5dump mpirun
 ROOT="$PWD"
+# the report finds its plot templates next to the binary; build-asan/bin has none beside it
+export LESIONRANK_ANALYSIS="${LESIONRANK_ANALYSIS:-$ROOT/analysis}"
 cd "$T"
 # 3 folds x (proposed, imagenet_resnet50 via organ pretraining, lesion_count) = 9 jobs + pretraining
 sed -e "s|results/smoke/cohort.h5|$T/cohort.h5|" -e 's/^folds = 4;/folds = 3;/' \

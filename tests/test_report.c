@@ -131,7 +131,7 @@ static int write_fixture(const char *dir)
     double oracle = 0.75;
     int8_t *event8 = calloc(P, 1);
     for (size_t p = 0; p < P; p++) event8[p] = c.event[p];
-    if (!rc) rc = lr_h5_attr_write_string(f, "/", "format", "lesionrank-campaign", &e);
+    if (!rc) rc = lr_h5_attr_write_string(f, "/", "format", LR_CAMPAIGN_FORMAT, &e);
     if (!rc) rc = lr_h5_attr_write(f, "/", "version", H5T_NATIVE_LONG, H5T_STD_I64LE, 1, &one, &e);
     if (!rc) rc = lr_h5_attr_write_string(f, "/", "name", "fixture", &e);
     if (!rc) rc = lr_h5_attr_write_string(f, "/", "config_path", "fixture.cfg", &e);

@@ -6,20 +6,31 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "data/synth.h"
 #include "model/pretrain.h"
 #include "util/cli.h"
 #include "util/h5.h"
 #include "util/hash.h"
 
-/* Relative cost of one epoch, proportional to the CNN's FLOP per example (width², ResNet50 ≈ 2.3×). */
+/* Scheduling cost of a job, in epochs of a width-8 ResNet18 on the 2D lesion batches: the master starts the
+ * most expensive first. The factors are rough FLOP ratios per example; only their order matters. */
+#define COST_BASELINE 0.001      /* a non-learned baseline: no training */
+#define COST_REFERENCE_WIDTH 8.0 /* CNN cost grows with width² */
+#define COST_RESNET50 2.3        /* ResNet50 / ResNet18 FLOP per example at the same width */
+#define COST_WHOLE_VOLUME 0.5    /* one 3D volume per patient vs the patient's 2D lesion patches */
+#define COST_MEAN_LARGEST5 0.5   /* at most 5 lesions per annotation */
+#define COST_PER_JOB 0.01        /* reading the cohort, evaluation, the shard */
+/* the organ pretraining corpus: lesion patches of pretrain_patients patients vs a cohort of
+ * LR_SYNTH_DEFAULT_PATIENTS (the unit above) */
+
 static double job_cost(const lr_train_options *o, lr_model_kind k)
 {
-    if (!lr_model_is_learned(k)) return 0.001;
+    if (!lr_model_is_learned(k)) return COST_BASELINE;
     double w = k == LR_MODEL_WHOLE_VOLUME ? o->wv_width : lr_model_uses_resnet50(k) ? o->r50_width : o->width;
-    double per = (w / 8.0) * (w / 8.0) * (lr_model_uses_resnet50(k) ? 2.3 : 1.0);
-    if (k == LR_MODEL_WHOLE_VOLUME) per *= 0.5;
-    if (k == LR_MODEL_MEAN_LARGEST5) per *= 0.5;
-    return per * o->epochs + 0.01;
+    double per = (w / COST_REFERENCE_WIDTH) * (w / COST_REFERENCE_WIDTH) * (lr_model_uses_resnet50(k) ? COST_RESNET50 : 1.0);
+    if (k == LR_MODEL_WHOLE_VOLUME) per *= COST_WHOLE_VOLUME;
+    if (k == LR_MODEL_MEAN_LARGEST5) per *= COST_MEAN_LARGEST5;
+    return per * o->epochs + COST_PER_JOB;
 }
 
 /* The ResNet50 rows without a weights file each need their task's pretraining (one job per task). */
@@ -63,9 +74,11 @@ int lr_campaign_build(const lr_experiment *exp, lr_campaign *c, lr_err *err)
         j->kind = t == LR_PRETRAIN_FRACTAL ? LR_MODEL_IMAGENET_RESNET50 : LR_MODEL_RADIMAGENET_RESNET50;
         j->fold = j->replicate = -1;
         j->depends_on = -1;
-        /* one epoch over about 12 images per corpus patient, for the ETA; scheduled first anyway */
-        double w = exp->train.r50_width / 8.0;
-        j->cost = w * w * 2.3 * exp->train.pretrain_epochs * exp->train.pretrain_patients / 258.0 + 0.01;
+        /* for the ETA (it is scheduled first anyway): the ResNet50 epochs over the corpus (about 12 images
+         * per corpus patient in either task), in the unit above */
+        double w = exp->train.r50_width / COST_REFERENCE_WIDTH;
+        j->cost = w * w * COST_RESNET50 * exp->train.pretrain_epochs * exp->train.pretrain_patients /
+                      (double)LR_SYNTH_DEFAULT_PATIENTS + COST_PER_JOB;
         snprintf(j->name, sizeof j->name, "pretrain-%s-resnet50", lr_pretrain_task_name((lr_pretrain_task)t));
     }
     return 0;
@@ -77,34 +90,44 @@ void lr_campaign_free(lr_campaign *c)
     memset(c, 0, sizeof *c);
 }
 
+/* results_dir/name/<sub>/<job>.<ext> */
+static void job_file(const lr_experiment *exp, const char *sub, const lr_job *j, const char *ext, char *buf, size_t n)
+{
+    snprintf(buf, n, LR_CAMPAIGN_DIR_FMT "/%s/%s.%s", exp->results_dir, exp->name, sub, j->name, ext);
+}
+
 void lr_campaign_shard_path(const lr_experiment *exp, const lr_job *j, char *buf, size_t n)
 {
     if (j->pretrain) snprintf(buf, n, "%s", lr_pretrain_path(&exp->train, (lr_pretrain_task)(j->pretrain - 1)));
-    else snprintf(buf, n, "%.700s/%.100s/jobs/%.96s.h5", exp->results_dir, exp->name, j->name);
+    else job_file(exp, "jobs", j, "h5", buf, n);
 }
 
 void lr_campaign_log_path(const lr_experiment *exp, const lr_job *j, char *buf, size_t n)
 {
-    snprintf(buf, n, "%.700s/%.100s/logs/%.96s.log", exp->results_dir, exp->name, j->name);
+    job_file(exp, "logs", j, "log", buf, n);
 }
 
 void lr_campaign_checkpoint_path(const lr_experiment *exp, const lr_job *j, char *buf, size_t n)
 {
-    snprintf(buf, n, "%.700s/%.100s/checkpoints/%.96s.h5", exp->results_dir, exp->name, j->name);
+    job_file(exp, "checkpoints", j, "h5", buf, n);
+}
+
+void lr_campaign_dir(const lr_experiment *exp, char *buf, size_t n)
+{
+    snprintf(buf, n, LR_CAMPAIGN_DIR_FMT, exp->results_dir, exp->name);
 }
 
 void lr_campaign_file_path(const lr_experiment *exp, char *buf, size_t n)
 {
-    snprintf(buf, n, "%.800s/%.100s.h5", exp->results_dir, exp->name);
+    snprintf(buf, n, LR_CAMPAIGN_DIR_FMT ".h5", exp->results_dir, exp->name);
 }
-
 
 int lr_campaign_make_dirs(const lr_experiment *exp, lr_err *err)
 {
     const char *sub[3] = {"jobs", "logs", "checkpoints"};
     for (int i = 0; i < 3; i++) {
         char p[LR_PATH_MAX];
-        snprintf(p, sizeof p, "%.700s/%.100s/%s", exp->results_dir, exp->name, sub[i]);
+        snprintf(p, sizeof p, LR_CAMPAIGN_DIR_FMT "/%s", exp->results_dir, exp->name, sub[i]);
         if (lr_mkdir_parents(p, 1)) return lr_fail(err, "%s: cannot create directory", p);
     }
     return 0;

@@ -31,6 +31,8 @@ void lr_campaign_shard_path(const lr_experiment *exp, const lr_job *j, char *buf
 void lr_campaign_log_path(const lr_experiment *exp, const lr_job *j, char *buf, size_t n);
 void lr_campaign_checkpoint_path(const lr_experiment *exp, const lr_job *j, char *buf, size_t n);
 void lr_campaign_file_path(const lr_experiment *exp, char *buf, size_t n);
+/* results_dir/<name>: the campaign's directory */
+void lr_campaign_dir(const lr_experiment *exp, char *buf, size_t n);
 /* mkdir -p results_dir/<name>/{jobs,logs,checkpoints} */
 int lr_campaign_make_dirs(const lr_experiment *exp, lr_err *err);
 /* 1 when the job's shard exists and says status ok (a finished job is skipped on resume), 0 when not

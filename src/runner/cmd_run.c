@@ -114,7 +114,7 @@ static int move_aside(const lr_experiment *exp)
     char stamp[32], dir[LR_PATH_MAX], file[LR_PATH_MAX], dst[LR_PATH_MAX + 64];
     time_t t = time(NULL);
     strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", localtime(&t));
-    snprintf(dir, sizeof dir, "%.800s/%.100s", exp->results_dir, exp->name);
+    lr_campaign_dir(exp, dir, sizeof dir);
     lr_campaign_file_path(exp, file, sizeof file);
     struct stat st;
     if (stat(dir, &st) == 0) {

@@ -9,9 +9,8 @@
 #include "data/cohort.h"
 #include "data/split.h"
 #include "model/train.h"
-#include "nn/engine.h"
-#include "runner/campaign.h"
 #include "runner/config.h"
+#include "runner/runner.h"
 #include "util/cli.h"
 #include "verbs.h"
 
@@ -78,10 +77,10 @@ int cmd_train(int argc, char **argv)
     lr_err err = {0};
     lr_experiment exp;
     if (lr_experiment_load(argv[optind], &exp, &err)) return lr_runtime_error("train", "%s", err.msg);
-    lr_nn_set_threads(threads > 0 ? (int)threads : exp.threads);
+    if (threads > 0) exp.threads = (int)threads; /* the command line wins, as in run */
     int rc = 1;
-    lr_cohort co;
-    int have_cohort = 0, *part = NULL;
+    lr_worker_state w; /* the campaign worker's setup: engine threads, cohort and split */
+    lr_worker_init(&w, &exp, -1);
     lr_job_result res;
     memset(&res, 0, sizeof res);
     if (fold >= exp.folds) {
@@ -92,30 +91,21 @@ int cmd_train(int argc, char **argv)
         lr_runtime_error("train", "%s", err.msg);
         goto done;
     }
-    int need_patches = lr_model_is_learned(kind) && kind != LR_MODEL_WHOLE_VOLUME;
-    if (lr_cohort_read(exp.cohort, need_patches ? 0 : LR_COHORT_NO_PATCHES, &co, &err)) {
+    if (lr_worker_load_cohort(&w, kind, &err)) {
         lr_runtime_error("train", "%s", err.msg);
         goto done;
     }
-    have_cohort = 1;
-    if (kind == LR_MODEL_WHOLE_VOLUME && !co.has_volumes) {
+    if (kind == LR_MODEL_WHOLE_VOLUME && !w.cohort.has_volumes) {
         lr_runtime_error("train", "%s: model whole_volume needs /volumes/ct, but cohort %s has none", exp.path, exp.cohort);
         goto done;
     }
-    part = malloc(co.n_patients * sizeof *part);
-    if (!part || lr_split_parts(&co, exp.folds, exp.seed, part, &err)) {
-        lr_runtime_error("train", "split: %s", part ? err.msg : "out of memory");
-        goto done;
-    }
-    lr_job_spec spec = lr_job_spec_make(&exp, &co, part, kind, (int)fold, (int)replicate);
+    lr_job_spec spec = lr_job_spec_make(&exp, &w.cohort, w.part, kind, (int)fold, (int)replicate);
     spec.log_path = log;
     spec.verbose = !quiet;
     if (lr_train_job(&spec, &res, &err)) {
         lr_runtime_error("train", "%s", err.msg);
         goto done;
     }
-    char host[64] = "";
-    gethostname(host, sizeof host - 1);
     lr_shard_meta meta = {.config_text = exp.text,
                           .config_path = exp.path,
                           .cohort_path = exp.cohort,
@@ -126,7 +116,7 @@ int cmd_train(int argc, char **argv)
                           .attempts = 1,
                           .rank = -1,
                           .identity = 0, /* standalone: no campaign (LR_SHARD_STANDALONE_IDENTITY) */
-                          .host = host};
+                          .host = w.host};
     if (lr_shard_write(out, &meta, &res, &err)) {
         lr_runtime_error("train", "%s", err.msg);
         goto done;
@@ -140,8 +130,7 @@ int cmd_train(int argc, char **argv)
     rc = res.status == LR_JOB_OK ? 0 : 1;
 done:
     lr_job_result_free(&res);
-    free(part);
-    if (have_cohort) lr_cohort_free(&co);
+    lr_worker_free(&w);
     lr_experiment_free(&exp);
     return rc;
 }

@@ -54,7 +54,7 @@ typedef struct {
 #define GROUP(p) {.path = p, .type = K_GROUP}
 
 static const key_spec schema[] = {
-    {.path = "name", .type = K_STRING, .max = 100, AT(name, char *), .required = "the campaign name",
+    {.path = "name", .type = K_STRING, .max = LR_NAME_MAX, AT(name, char *), .required = "the campaign name",
      .help = "campaign name (letters, digits, - and _)", .doc = "campaign name (letters, digits, `-` and `_`): `results/<name>/`, `results/<name>.h5`"},
     {.path = "seed", .type = K_U64, .min = 0, .max = 2147483647, AT(seed, uint64_t), .dflt = {1},
      .help = "experiment seed",
@@ -68,7 +68,7 @@ static const key_spec schema[] = {
      .help = "list of model names",
      .doc = "`proposed no_fc no_scaler mean_largest5 whole_volume imagenet_resnet50 radimagenet_resnet50 "
             "total_volume sum_diameters lesion_count`"},
-    {.path = "results_dir", .type = K_STRING, .max = 700, AT(results_dir, char *), .dflt_str = "results",
+    {.path = "results_dir", .type = K_STRING, .max = LR_RESULTS_DIR_MAX, AT(results_dir, char *), .dflt_str = "results",
      .help = "output directory (default \"results\")", .doc = "where shards, logs and campaign files go"},
     {.path = "retries", .type = K_INT, .min = 0, .max = 100, AT(retries, int), .dflt = {1},
      .help = "attempts after a failed job", .doc = "further attempts of a failed job in `run`"},
@@ -431,10 +431,10 @@ int lr_experiment_load(const char *file, lr_experiment *exp, lr_err *err)
     exp->synth.volumes = config_lookup(&cfg, "cohort.synth.volumes") != NULL;
     if (check_together(&cfg, file, exp, err)) goto fail;
     if (!exp->train.pretrain_path[0])
-        snprintf(exp->train.pretrain_path, LR_PATH_MAX, "%.800s/%.100s/pretrain/organ_resnet50.h5", exp->results_dir,
-                 exp->name);
+        snprintf(exp->train.pretrain_path, LR_PATH_MAX, LR_CAMPAIGN_DIR_FMT "/pretrain/organ_resnet50.h5",
+                 exp->results_dir, exp->name);
     if (!exp->train.pretrain_generic_path[0])
-        snprintf(exp->train.pretrain_generic_path, LR_PATH_MAX, "%.800s/%.100s/pretrain/fractal_resnet50.h5",
+        snprintf(exp->train.pretrain_generic_path, LR_PATH_MAX, LR_CAMPAIGN_DIR_FMT "/pretrain/fractal_resnet50.h5",
                  exp->results_dir, exp->name);
     config_destroy(&cfg);
     exp->text = lr_read_text_file(file);

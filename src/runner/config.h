@@ -15,6 +15,13 @@ typedef struct {
     int n;
     double days[LR_MAX_HORIZONS]; /* increasing */
 } lr_horizons;
+/* The longest results_dir and campaign name the key table accepts, so that every path built from them
+ * (results_dir/name/jobs/<job>.h5, ...) fits LR_PATH_MAX; LR_CAMPAIGN_DIR_FMT formats results_dir/name. */
+#define LR_RESULTS_DIR_MAX 700
+#define LR_NAME_MAX 100
+#define LR_STR_(x) #x
+#define LR_STR(x) LR_STR_(x)
+#define LR_CAMPAIGN_DIR_FMT "%." LR_STR(LR_RESULTS_DIR_MAX) "s/%." LR_STR(LR_NAME_MAX) "s"
 
 typedef struct {
     char path[LR_PATH_MAX];        /* the experiment file */

@@ -216,6 +216,7 @@ static int read_shard(const char *path, const lr_job *j, uint64_t identity, cons
         if (!rc && lr_h5_shape(f, "/curves/train_loss", &rank, d, err) == 0 && d[0] <= o->n.E && d[0] > 0) {
             size_t e = d[0];
             double *tmp = malloc(e * 3 * sizeof(double));
+            if (!tmp) rc = lr_fail(err, "out of memory (curves of %zu epochs)", e);
             if (tmp && read_1d(f, "/curves/train_loss", H5T_NATIVE_DOUBLE, e, r->loss, err) == 0 &&
                 read_1d(f, "/curves/cindex", H5T_NATIVE_DOUBLE, 3 * e, tmp, err) == 0)
                 memcpy(r->curve, tmp, e * 3 * sizeof(double));

@@ -41,9 +41,9 @@ void lr_worker_free(lr_worker_state *w)
     memset(w, 0, sizeof *w);
 }
 
-/* The cohort with patches when a 2D model needs them (read once per worker). */
-static int worker_cohort(lr_worker_state *w, int need_patches, lr_err *err)
+int lr_worker_load_cohort(lr_worker_state *w, lr_model_kind kind, lr_err *err)
 {
+    int need_patches = lr_model_is_learned(kind) && kind != LR_MODEL_WHOLE_VOLUME;
     if (w->have_cohort && (w->have_patches || !need_patches)) return 0;
     if (w->have_cohort) lr_cohort_free(&w->cohort);
     w->have_cohort = 0;
@@ -77,10 +77,9 @@ void lr_worker_run_job(lr_worker_state *w, const lr_job *j, int attempt, lr_job_
         lr_campaign_shard_path(exp, j, shard, sizeof shard);
         lr_campaign_log_path(exp, j, log, sizeof log);
         lr_campaign_checkpoint_path(exp, j, ckpt, sizeof ckpt);
-        int need_patches = lr_model_is_learned(j->kind) && j->kind != LR_MODEL_WHOLE_VOLUME;
         lr_job_result res;
         memset(&res, 0, sizeof res);
-        if (worker_cohort(w, need_patches, &err)) {
+        if (lr_worker_load_cohort(w, j->kind, &err)) {
             snprintf(rep->error, sizeof rep->error, "%.500s", err.msg);
         } else {
             lr_job_spec spec = lr_job_spec_make(exp, &w->cohort, w->part, j->kind, j->fold, j->replicate);
