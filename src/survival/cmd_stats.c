@@ -411,25 +411,6 @@ static int nonempty_label(const lr_csv *table, const char *name, long col, size_
                    col + 1);
 }
 
-/* group[r] = index of the row's label among the sorted distinct labels. */
-static int group_ids(const lr_csv *table, const char *name, size_t *group, size_t *n_groups, lr_err *err)
-{
-    long col = lr_csv_column(table, name, err);
-    if (col < 0) return -1;
-    size_t n = table->n_rows;
-    labelled_row *rows = lr_malloc(n, sizeof *rows, err);
-    if (!rows) return -1;
-    for (size_t r = 0; r < n; r++) {
-        rows[r] = (labelled_row){lr_csv_cell(table, r, (size_t)col), r};
-        if (nonempty_label(table, name, col, r, err)) {
-            free(rows);
-            return -1;
-        }
-    }
-    *n_groups = ids_from_labels(rows, n, group);
-    free(rows);
-    return 0;
-}
 
 /* The nested level g:n (lme4's interaction): one id per distinct (group label, nested label) pair. */
 static int nested_ids(const lr_csv *table, const char *group_name, const char *name, size_t *nested,
@@ -506,7 +487,7 @@ static int load_lmm(const char *path, const char *response, const char *group_co
     column = lr_malloc(N, sizeof *column, err);
     if (!in->y || !in->X || !in->group || !column) goto fail;
     LR_TRY(lr_csv_column_double(table, response, in->y, err));
-    LR_TRY(group_ids(table, group_col, in->group, &in->data.n_groups, err));
+    LR_TRY(lr_csv_column_groups(table, group_col, in->group, NULL, &in->data.n_groups, err));
     if (nested_col) {
         if (!(in->nested = lr_malloc(N ? N : 1, sizeof *in->nested, err))) goto fail;
         LR_TRY(nested_ids(table, group_col, nested_col, in->nested, &in->data.n_nested, err));

@@ -159,49 +159,13 @@ static int common_option(int c, common_args *a)
 
 /* ---- km ---- */
 
-typedef struct {
-    const char *label;
-    size_t row;
-} labelled_row;
-
-static int compare_labels(const void *a, const void *b)
-{
-    const labelled_row *x = a, *y = b;
-    int c = strcmp(x->label, y->label);
-    return c ? c : (x->row > y->row) - (x->row < y->row);
-}
-
 /* group[r] = index among the sorted distinct labels of column `name`; labels[g] point into the table. */
 static int read_groups(const lr_csv *table, const char *name, size_t *group, const char ***labels,
                        size_t *n_groups, lr_err *err)
 {
-    long col = lr_csv_column(table, name, err);
-    if (col < 0) return -1;
-    size_t n = table->n_rows;
-    labelled_row *rows = lr_malloc(n, sizeof *rows, err);
-    *labels = lr_malloc(n, sizeof **labels, err);
-    if (!rows || !*labels) {
-        free(rows);
-        return -1;
-    }
-    for (size_t r = 0; r < n; r++) {
-        rows[r] = (labelled_row){lr_csv_cell(table, r, (size_t)col), r};
-        if (!rows[r].label[0]) {
-            free(rows);
-            return lr_fail(err, "%s:%zu: column '%s' (column %ld): empty group label", table->path,
-                           table->row_line[r], name, col + 1);
-        }
-    }
-    qsort(rows, n, sizeof *rows, compare_labels);
-    size_t g = 0;
-    for (size_t k = 0; k < n; k++) {
-        if (k > 0 && strcmp(rows[k].label, rows[k - 1].label) != 0) g++;
-        group[rows[k].row] = g;
-        (*labels)[g] = rows[k].label;
-    }
-    *n_groups = n ? g + 1 : 0;
-    free(rows);
-    return 0;
+    *labels = lr_malloc(table->n_rows, sizeof **labels, err);
+    if (!*labels) return -1;
+    return lr_csv_column_groups(table, name, group, *labels, n_groups, err);
 }
 
 /* Prints n, events, median and S/se at the times for one curve; suffix "" or "_<g>". */

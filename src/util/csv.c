@@ -252,3 +252,43 @@ int lr_csv_column_binary(const lr_csv *table, const char *name, int *out, lr_err
     }
     return 0;
 }
+
+typedef struct {
+    const char *label;
+    size_t row;
+} labelled_row;
+
+static int compare_labelled_rows(const void *a, const void *b)
+{
+    const labelled_row *x = a, *y = b;
+    int c = strcmp(x->label, y->label);
+    return c ? c : (x->row > y->row) - (x->row < y->row);
+}
+
+int lr_csv_column_groups(const lr_csv *table, const char *name, size_t *group, const char **labels,
+                         size_t *n_groups, lr_err *err)
+{
+    long col = lr_csv_column(table, name, err);
+    if (col < 0) return -1;
+    size_t n = table->n_rows;
+    labelled_row *rows = lr_malloc(n ? n : 1, sizeof *rows, err);
+    if (!rows) return -1;
+    for (size_t r = 0; r < n; r++) {
+        rows[r] = (labelled_row){lr_csv_cell(table, r, (size_t)col), r};
+        if (!rows[r].label[0]) {
+            free(rows);
+            return lr_fail(err, "%s:%zu: column '%s' (column %ld): empty group label", table->path,
+                           table->row_line[r], name, col + 1);
+        }
+    }
+    qsort(rows, n, sizeof *rows, compare_labelled_rows);
+    size_t g = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (k > 0 && strcmp(rows[k].label, rows[k - 1].label) != 0) g++;
+        group[rows[k].row] = g;
+        if (labels) labels[g] = rows[k].label;
+    }
+    *n_groups = n ? g + 1 : 0;
+    free(rows);
+    return 0;
+}

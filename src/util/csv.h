@@ -31,6 +31,11 @@ static inline const char *lr_csv_cell(const lr_csv *table, size_t row, size_t co
 }
 
 /* out[n_rows] = the column parsed as finite doubles (no NaN, no Inf, no empty cells). */
+/* Rows grouped by the labels of column `name`: group[r] = index of row r's label among the sorted distinct
+ * labels, labels[g] (NULL: not wanted; else room for n_rows) points at group g's label in the table. An empty
+ * label is an error naming the file, line and column. */
+int lr_csv_column_groups(const lr_csv *table, const char *name, size_t *group, const char **labels,
+                         size_t *n_groups, lr_err *err);
 int lr_csv_column_double(const lr_csv *table, const char *name, double *out, lr_err *err);
 /* out[n_rows] = the column as 0/1 integers ("0", "1", also "0.0"/"1.0"); anything else is an error. */
 int lr_csv_column_binary(const lr_csv *table, const char *name, int *out, lr_err *err);
