@@ -138,6 +138,12 @@ printf 'time,event,x\n1,1,5\n2,1,4\n3,1,3\n4,0,2\n5,0,1\n' >"$TMP/mono.csv"
 expect_exit "cox: separation" 1 "mono.csv: cox: information matrix is singular (constant covariate or separation)" -- "$LR" stats cox "$TMP/mono.csv" $TE --covariate x
 expect_exit "calibration: bad --bins" 2 "--bins" -- "$LR" stats calibration "$L" $TE --surv s360 --at 360 --bins 0
 expect_exit "brier without --surv" 2 "--surv" -- "$LR" stats brier "$L" $TE --at 360
+expect_exit "breslow without --at" 2 "--at is required" -- "$LR" stats breslow "$L" $TE --risk risk
+expect_exit "breslow bad --ties" 2 "--ties wants breslow or efron, got 'exact'" -- "$LR" stats breslow "$L" $TE --risk risk --at 90 --ties exact
+expect_exit "cox bad --level" 2 "--level wants a number in (0, 1), got '2'" -- "$LR" stats cox "$L" $TE --covariate age --level 2
+expect_exit "ibs unknown option" 2 "unknown option" -- "$LR" stats ibs "$L" $TE --surv s360 --at 360 --frob 1
+expect_exit "km without --event" 2 "--time and --event are required" -- "$LR" stats km "$L" --time time
+expect_exit "calibration two files" 2 "unexpected argument" -- "$LR" stats calibration "$L" "$L" $TE --surv s360 --at 360
 expect_exit "ibs: --surv/--at mismatch" 2 "equally many" -- "$LR" stats ibs "$L" $TE --surv s60,s120 --at 60
 expect_exit "cox without --covariate" 2 "--covariate" -- "$LR" stats cox "$L" $TE
 expect_exit "km without --event" 2 "--time and --event" -- "$LR" stats km "$L" --time time

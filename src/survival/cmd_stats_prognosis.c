@@ -129,32 +129,80 @@ static void print_double(const char *key, double v)
     printf("%s: %.17g\n", key, v);
 }
 
-/* Common option parsing: --time, --event, --help plus the verb's own; unknown -> usage error. */
-enum { OPT_TIME = 't', OPT_EVENT = 'e', OPT_HELP = 'h' };
-#define COMMON_OPTIONS                                                                              \
-    {"time", required_argument, NULL, OPT_TIME}, {"event", required_argument, NULL, OPT_EVENT},    \
-        {"help", no_argument, NULL, OPT_HELP}
+/* Option parsing shared by the verbs: --time, --event, --help and the verb's own options, each of which
+ * takes a value kept as text (the verb converts it); exactly one FILE. */
+enum { OPT_TIME = 't', OPT_EVENT = 'e', OPT_HELP = 'h', OPT_VERB = 256, MAX_VERB_OPTIONS = 8 };
 
 typedef struct {
     const char *file, *time, *event;
 } common_args;
 
-/* After getopt: exactly one FILE, --time and --event given. Returns 0 or the usage exit code. */
-static int finish_common(const char *sub, int argc, char **argv, common_args *a)
+typedef struct {
+    const char *name; /* --name VALUE */
+    char **value;     /* where VALUE (argv's text, writable) goes; left as it was when the option is absent */
+    int required;
+} verb_option;
+
+/* Returns 0, OPT_HELP after printing the help (the verb then exits 0), or the usage exit code. */
+static int parse_verb_args(const char *sub, const char *help, int argc, char **argv, const verb_option *opts,
+                           size_t n_opts, common_args *a)
 {
+    struct option table[MAX_VERB_OPTIONS + 4] = {
+        {"time", required_argument, NULL, OPT_TIME},
+        {"event", required_argument, NULL, OPT_EVENT},
+        {"help", no_argument, NULL, OPT_HELP},
+    };
+    if (n_opts > MAX_VERB_OPTIONS) return lr_usage_error(sub, "internal: too many options");
+    for (size_t k = 0; k < n_opts; k++)
+        table[3 + k] = (struct option){opts[k].name, required_argument, NULL, OPT_VERB + (int)k};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", table, NULL)) != -1) {
+        if (c == OPT_HELP) {
+            fputs(help, stdout);
+            return OPT_HELP;
+        }
+        if (c == OPT_TIME) a->time = optarg;
+        else if (c == OPT_EVENT) a->event = optarg;
+        else if (c >= OPT_VERB && c < OPT_VERB + (int)n_opts) *opts[c - OPT_VERB].value = optarg;
+        else return lr_usage_error(sub, "unknown option");
+    }
     if (optind >= argc) return lr_usage_error(sub, "missing FILE.csv");
     if (optind + 1 < argc) return lr_usage_error(sub, "unexpected argument '%s'", argv[optind + 1]);
     if (!a->time || !a->event) return lr_usage_error(sub, "--time and --event are required");
+    for (size_t k = 0; k < n_opts; k++)
+        if (opts[k].required && !*opts[k].value) return lr_usage_error(sub, "--%s is required", opts[k].name);
     a->file = argv[optind];
     return 0;
 }
 
-static int common_option(int c, common_args *a)
+/* In a verb: parse, and return 0 after --help or the usage exit code. */
+#define PARSE_VERB_ARGS(sub, help, opts, a)                                                           \
+    do {                                                                                              \
+        int parse_rc_ = parse_verb_args(sub, help, argc, argv, opts, sizeof opts / sizeof *opts, a); \
+        if (parse_rc_) return parse_rc_ == OPT_HELP ? 0 : parse_rc_;                                  \
+    } while (0)
+
+/* --ties, --level and a single --at time; NULL text keeps the default. Returns 0 or the usage exit code. */
+static int parse_ties_arg(const char *sub, const char *text, lr_ties *ties)
 {
-    if (c == OPT_TIME) a->time = optarg;
-    else if (c == OPT_EVENT) a->event = optarg;
-    else return 0;
-    return 1;
+    if (text && lr_ties_parse(text, ties) != 0)
+        return lr_usage_error(sub, "--ties wants breslow or efron, got '%s'", text);
+    return 0;
+}
+
+static int parse_level_arg(const char *sub, const char *text, double *level)
+{
+    if (text && (lr_parse_double(text, level) != 0 || !(*level > 0.0 && *level < 1.0)))
+        return lr_usage_error(sub, "--level wants a number in (0, 1), got '%s'", text);
+    return 0;
+}
+
+static int parse_one_time(const char *sub, const char *text, double *t)
+{
+    if (lr_parse_double(text, t) != 0 || *t < 0.0)
+        return lr_usage_error(sub, "--at wants one non-negative number, got '%s'", text);
+    return 0;
 }
 
 /* ---- km ---- */
@@ -208,25 +256,13 @@ static int stats_km(int argc, char **argv)
         "  nan once S = 0). With --group, also per group n_<g>, events_<g>, median_survival_<g>, surv_<g>_at_<t>,\n"
         "  se_<g>_at_<t> and the log-rank test logrank_chisq, logrank_df, logrank_p (= survdiff).\n"
         "  A time beyond the last follow-up (of the file or of a group) is an error.\n";
-    static const struct option options[] = {COMMON_OPTIONS, {"group", required_argument, NULL, 'g'},
-                                            {"at", required_argument, NULL, 'a'}, {NULL, 0, NULL, 0}};
-    const char *sub = "stats km", *group_col = NULL;
+    const char *sub = "stats km";
+    char *group_col = NULL, *at_arg = NULL;
+    const verb_option options[] = {{"group", &group_col, 0}, {"at", &at_arg, 0}};
     common_args a = {0};
     time_list at = {0};
-    char *at_arg = NULL;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-        if (common_option(c, &a)) continue;
-        switch (c) {
-        case 'h': fputs(help, stdout); return 0;
-        case 'g': group_col = optarg; break;
-        case 'a': at_arg = optarg; break;
-        default: return lr_usage_error(sub, "unknown option");
-        }
-    }
-    int rc = finish_common(sub, argc, argv, &a);
-    if (rc) return rc;
+    PARSE_VERB_ARGS(sub, help, options, &a);
+    int rc;
     if (at_arg && parse_times(at_arg, &at) != 0) {
         time_list_free(&at);
         return lr_usage_error(sub, "--at wants comma-separated non-negative numbers, got '%s'", at_arg);
@@ -292,31 +328,14 @@ static int stats_breslow(int argc, char **argv)
         "  survfit(coxph(Surv(T, E) ~ offset(R), ties = ...), newdata) (default ties efron, coxph's default).\n"
         "  Note: R's basehaz(centered = FALSE) of this model is H0(t) * exp(mean R) (the offset stays centred).\n"
         "  Also n, events.\n";
-    static const struct option options[] = {COMMON_OPTIONS, {"risk", required_argument, NULL, 'r'},
-                                            {"at", required_argument, NULL, 'a'},
-                                            {"ties", required_argument, NULL, 'T'}, {NULL, 0, NULL, 0}};
-    const char *sub = "stats breslow", *risk_col = NULL;
+    const char *sub = "stats breslow";
+    char *risk_col = NULL, *at_arg = NULL, *ties_arg = NULL;
+    const verb_option options[] = {{"risk", &risk_col, 1}, {"at", &at_arg, 1}, {"ties", &ties_arg, 0}};
     common_args a = {0};
-    char *at_arg = NULL;
     lr_ties ties = LR_TIES_EFRON;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-        if (common_option(c, &a)) continue;
-        switch (c) {
-        case 'h': fputs(help, stdout); return 0;
-        case 'r': risk_col = optarg; break;
-        case 'a': at_arg = optarg; break;
-        case 'T':
-            if (lr_ties_parse(optarg, &ties) != 0)
-                return lr_usage_error(sub, "--ties wants breslow or efron, got '%s'", optarg);
-            break;
-        default: return lr_usage_error(sub, "unknown option");
-        }
-    }
-    int rc = finish_common(sub, argc, argv, &a);
+    PARSE_VERB_ARGS(sub, help, options, &a);
+    int rc = parse_ties_arg(sub, ties_arg, &ties);
     if (rc) return rc;
-    if (!risk_col || !at_arg) return lr_usage_error(sub, "--risk and --at are required");
     time_list at;
     if (parse_times(at_arg, &at) != 0) {
         time_list_free(&at);
@@ -364,27 +383,14 @@ static int stats_brier(int argc, char **argv)
         "  cens.model = \"marginal\", times = t): brier, brier_km (the Kaplan-Meier null model),\n"
         "  ipa = 1 - brier/brier_km, km_surv (KM at t), censoring_surv (G(t)), events_before.\n"
         "  Errors: t beyond the last follow-up, no event at or before t, S outside [0, 1].\n";
-    static const struct option options[] = {COMMON_OPTIONS, {"surv", required_argument, NULL, 's'},
-                                            {"at", required_argument, NULL, 'a'}, {NULL, 0, NULL, 0}};
-    const char *sub = "stats brier", *surv_col = NULL, *at_arg = NULL;
+    const char *sub = "stats brier";
+    char *surv_col = NULL, *at_arg = NULL;
+    const verb_option options[] = {{"surv", &surv_col, 1}, {"at", &at_arg, 1}};
     common_args a = {0};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-        if (common_option(c, &a)) continue;
-        switch (c) {
-        case 'h': fputs(help, stdout); return 0;
-        case 's': surv_col = optarg; break;
-        case 'a': at_arg = optarg; break;
-        default: return lr_usage_error(sub, "unknown option");
-        }
-    }
-    int rc = finish_common(sub, argc, argv, &a);
-    if (rc) return rc;
     double t;
-    if (!surv_col || !at_arg) return lr_usage_error(sub, "--surv and --at are required");
-    if (lr_parse_double(at_arg, &t) != 0 || t < 0.0)
-        return lr_usage_error(sub, "--at wants one non-negative number, got '%s'", at_arg);
+    PARSE_VERB_ARGS(sub, help, options, &a);
+    int rc = parse_one_time(sub, at_arg, &t);
+    if (rc) return rc;
     lr_err err = {0};
     prognosis_input in;
     double *surv = NULL;
@@ -417,25 +423,12 @@ static int stats_ibs(int argc, char **argv)
         "  = pec::ibs(pec(list(cbind(1, S)), Surv(T, E) ~ 1, times = c(0, t), exact = FALSE,\n"
         "  cens.model = \"marginal\")): (1/tm) sum_{k<m} (t_{k+1} - t_k) BS(t_k). Prints ibs, ibs_km (Kaplan-Meier\n"
         "  null model), tau (= tm). Times strictly increasing and > 0, tm within follow-up.\n";
-    static const struct option options[] = {COMMON_OPTIONS, {"surv", required_argument, NULL, 's'},
-                                            {"at", required_argument, NULL, 'a'}, {NULL, 0, NULL, 0}};
     const char *sub = "stats ibs";
     char *surv_arg = NULL, *at_arg = NULL;
+    const verb_option options[] = {{"surv", &surv_arg, 1}, {"at", &at_arg, 1}};
     common_args a = {0};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-        if (common_option(c, &a)) continue;
-        switch (c) {
-        case 'h': fputs(help, stdout); return 0;
-        case 's': surv_arg = optarg; break;
-        case 'a': at_arg = optarg; break;
-        default: return lr_usage_error(sub, "unknown option");
-        }
-    }
-    int rc = finish_common(sub, argc, argv, &a);
-    if (rc) return rc;
-    if (!surv_arg || !at_arg) return lr_usage_error(sub, "--surv and --at are required");
+    PARSE_VERB_ARGS(sub, help, options, &a);
+    int rc;
     time_list at;
     char **cols = NULL;
     size_t n_cols = 0;
@@ -482,34 +475,15 @@ static int stats_cox(int argc, char **argv)
         "  Cox regression (= coxph(Surv(T, E) ~ X + ..., ties = ...), default efron): coef, se, hr, hr_lower,\n"
         "  hr_upper, wald_p (two-sided Wald z); with several covariates the keys end in _<X>. Also loglik,\n"
         "  loglik_null, n, events. Separation (an infinite hazard ratio) is an error.\n";
-    static const struct option options[] = {COMMON_OPTIONS, {"covariate", required_argument, NULL, 'x'},
-                                            {"ties", required_argument, NULL, 'T'},
-                                            {"level", required_argument, NULL, 'l'}, {NULL, 0, NULL, 0}};
     const char *sub = "stats cox";
-    char *cov_arg = NULL;
+    char *cov_arg = NULL, *ties_arg = NULL, *level_arg = NULL;
+    const verb_option options[] = {{"covariate", &cov_arg, 0}, {"ties", &ties_arg, 0}, {"level", &level_arg, 0}};
     common_args a = {0};
     lr_ties ties = LR_TIES_EFRON;
     double level = 0.95;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-        if (common_option(c, &a)) continue;
-        switch (c) {
-        case 'h': fputs(help, stdout); return 0;
-        case 'x': cov_arg = optarg; break;
-        case 'T':
-            if (lr_ties_parse(optarg, &ties) != 0)
-                return lr_usage_error(sub, "--ties wants breslow or efron, got '%s'", optarg);
-            break;
-        case 'l':
-            if (lr_parse_double(optarg, &level) != 0 || !(level > 0.0 && level < 1.0))
-                return lr_usage_error(sub, "--level wants a number in (0, 1), got '%s'", optarg);
-            break;
-        default: return lr_usage_error(sub, "unknown option");
-        }
-    }
-    int rc = finish_common(sub, argc, argv, &a);
-    if (rc) return rc;
+    PARSE_VERB_ARGS(sub, help, options, &a);
+    int rc = parse_ties_arg(sub, ties_arg, &ties);
+    if (rc || (rc = parse_level_arg(sub, level_arg, &level))) return rc;
     char **names = NULL;
     size_t p = 0;
     if (!cov_arg || split_list(cov_arg, &names, &p) != 0) {
@@ -576,38 +550,18 @@ static int stats_calibration(int argc, char **argv)
         "  scale: coxph(Surv ~ log(-log S)) and log basehaz(centered = FALSE) at t); ici, e50, e90 (Austin\n"
         "  2020, coxph(Surv ~ rcs(log(-log S), 3))) and the spline's knot1..knot3.\n"
         "  Errors: t beyond the last follow-up, no event at or before t, S outside (0, 1).\n";
-    static const struct option options[] = {COMMON_OPTIONS, {"surv", required_argument, NULL, 's'},
-                                            {"at", required_argument, NULL, 'a'},
-                                            {"bins", required_argument, NULL, 'b'},
-                                            {"level", required_argument, NULL, 'l'}, {NULL, 0, NULL, 0}};
-    const char *sub = "stats calibration", *surv_col = NULL, *at_arg = NULL;
+    const char *sub = "stats calibration";
+    char *surv_col = NULL, *at_arg = NULL, *bins_arg = NULL, *level_arg = NULL;
+    const verb_option options[] = {
+        {"surv", &surv_col, 1}, {"at", &at_arg, 1}, {"bins", &bins_arg, 0}, {"level", &level_arg, 0}};
     common_args a = {0};
     long bins = 5;
     double level = 0.95, t;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-        if (common_option(c, &a)) continue;
-        switch (c) {
-        case 'h': fputs(help, stdout); return 0;
-        case 's': surv_col = optarg; break;
-        case 'a': at_arg = optarg; break;
-        case 'b':
-            if (lr_parse_long(optarg, 1, 1000, &bins) != 0)
-                return lr_usage_error(sub, "--bins wants an integer in [1, 1000], got '%s'", optarg);
-            break;
-        case 'l':
-            if (lr_parse_double(optarg, &level) != 0 || !(level > 0.0 && level < 1.0))
-                return lr_usage_error(sub, "--level wants a number in (0, 1), got '%s'", optarg);
-            break;
-        default: return lr_usage_error(sub, "unknown option");
-        }
-    }
-    int rc = finish_common(sub, argc, argv, &a);
-    if (rc) return rc;
-    if (!surv_col || !at_arg) return lr_usage_error(sub, "--surv and --at are required");
-    if (lr_parse_double(at_arg, &t) != 0 || t < 0.0)
-        return lr_usage_error(sub, "--at wants one non-negative number, got '%s'", at_arg);
+    PARSE_VERB_ARGS(sub, help, options, &a);
+    if (bins_arg && lr_parse_long(bins_arg, 1, 1000, &bins) != 0)
+        return lr_usage_error(sub, "--bins wants an integer in [1, 1000], got '%s'", bins_arg);
+    int rc = parse_level_arg(sub, level_arg, &level);
+    if (rc || (rc = parse_one_time(sub, at_arg, &t))) return rc;
     lr_err err = {0};
     prognosis_input in;
     double *surv = NULL;
