@@ -199,7 +199,7 @@ static double bn_loss(void *p)
 static void check_bn(int relu, int residual)
 {
     gsl_rng *rng = test_rng(20 + relu + 2 * residual);
-    bn_ctx b = {.s = {3, 24, 0.1f, 1e-5f}};
+    bn_ctx b = {.s = {3, 24, LR_BN_MOMENTUM, LR_BN_EPS}};
     size_t n = 3 * 24;
     b.relu = relu;
     b.in = malloc(sizeof(float) * n), b.out = malloc(sizeof(float) * n), b.r = malloc(sizeof(float) * n);
@@ -241,7 +241,7 @@ static void test_batchnorm_running_stats(void)
 {
     /* one channel, values 1..4: mean 2.5, biased var 1.25, unbiased 5/3 */
     float in[4] = {1, 2, 3, 4}, out[4], g = 1, b = 0, mean, invstd, rm = 0, rv = 1;
-    lr_bn_shape s = {1, 4, 0.1f, 1e-5f};
+    lr_bn_shape s = {1, 4, LR_BN_MOMENTUM, LR_BN_EPS};
     lr_batchnorm_forward(out, &mean, &invstd, &rm, &rv, in, &g, &b, NULL, 0, 1, &s);
     CHECK_CLOSE(rm, 0.25, 1e-6, 0);
     CHECK_CLOSE(rv, 0.9 + 0.1 * 5.0 / 3.0, 1e-6, 0);
