@@ -41,7 +41,7 @@ TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 TEST_SUPPORT := $(sort $(filter-out $(TEST_SRC),$(wildcard tests/*.c)))
 
 DEBIAN_PKGS := libopenmpi-dev openmpi-bin libblis-dev libconfig-dev libhdf5-openmpi-dev hdf5-tools \
-               libgsl-dev libcsv-dev libnifti2-dev pkg-config gnuplot-nox
+               libgsl-dev libcsv-dev libnifti2-dev pkg-config gnuplot-nox python3-numpy python3-h5py
 
 .PHONY: all test demo bench asan deps clean found
 all: found $(BIN)/lesionrank

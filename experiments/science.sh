@@ -6,31 +6,43 @@
 #   lowest median predicted lesion risk | growth one-sided p, nested model (each lesion once) and the
 #   paper's | whole-volume train C
 # and per seed the pooled paired Δ vs each size baseline with its 95 % BCa interval (report's table2.csv).
-# usage: experiments/science.sh [bin/lesionrank]    (SEEDS="7 1 2" by default; RANKS = cores + 1)
+# usage: experiments/science.sh [bin/lesionrank]
+# Environment: SEEDS (cohort seeds, default "7 1 2"), RANKS (default cores + 1), CFG (the campaign to repeat,
+# default experiments/demo.cfg), OUT (default results/science: configs, campaigns, reports). A quick smoke
+# run of the script itself: CFG=experiments/smoke.cfg OUT=/tmp/science SEEDS=3 experiments/science.sh
 # Do not tune on these numbers: they are the test folds.
 set -euo pipefail
 LR="${1:-bin/lesionrank}"
 SEEDS="${SEEDS:-7 1 2}"
+CFG="${CFG:-experiments/demo.cfg}"
+out="${OUT:-results/science}"
 export BLIS_NUM_THREADS=1 OMP_NUM_THREADS=1
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 ranks="${RANKS:-$(( $(getconf _NPROCESSORS_ONLN) + 1 ))}"
-out=results/science
 mkdir -p "$out"
 key() { awk -F': ' -v k="$1" '$1 == k { print $2; exit }' "$2"; }
 start=$(date +%s)
 for seed in $SEEDS; do
-  cfg="$out/demo_s$seed.cfg"
-  sed -e "s/^name = \"demo\";/name = \"science_s$seed\";/" \
-      -e "s|results/demo/cohort.h5|results/science_s$seed/cohort.h5|" \
-      -e "s/synth = { patients = 258; seed = 7;/synth = { patients = 258; seed = $seed;/" experiments/demo.cfg > "$cfg"
-  grep -q "seed = $seed;" "$cfg" && grep -q "science_s$seed" "$cfg" || { echo "science: cannot derive $cfg" >&2; exit 1; }
+  cfg="$out/science_s$seed.cfg"
+  # the same campaign on another cohort seed, everything under $out
+  awk -v seed="$seed" -v out="$out" '
+    /^name = / { print "name = \"science_s" seed "\";"; print "results_dir = \"" out "/results\";"; next }
+    /^results_dir = / { next }
+    /^ *path = / && !cohort_path { sub(/"[^"]*"/, "\"" out "/science_s" seed "/cohort.h5\""); cohort_path = 1 }
+    match($0, /synth = \{ patients = [0-9]+; seed = [0-9]+;/) {
+      s = substr($0, RSTART, RLENGTH); sub(/seed = [0-9]+;/, "seed = " seed ";", s)
+      $0 = substr($0, 1, RSTART - 1) s substr($0, RSTART + RLENGTH) }
+    { print }' "$CFG" > "$cfg"
+  grep -Eq "synth = \{ patients = [0-9]+; seed = $seed;" "$cfg" && grep -q "science_s$seed/cohort.h5" "$cfg" \
+    || { echo "science: cannot derive $cfg from $CFG" >&2; exit 1; }
+  camp="$out/results/science_s$seed.h5"
   t0=$(date +%s)
   if command -v mpirun >/dev/null; then mpirun -np "$ranks" "$LR" run "$cfg"; else "$LR" run "$cfg"; fi
   echo "science: seed $seed campaign $(( $(date +%s) - t0 )) s" >&2
-  "$LR" inspect "results/science_s$seed/cohort.h5" > "$out/cohort_s$seed.txt"
-  "$LR" report "results/science_s$seed.h5" -o "$out/s$seed/all" --all-folds --force > "$out/s$seed.all.txt"
+  "$LR" inspect "$out/science_s$seed/cohort.h5" > "$out/cohort_s$seed.txt"
+  "$LR" report "$camp" -o "$out/s$seed/all" --all-folds --force > "$out/s$seed.all.txt"
   for fold in 0 1 2 3; do
-    "$LR" report "results/science_s$seed.h5" -o "$out/s$seed/fold$fold" --fold "$fold" --force > "$out/s$seed.f$fold.txt"
+    "$LR" report "$camp" -o "$out/s$seed/fold$fold" --fold "$fold" --force > "$out/s$seed.f$fold.txt"
   done
 done
 

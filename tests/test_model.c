@@ -174,6 +174,7 @@ static lr_train_options tiny_options(void)
     o.wv_crop[0] = 8;
     o.wv_crop[1] = o.wv_crop[2] = 32;
     o.wv_batch = 4;
+    o.wv_augment = 1;
     snprintf(o.pretrain_path, sizeof o.pretrain_path, "%s/pretrain/organ.h5", tmpdir);
     snprintf(o.pretrain_generic_path, sizeof o.pretrain_generic_path, "%s/pretrain/fractal.h5", tmpdir);
     return o;

@@ -117,6 +117,7 @@ typedef struct {
     double u_survival, u_accrual, u_dropout;
     int n_readers;
     int readers[4];
+    lr_synth_scene scene; /* the true lesions placed in the phantom: the patient's CT */
     int *lesion_key; /* [n_true] /lesions/lesion_key of each true lesion, -1 until a reader finds it: keys are
                       * numbered 0, 1, ... per patient in order of first appearance in row order */
     int n_keys;
@@ -231,6 +232,8 @@ static int reader_finds(gsl_rng *r, const synth_patient *sp, int l, int largest)
 
 typedef struct {
     size_t cap_a, cap_l;
+    lr_synth_patch_view *views; /* [cap_l] when the caller keeps the records, else NULL */
+    int keep_views;
 } capacity;
 
 static int grow(void **p, size_t *cap, size_t need, size_t el, lr_err *err)
@@ -266,19 +269,14 @@ static int ensure(const lr_synth_params *prm, lr_cohort *c, capacity *cap, size_
         if (!prm->skip_patches) {
             t = cl; LR_TRY(grow((void **)&c->patch, &t, need_l, sizeof(float) * LR_PATCH * LR_PATCH, err));
         }
+        if (cap->keep_views) {
+            t = cl; LR_TRY(grow((void **)&cap->views, &t, need_l, sizeof *cap->views, err));
+        }
         cap->cap_l = t;
     }
     return 0;
 fail:
     return -1;
-}
-
-/* Longest in-plane extent of the lesion (mm): the RECIST-like long-axis diameter of the boundary. */
-static double axial_diameter(const lr_synth_lesion *L)
-{
-    double amp = L->spiculation;
-    for (int k = 0; k < 3; k++) amp += L->lobulation[k];
-    return 2.0 * L->semi_a * (1.0 + 0.5 * amp);
 }
 
 /* One reader's annotation of one patient: lesion rows appended to the cohort. */
@@ -314,15 +312,19 @@ static int add_annotation(const lr_synth_params *prm, size_t p, synth_patient *s
         if (sp->lesion_key[l] < 0) sp->lesion_key[l] = sp->n_keys++;
         c->lesion_key[row] = sp->lesion_key[l];
         c->volume_mm3[row] = L->volume_mm3 * exp(vj);
-        c->diameter_mm[row] = axial_diameter(L) * exp(dj);
+        c->diameter_mm[row] = lr_synth_axial_diameter(L) * exp(dj);
         if (!sp->has_followup) c->volume_followup_mm3[row] = NAN;
         else if (L->growth_log_ratio < VANISH_LOG_RATIO) c->volume_followup_mm3[row] = 0.0;
         else c->volume_followup_mm3[row] = L->volume_mm3 * exp(L->growth_log_ratio + fj);
         c->truth_lesion_log_hazard[row] = L->log_hazard;
         double crop = 2.0 * c->diameter_mm[row];
-        if (!prm->skip_patches)
-            lr_synth_render_patch(c->patch + row * LR_PATCH * LR_PATCH, L, crop, sx * crop, sy * crop,
-                              lr_stream_key(prm->seed, "synth-patch", (int64_t)p, l, sp->readers[reader_slot]));
+        lr_synth_patch_view view = {.lesion = l, .crop_mm = crop, .shift_y_mm = sy * crop, .shift_x_mm = sx * crop,
+                                    .noise_key = lr_stream_key(prm->seed, "synth-patch", (int64_t)p, l, sp->readers[reader_slot])};
+        if (cap->keep_views) cap->views[row] = view;
+        if (!prm->skip_patches && lr_synth_render_patch(c->patch + row * LR_PATCH * LR_PATCH, &sp->scene, &view, err)) {
+            gsl_rng_free(r);
+            return -1;
+        }
     }
     c->ann_n_lesions[a] = n;
     c->n_annotations++;
@@ -358,12 +360,15 @@ static void free_patients(synth_patient *sp, size_t P)
     for (size_t p = 0; p < P; p++) {
         free(sp[p].lesions);
         free(sp[p].lesion_key);
+        lr_synth_scene_free(&sp[p].scene);
     }
     free(sp);
 }
 
-/* Draws every patient; *out keeps the true lesions (for volumes). */
-static int generate(const lr_synth_params *prm, lr_cohort *c, synth_patient **out, lr_err *err)
+/* Draws every patient; *out keeps the true lesions and their scenes (for volumes); with views, also the
+ * view of every lesion row (*views, [L]). */
+static int generate(const lr_synth_params *prm, lr_cohort *c, synth_patient **out, lr_synth_patch_view **views,
+                    lr_err *err)
 {
     size_t P = prm->patients;
     memset(c, 0, sizeof *c);
@@ -372,13 +377,17 @@ static int generate(const lr_synth_params *prm, lr_cohort *c, synth_patient **ou
     synth_patient *sp = lr_calloc(P, sizeof *sp, err);
     double *scratch = NULL;
     patient_strata *strata = lr_calloc(P, sizeof *strata, err);
-    capacity cap = {0, 0};
+    capacity cap = {.keep_views = views != NULL};
     if (!sp || !strata || alloc_patients(c, P, err)) goto fail;
     LR_TRY(draw_strata(prm, strata, err));
     double mean_eta = 0;
     for (size_t p = 0; p < P; p++) {
         LR_TRY(draw_patient(prm, p, &strata[p], &sp[p], err));
         mean_eta += sp[p].raw_eta / (double)P;
+        /* the patient's CT: lesions placed in the phantom (patches and volumes are cut from it) */
+        lr_synth_place_lesions(sp[p].lesions, sp[p].n_true, lr_stream_key(prm->seed, "synth-volume", (int64_t)p, 0, 0));
+        LR_TRY(lr_synth_scene_init(&sp[p].scene, sp[p].lesions, sp[p].n_true,
+                                   lr_stream_key(prm->seed, "synth-scene", (int64_t)p, 0, 0), err));
     }
     /* Centre eta so that BASE_MEDIAN_DAYS is the median survival of an average patient. */
     for (size_t p = 0; p < P; p++) c->truth_patient_log_hazard[p] = sp[p].raw_eta - mean_eta;
@@ -390,10 +399,12 @@ static int generate(const lr_synth_params *prm, lr_cohort *c, synth_patient **ou
         for (int k = 0; k < sp[p].n_readers; k++) LR_TRY(add_annotation(prm, p, &sp[p], k, c, &cap, err));
     }
     *out = sp;
+    if (views) *views = cap.views;
     free(scratch);
     free(strata);
     return 0;
 fail:
+    free(cap.views);
     free(scratch);
     free(strata);
     free_patients(sp, P);
@@ -404,21 +415,45 @@ fail:
 int lr_synth_generate(const lr_synth_params *prm, lr_cohort *c, lr_err *err)
 {
     synth_patient *sp = NULL;
-    if (generate(prm, c, &sp, err)) return -1;
+    if (generate(prm, c, &sp, NULL, err)) return -1;
     free_patients(sp, prm->patients);
     return 0;
 }
 
-/* Implemented in synth_volume.c */
-int lr_synth_render_volume(int16_t *vol, const size_t dims[3], const double spacing[3], const lr_synth_lesion *les,
-                           int n, uint64_t key);
-void lr_synth_place_lesions(lr_synth_lesion *les, int n, uint64_t key);
+int lr_synth_generate_records(const lr_synth_params *prm, lr_cohort *c, lr_synth_records *rec, lr_err *err)
+{
+    synth_patient *sp = NULL;
+    *rec = (lr_synth_records){0};
+    if (generate(prm, c, &sp, &rec->views, err)) return -1;
+    rec->n_patients = prm->patients;
+    rec->n_rows = c->n_lesions;
+    rec->scenes = lr_calloc(prm->patients, sizeof *rec->scenes, err);
+    for (size_t p = 0; rec->scenes && p < prm->patients; p++) {
+        rec->scenes[p] = sp[p].scene; /* moved: the patient no longer owns it */
+        sp[p].scene = (lr_synth_scene){0};
+    }
+    free_patients(sp, prm->patients);
+    if (!rec->scenes) {
+        lr_synth_records_free(rec);
+        lr_cohort_free(c);
+        return -1;
+    }
+    return 0;
+}
+
+void lr_synth_records_free(lr_synth_records *rec)
+{
+    for (size_t p = 0; rec->scenes && p < rec->n_patients; p++) lr_synth_scene_free(&rec->scenes[p]);
+    free(rec->scenes);
+    free(rec->views);
+    *rec = (lr_synth_records){0};
+}
 
 int lr_synth_write(const char *path, const lr_synth_params *prm, lr_err *err)
 {
     lr_cohort c;
     synth_patient *sp = NULL;
-    if (generate(prm, &c, &sp, err)) return -1;
+    if (generate(prm, &c, &sp, NULL, err)) return -1;
     int rc = lr_cohort_write(path, &c, err);
     if (rc == 0 && prm->volumes) {
         const size_t *d = prm->volume_dims;
@@ -429,9 +464,8 @@ int lr_synth_write(const char *path, const lr_synth_params *prm, lr_err *err)
         if (rc == 0) rc = lr_cohort_volumes_create(f, prm->patients, d, spacing, err);
         for (size_t p = 0; rc == 0 && p < prm->patients; p++) {
             uint64_t key = lr_stream_key(prm->seed, "synth-volume", (int64_t)p, 0, 0);
-            lr_synth_place_lesions(sp[p].lesions, sp[p].n_true, key);
-            lr_synth_render_volume(vol, d, spacing, sp[p].lesions, sp[p].n_true, key);
-            rc = lr_cohort_volume_write(f, p, d, vol, err);
+            rc = lr_synth_render_volume(vol, d, spacing, &sp[p].scene, key, err);
+            if (rc == 0) rc = lr_cohort_volume_write(f, p, d, vol, err);
         }
         if (f >= 0 && H5Fclose(f) < 0 && rc == 0) rc = lr_fail(err, "%s: error closing file", path);
         free(vol);

@@ -215,6 +215,7 @@ static int write_patient(const char *dir, const lr_cohort *c, size_t p, size_t a
     int *row_group = lr_malloc(n_rows, sizeof *row_group, err);
     lesion_group *g = NULL;
     lr_synth_lesion *les = NULL;
+    lr_synth_scene scene = {0};
     int n = 0, rc = -1;
     char pdir[4200], name[300];
     snprintf(pdir, sizeof pdir, "%s/%s", dir, c->patient_id[p]);
@@ -234,10 +235,8 @@ static int write_patient(const char *dir, const lr_cohort *c, size_t p, size_t a
         semi_axes(&g[k], g[k].mean_volume, &les[k].semi_a, &les[k].semi_b, &les[k].semi_c);
     }
     uint64_t key = lr_stream_key(prm->seed, "synth-nifti-volume", (int64_t)p, 0, 0);
-    if (lr_synth_render_volume(vol, dims, sp, les, n, key)) {
-        lr_fail(err, "out of memory (volume)");
-        goto done;
-    }
+    LR_TRY(lr_synth_scene_init(&scene, les, n, key, err));
+    LR_TRY(lr_synth_render_volume(vol, dims, sp, &scene, key, err));
     LR_TRY(write_volume(pdir, "ct.nii.gz", NIFTI_TYPE_INT16, dims, sp, vol, err));
     /* Organ map: the phantom's organs (label = organ index + 1, 0 = none), each lesion's largest extent
      * painted with its organ. */
@@ -275,6 +274,7 @@ fail:
     free(row_group);
     free(g);
     free(les);
+    lr_synth_scene_free(&scene);
     return rc;
 }
 

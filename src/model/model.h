@@ -63,6 +63,7 @@ typedef struct {
     double wv_spacing_mm[3]; /* z, y, x */
     int wv_crop[3];          /* D, H, W */
     int wv_batch;            /* patients per mini-batch */
+    int wv_augment;          /* augment volumes (with augment.*) when augment.enabled */
 } lr_train_options;
 
 #endif

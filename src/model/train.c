@@ -201,11 +201,12 @@ int lr_job_load_volume(train_job *job, size_t p, float *dst, gsl_rng *aug, lr_er
     const lr_train_options *o = job->opt;
     if (lr_cohort_read_volume(job->vol_file, p, cohort->volume_dims, job->vol_raw, err)) return -1;
     size_t nv = (size_t)o->wv_crop[0] * o->wv_crop[1] * o->wv_crop[2];
-    float *target = aug && o->augment ? job->vol_tmp : dst;
+    int augment = aug && o->augment && o->wv_augment;
+    float *target = augment ? job->vol_tmp : dst;
     const size_t crop[3] = {(size_t)o->wv_crop[0], (size_t)o->wv_crop[1], (size_t)o->wv_crop[2]};
     lr_volume_resample(target, LR_VOXEL_FLOAT, crop, o->wv_spacing_mm, job->vol_raw, LR_VOXEL_INT16, cohort->volume_dims,
                        cohort->volume_spacing_mm, LR_HU_AIR);
-    if (aug && o->augment) {
+    if (augment) {
         lr_aug_params ap = {o->aug_shift, o->aug_scale, o->aug_rotate_deg, o->aug_flip};
         lr_aug_draw d;
         lr_aug_sample(&d, &ap, o->wv_crop[1], aug);

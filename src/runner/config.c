@@ -159,6 +159,8 @@ static const key_spec schema[] = {
      .dflt = {120, 480, 480}, .help = "[D, H, W] crop", .doc = "[D, H, W] of the 3D input grid, centred"},
     {.path = "whole_volume.batch", .type = K_INT, .min = 2, .max = 10000, AT(train.wv_batch, int), .dflt = {4},
      .help = "patients per mini-batch"},
+    {.path = "whole_volume.augment", .type = K_BOOL, AT(train.wv_augment, int), .dflt = {1}, .help = "true or false",
+     .doc = "augment volumes as patches (the 3D analogue of `augment.*`; only when `augment.enabled`)"},
     GROUP("report"),
     {.path = "report.horizons_days", .type = K_FLOAT_LIST, .min = 1, .max = 36500, AT(horizons, lr_horizons),
      .dflt = {365, 730}, .help = "1 to 8 increasing prognosis horizons in days",
