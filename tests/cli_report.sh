@@ -129,4 +129,14 @@ grep -q '| ImageNet ResNet50 | .*not in campaign' "$T/real/report/table2.md" && 
   || bad "real: absent model"
 [ "$(key figure5)" = "drawn" ] && ok "real: figure 5 from the cohort" || bad "real: figure 5: $(key figure5)"
 
+# the Python reader (python3-h5py is a test dependency): 12 job lines, then 40 patients with out-of-fold S(t)
+/usr/bin/python3 analysis/read_campaign.py "$T/real/smoke.h5" --model total_volume >"$T/reader.txt" 2>&1 \
+  && ok "read_campaign.py runs" || bad "read_campaign.py: $(tail -2 "$T/reader.txt")"
+[ "$(grep -c ' test C ' "$T/reader.txt")" = 12 ] && ok "reader: one line per job" || bad "reader: job lines"
+awk -F, 'f { n++; if (!($4 >= 0 && $4 <= 1 && $5 >= 0 && $5 <= $4)) bad++ } /^patient,time_days,event,surv_at_365,surv_at_730$/ { f = 1 }
+         END { exit !(f && n == 40 && bad == 0) }' "$T/reader.txt" \
+  && ok "reader: 40 patients, 0 <= S(730) <= S(365) <= 1" || bad "reader: survival table: $(grep -A2 '^patient,' "$T/reader.txt")"
+expect "reader: a row without finished jobs" 1 "no finished job of model 'no_fc'" -- \
+  /usr/bin/python3 analysis/read_campaign.py "$T/real/smoke.h5" --model no_fc
+
 summary
