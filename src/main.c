@@ -21,8 +21,8 @@ static const verb verbs[] = {
     {"run", "run a campaign; under mpirun rank 0 is the master", cmd_run},
     {"merge", "merge job shards into the campaign file", cmd_merge},
     {"report", "Table 2, figures and interpretation from a campaign file", cmd_report},
-    {"predict", "apply a campaign's trained models to a new cohort (external validation, saliency)", cmd_predict},
     {"stats", "survival statistics on a CSV file", cmd_stats},
+    {"predict", "apply a campaign's trained models to a new cohort (external validation, saliency)", cmd_predict},
     {"forward", "run a CNN in eval mode", cmd_forward},
     {"bench", "benchmark the CNN engine against BLIS sgemm (and PyTorch when present)", cmd_bench},
 };

@@ -14,6 +14,7 @@
 
 #include "model/score.h"
 #include "predict/predict.h"
+#include "report/report.h"
 #include "runner/config.h"
 #include "util/cli.h"
 #include "util/csv.h"
@@ -33,6 +34,9 @@ static void help(void)
            "  --csv PRED.csv    one row per patient: patient_id,risk_mean,risk_fold<k>...,surv_at_<days>...\n"
            "  --saliency        add per-lesion maps [L,72,72] (mean over the fold models): occlusion (risk drop,\n"
            "                    8x8 window, stride 4) and SmoothGrad (input gradient, 8 noisy copies)\n"
+           "  --figures DIR     with --saliency: DIR/figures/saliency_lesions.png|svg, the 2 highest- and 2 lowest-risk\n"
+           "                    lesions with both maps over the patch (gnuplot; data in DIR/data)\n"
+           "  --analysis DIR    plot templates (default: $LESIONRANK_ANALYSIS, <binary>/../analysis, ./analysis)\n"
            "  --bootstrap B     replicates of the BCa intervals of the metrics (default 1000; 0: none)\n"
            "  --force           replace existing outputs (only once everything succeeded)\n"
            "  Prints key: value lines: models, patients, lesions, external_cindex (Harrell, of risk_mean),\n"
@@ -41,7 +45,7 @@ static void help(void)
 }
 
 typedef struct {
-    const char *campaign, *model, *cohort, *out, *csv;
+    const char *campaign, *model, *cohort, *out, *csv, *figures, *analysis;
     int saliency, force;
     long bootstrap;
 } options;
@@ -51,6 +55,7 @@ static int parse(int argc, char **argv, options *o, int rank)
     static const struct option opts[] = {{"model", required_argument, 0, 'm'}, {"cohort", required_argument, 0, 'c'},
                                          {"csv", required_argument, 0, 'v'},   {"saliency", no_argument, 0, 's'},
                                          {"bootstrap", required_argument, 0, 'b'}, {"force", no_argument, 0, 'f'},
+                                         {"figures", required_argument, 0, 'F'}, {"analysis", required_argument, 0, 'A'},
                                          {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
     *o = (options){.bootstrap = 1000};
     optind = 1;
@@ -64,6 +69,8 @@ static int parse(int argc, char **argv, options *o, int rank)
         case 'o': o->out = optarg; break;
         case 'v': o->csv = optarg; break;
         case 's': o->saliency = 1; break;
+        case 'F': o->figures = optarg; break;
+        case 'A': o->analysis = optarg; break;
         case 'f': o->force = 1; break;
         case 'b':
             o->bootstrap = strtol(optarg, &end, 10);
@@ -80,6 +87,7 @@ static int parse(int argc, char **argv, options *o, int rank)
     if (!o->model) return rank ? 2 : lr_usage_error(VERB, "missing --model NAME");
     if (!o->cohort) return rank ? 2 : lr_usage_error(VERB, "missing --cohort NEW.h5");
     if (!o->out) return rank ? 2 : lr_usage_error(VERB, "missing -o PRED.h5");
+    if (o->figures && !o->saliency) return rank ? 2 : lr_usage_error(VERB, "--figures needs --saliency");
     return 0;
 }
 
@@ -398,6 +406,8 @@ static int run(const options *op, int rank, int size, MPI_Comm comm)
     /* checks every rank makes alike (same files): any failure is reported once by rank 0 */
     if (!op->force && access(op->out, F_OK) == 0)
         rc = lr_fail(&err, "%s exists; refusing to overwrite (use --force)", op->out);
+    if (!rc && op->figures && !op->force && access(op->figures, F_OK) == 0)
+        rc = lr_fail(&err, "%s exists; refusing to overwrite (use --force)", op->figures);
     if (!rc && op->csv && !op->force && access(op->csv, F_OK) == 0)
         rc = lr_fail(&err, "%s exists; refusing to overwrite (use --force)", op->csv);
     if (!rc) rc = lr_predict_open(op->campaign, op->model, &set, &err), have_set = !rc;
@@ -450,7 +460,14 @@ static int run(const options *op, int rank, int size, MPI_Comm comm)
                                                  (size_t)op->bootstrap, (uint64_t)set.campaign.seed, &mt, &err);
         if (!rc) rc = write_outputs(op, &set, &co, &r, &pr, &mt, &err);
         if (!rc) print_summary(&set, &co, op, &mt, size);
-        else fprintf(stderr, "lesionrank predict: %s\n", err.msg);
+        if (!rc && op->figures) {
+            char analysis[1024];
+            size_t rendered = 0;
+            lr_find_analysis_dir(op->analysis, analysis, sizeof analysis);
+            rc = lr_predict_figure(op->figures, analysis, &co, pr.lesion_mean, r.occlusion, r.gradient, &rendered, &err);
+            if (!rc) printf("figure: %s/figures/saliency_lesions.png\nfigures_rendered: %zu\n", op->figures, rendered);
+        }
+        if (rc) fprintf(stderr, "lesionrank predict: %s\n", err.msg);
         patients_free(&pr);
     }
     MPI_Bcast(&rc, 1, MPI_INT, 0, comm);

@@ -69,4 +69,10 @@ int lr_saliency_occlusion(lr_lesion_model *m, const lr_train_options *o, const f
 int lr_saliency_smoothgrad(lr_lesion_model *m, const lr_train_options *o, const float *hu, uint64_t seed,
                            int64_t lesion, float *map, lr_err *err);
 
+/* The saliency figure (figure.c): DIR/figures/saliency_lesions.png|svg of the 2 highest- and 2 lowest-risk
+ * lesions (risk_mean [L]) with their maps [L*72*72] over the patch; *rendered = image files gnuplot made
+ * (0 without gnuplot: the data and DIR/figures/render.sh are written all the same). */
+int lr_predict_figure(const char *dir, const char *analysis, const lr_cohort *co, const float *risk_mean,
+                      const float *occlusion, const float *gradient, size_t *rendered, lr_err *err);
+
 #endif
