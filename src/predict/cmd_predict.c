@@ -313,6 +313,13 @@ fail:
     return -1;
 }
 
+/* %.17g round-trips a double; a missing value is written NaN, which R's read.csv and Python's float() read */
+static void csv_number(FILE *f, double v)
+{
+    if (isnan(v)) fputs(",NaN", f);
+    else fprintf(f, ",%.17g", v);
+}
+
 static int write_csv(FILE *f, const lr_predict_set *set, const lr_cohort *co, const patient_rows *pr)
 {
     fprintf(f, "patient_id,risk_mean");
@@ -321,9 +328,9 @@ static int write_csv(FILE *f, const lr_predict_set *set, const lr_cohort *co, co
     fputc('\n', f);
     for (size_t p = 0; p < pr->P; p++) {
         if (lr_csv_write_field(f, co->patient_id[p])) return -1;
-        fprintf(f, ",%.17g", pr->risk_mean[p]);
-        for (size_t k = 0; k < set->K; k++) fprintf(f, ",%.17g", pr->risk[p * set->K + k]);
-        for (size_t h = 0; h < pr->H; h++) fprintf(f, ",%.17g", pr->surv[p * pr->H + h]);
+        csv_number(f, pr->risk_mean[p]);
+        for (size_t k = 0; k < set->K; k++) csv_number(f, pr->risk[p * set->K + k]);
+        for (size_t h = 0; h < pr->H; h++) csv_number(f, pr->surv[p * pr->H + h]);
         fputc('\n', f);
     }
     return ferror(f) ? -1 : 0;
