@@ -22,6 +22,7 @@ static const verb verbs[] = {
     {"merge", "merge job shards into the campaign file", cmd_merge},
     {"report", "Table 2, figures and interpretation from a campaign file", cmd_report},
     {"stats", "survival statistics on a CSV file", cmd_stats},
+    {"predict", "apply a campaign's trained models to a new cohort (external validation, saliency)", cmd_predict},
     {"forward", "run a CNN in eval mode", cmd_forward},
     {"bench", "benchmark the CNN engine against BLIS sgemm (and PyTorch when present)", cmd_bench},
 };

@@ -12,14 +12,14 @@ expect "program help" 0 "usage: lesionrank" -- "$LR" --help
 expect "unknown verb" 2 "unknown verb 'frobnicate'" -- "$LR" frobnicate
 # Every verb of the design is listed by --help, in this order, and answers its own --help.
 listed="$("$LR" --help | awk '/^verbs:/ {on = 1; next} on && /^  [a-z]/ {print $1}' | tr '\n' ' ')"
-[ "$listed" = "synth inspect ingest train run merge report stats forward bench " ] && ok "help lists the 10 verbs" \
+[ "$listed" = "synth inspect ingest train run merge report stats predict forward bench " ] && ok "help lists the 11 verbs" \
   || bad "help lists '$listed'"
 "$LR" --help | grep -qi "not implemented" && bad "help calls a verb not implemented" || ok "every verb implemented"
 n=0
 for v in $listed; do
   expect "help $v" 0 "^usage: lesionrank $v" -- "$LR" "$v" --help; n=$((n + 1))
 done
-[ "$n" = 10 ] && ok "checked the help of 10 verbs" || bad "checked the help of $n verbs"
+[ "$n" = 11 ] && ok "checked the help of 11 verbs" || bad "checked the help of $n verbs"
 
 expect "synth without -o" 2 "missing -o" -- "$LR" synth
 expect "synth -o ''" 2 "-o '': expected a file name" -- "$LR" synth -o ''

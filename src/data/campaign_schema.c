@@ -8,6 +8,8 @@
 #define ROWS(p, t, ...) {.path = p, .type = t, .rank = 1, .extent = {__VA_ARGS__}}
 #define TABLE(p, t, r, ...) {.path = p, .type = t, .rank = r, .extent = {__VA_ARGS__}}
 #define STRINGS(p, w, e) {.path = p, .type = LR_CT_STRING, .string_width = w, .rank = 1, .extent = {e}}
+#define MODELS(p, t, r, ...) {.path = p, .type = t, .rank = r, .extent = {__VA_ARGS__}, .models = 1}
+#define MODEL_STRINGS(p, w) {.path = p, .type = LR_CT_STRING, .string_width = w, .rank = 1, .extent = {LR_EXT_J}, .models = 1}
 
 const lr_campaign_dataset lr_campaign_datasets[LR_CAMPAIGN_N_DATASETS] = {
     [LR_CD_JOBS_ID] = ROWS("/jobs/id", LR_CT_I32, LR_EXT_J),
@@ -73,6 +75,28 @@ const lr_campaign_dataset lr_campaign_datasets[LR_CAMPAIGN_N_DATASETS] = {
                                              .rank = 1, .extent = {LR_EXT_1}, .truth_only = 1},
     [LR_CD_COHORT_LESION_KEY] = {.path = "/cohort/lesion_key", .type = LR_CT_I32, .rank = 1, .extent = {LR_EXT_L},
                                  .keys_only = 1},
+    /* kept models (model/kept_model.h), one row per row of /jobs: the job's model, fold, replicate copied;
+     * kept = 1 when the row holds the selected checkpoint of a finished learned job. Its values (parameters,
+     * BN running statistics, head, in the engine's allocation order) are values[offset, offset + n_params +
+     * n_buffers + n_head), so rows of different architectures share one dataset without padding. */
+    [LR_CD_MODELS_JOB] = MODELS("/models/job", LR_CT_I32, 1, LR_EXT_J),
+    [LR_CD_MODELS_MODEL] = MODEL_STRINGS("/models/model", LR_CAMPAIGN_S_MODEL),
+    [LR_CD_MODELS_FOLD] = MODELS("/models/fold", LR_CT_I32, 1, LR_EXT_J),
+    [LR_CD_MODELS_REPLICATE] = MODELS("/models/replicate", LR_CT_I32, 1, LR_EXT_J),
+    [LR_CD_MODELS_KEPT] = MODELS("/models/kept", LR_CT_I8, 1, LR_EXT_J),
+    [LR_CD_MODELS_IDENTITY] = MODEL_STRINGS("/models/identity", LR_CAMPAIGN_S_MODEL),
+    [LR_CD_MODELS_ARCH] = MODEL_STRINGS("/models/arch", LR_CAMPAIGN_S_SHORT),
+    [LR_CD_MODELS_WIDTH] = MODELS("/models/width", LR_CT_I32, 1, LR_EXT_J),
+    [LR_CD_MODELS_SCALER_HIDDEN] = MODELS("/models/scaler_hidden", LR_CT_I32, 1, LR_EXT_J),
+    [LR_CD_MODELS_MAX_LESIONS] = MODELS("/models/max_lesions", LR_CT_I32, 1, LR_EXT_J),
+    [LR_CD_MODELS_PATCH_SIZE] = MODELS("/models/patch_size", LR_CT_I32, 1, LR_EXT_J),
+    [LR_CD_MODELS_HU_WINDOW] = MODELS("/models/hu_window", LR_CT_F64, 2, LR_EXT_J, LR_EXT_2),
+    [LR_CD_MODELS_SIZE_NORMALISATION] = MODELS("/models/size_normalisation", LR_CT_F64, 2, LR_EXT_J, LR_EXT_3),
+    [LR_CD_MODELS_N_PARAMS] = MODELS("/models/n_params", LR_CT_I64, 1, LR_EXT_J),
+    [LR_CD_MODELS_N_BUFFERS] = MODELS("/models/n_buffers", LR_CT_I64, 1, LR_EXT_J),
+    [LR_CD_MODELS_N_HEAD] = MODELS("/models/n_head", LR_CT_I64, 1, LR_EXT_J),
+    [LR_CD_MODELS_OFFSET] = MODELS("/models/offset", LR_CT_I64, 1, LR_EXT_J),
+    [LR_CD_MODELS_VALUES] = MODELS("/models/values", LR_CT_F32, 1, LR_EXT_V),
 };
 
 static hsize_t extent_size(lr_campaign_extent e, const lr_campaign_sizes *s)
@@ -86,7 +110,9 @@ static hsize_t extent_size(lr_campaign_extent e, const lr_campaign_sizes *s)
     case LR_EXT_E: return s->E;
     case LR_EXT_H: return s->H;
     case LR_EXT_G: return s->G;
+    case LR_EXT_V: return s->V;
     case LR_EXT_3: return 3;
+    case LR_EXT_2: return 2;
     case LR_EXT_1: return 1;
     }
     return 0;

@@ -95,6 +95,26 @@ static int flush_eval_chunk(train_job *job, eval_out *e, int n, lr_err *err)
     return 0;
 }
 
+/* Whether annotation a is scored: full evaluations every one (or those of job->score_annotations),
+ * otherwise the validation patients'. */
+static int scores_annotation(const train_job *job, size_t a, int full)
+{
+    if (!full) return job->role[job->cohort->ann_patient[a]] == LR_ROLE_VALID;
+    return !job->score_annotations || job->score_annotations[a];
+}
+
+size_t lr_eval_chunks(const lr_cohort *cohort, int32_t *chunk)
+{
+    size_t c = 0;
+    int n = 0;
+    for (size_t a = 0; a < cohort->n_annotations; a++) {
+        chunk[a] = (int32_t)c;
+        n += cohort->ann_n_lesions[a];
+        if (n >= EVAL_CHUNK) c++, n = 0;
+    }
+    return c + (n > 0);
+}
+
 /* full: every patient and every lesion (a reported checkpoint); otherwise only the validation patients'
  * annotations and the lesions that enter their risks (checkpoint selection and the validation curve). */
 static int evaluate_2d(train_job *job, eval_out *e, int full, lr_err *err)
@@ -105,7 +125,7 @@ static int evaluate_2d(train_job *job, eval_out *e, int full, lr_err *err)
     if (lr_job_grow_lesions(job, EVAL_CHUNK + 64, err)) return -1;
     for (size_t l = 0; l < cohort->n_lesions; l++) e->lesion_risk[l] = NAN;
     for (size_t a = 0; a < cohort->n_annotations; a++) {
-        if (!full && job->role[cohort->ann_patient[a]] != LR_ROLE_VALID) continue;
+        if (!scores_annotation(job, a, full)) continue;
         int k = cohort->ann_n_lesions[a];
         if (lr_job_grow_lesions(job, (size_t)(n + k) + 1, err)) return -1;
         n += lr_select_lesions(cohort, a, max, job->lesion_rows + n);
@@ -118,7 +138,7 @@ static int evaluate_2d(train_job *job, eval_out *e, int full, lr_err *err)
     /* 2. per annotation: scales of the selected lesions and the aggregate */
     for (size_t l = 0; l < cohort->n_lesions; l++) e->lesion_scale[l] = NAN, e->lesion_used[l] = 0;
     for (size_t a = 0; a < cohort->n_annotations; a++) {
-        if (!full && job->role[cohort->ann_patient[a]] != LR_ROLE_VALID) {
+        if (!scores_annotation(job, a, full)) {
             e->annotation_risk[a] = NAN;
             continue;
         }
@@ -146,7 +166,7 @@ static int evaluate_2d(train_job *job, eval_out *e, int full, lr_err *err)
     /* lesions beyond max_lesions: report their would-be scale too, marked unused */
     if (full && !lr_job_is_mean5(job))
         for (size_t l = 0; l < cohort->n_lesions; l++)
-            if (!e->lesion_used[l]) {
+            if (!e->lesion_used[l] && isfinite(e->lesion_risk[l])) {
                 if (lr_size_scale_forward(job->model, &cohort->volume_mm3[l], 1, &e->lesion_scale[l], err)) return -1;
             }
     return lr_eval_finish(job, e, err);

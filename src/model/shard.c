@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include <fcntl.h>
 
+#include "model/kept_model.h"
 #include "model/train.h"
 #include "nn/engine.h"
 #include "util/cli.h"
@@ -42,6 +43,17 @@ static int write_weights(hid_t f, const lr_job_result *res, lr_err *err)
     m->cnn->buffers = buffers;
     m->head = head;
     return rc;
+}
+
+/* The selected checkpoint (the model's Table 2 rule: best validation or last epoch) as the kept model. */
+static int write_kept_model(hid_t f, const lr_shard_meta *meta, const lr_job_result *res, lr_err *err)
+{
+    const lr_lesion_model *m = &res->model;
+    lr_kept_model k;
+    lr_kept_model_describe(m, meta->opt, &k);
+    int best = lr_model_selects_best(m->kind) && res->best_epoch >= 0 && res->best_params;
+    return lr_kept_model_write_shard(f, &k, best ? res->best_params : m->cnn->params,
+                                     best ? res->best_buffers : m->cnn->buffers, best ? res->best_head : m->head, err);
 }
 
 static int write_body(hid_t f, const lr_shard_meta *meta, const lr_job_result *res, lr_err *err)
@@ -96,6 +108,7 @@ static int write_body(hid_t f, const lr_shard_meta *meta, const lr_job_result *r
     LR_TRY(lr_h5_write(f, "/lesions/scale", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 1, &L, NULL, 0, res->lesion_scale, err));
     LR_TRY(lr_h5_write(f, "/lesions/used", H5T_NATIVE_INT8, H5T_STD_I8LE, 1, &L, NULL, 0, res->lesion_used, err));
     if (res->have_model) LR_TRY(write_weights(f, res, err));
+    if (res->have_model && meta->opt) LR_TRY(write_kept_model(f, meta, res, err));
     return 0;
 fail:
     return -1;

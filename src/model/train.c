@@ -524,18 +524,23 @@ int lr_train_job(const lr_job_spec *spec, lr_job_result *res, lr_err *err)
     lr_patch_pipeline_free(&job.pipeline);
     lr_eval_free(&job.cur);
     lr_eval_free(&job.best);
-    free(job.role);
-    free(job.train_units);
-    free(job.input);
-    free(job.lesion_rows);
-    free(job.lesion_slot);
-    free(job.lesion_volume);
-    free(job.batch_time);
-    free(job.batch_event);
-    free(job.eta);
-    free(job.vol_raw);
-    free(job.vol_tmp);
+    lr_job_free_buffers(&job);
     return 0;
+}
+
+void lr_job_free_buffers(train_job *job)
+{
+    free(job->role);
+    free(job->train_units);
+    free(job->input);
+    free(job->lesion_rows);
+    free(job->lesion_slot);
+    free(job->lesion_volume);
+    free(job->batch_time);
+    free(job->batch_event);
+    free(job->eta);
+    free(job->vol_raw);
+    free(job->vol_tmp);
 }
 
 void lr_job_result_free(lr_job_result *res)

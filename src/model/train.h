@@ -69,6 +69,7 @@ typedef struct {
     int attempts, rank;           /* campaign bookkeeping (1, -1 for a standalone train) */
     uint64_t identity;            /* lr_job_identity: config text, model, fold, replicate (0: standalone train) */
     const char *host;
+    const lr_train_options *opt;  /* the job's options: the kept model's HU window and lesion cap (/model) */
 } lr_shard_meta;
 int lr_shard_write(const char *path, const lr_shard_meta *meta, const lr_job_result *res, lr_err *err);
 /* The "identity" attribute of a shard the standalone train verb wrote (meta.identity 0: no campaign). */

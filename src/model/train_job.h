@@ -33,6 +33,7 @@ typedef struct {
     lr_lesion_model *model;
     lr_patch_pipeline pipeline;
     int8_t *role;            /* [P] LR_ROLE_* */
+    const int8_t *score_annotations; /* [A] full evaluations score only these annotations (NULL: all) */
     size_t *train_units;     /* [n_train_units] annotations (2D) or patients (whole volume) used for training */
     size_t n_train_units;
     /* lesion buffers, grown on demand to lesion_cap (one allocation from input) */
@@ -71,6 +72,8 @@ int lr_job_grow_lesions(train_job *job, size_t n, lr_err *err);
 int lr_job_gather_batch(train_job *job, const size_t *ann, int B, int max_lesions, int *n_out, lr_err *err);
 /* Patient p's volume resampled to the crop, augmented when aug is given, windowed: dst [D][H][W]. */
 int lr_job_load_volume(train_job *job, size_t p, float *dst, gsl_rng *aug, lr_err *err);
+/* Frees the job's own buffers (role, units, lesion and batch buffers, volume buffers). */
+void lr_job_free_buffers(train_job *job);
 /* Buffers for a batch of B whole volumes. */
 int lr_job_volume_buffers(train_job *job, int B, lr_err *err);
 
@@ -80,6 +83,10 @@ void lr_eval_free(eval_out *e);
 void lr_eval_copy(eval_out *dst, const eval_out *src, const lr_cohort *cohort);
 /* Patient risks (mean over the patient's annotations) and the C-index of each split from e's annotation risks. */
 int lr_eval_finish(train_job *job, eval_out *e, lr_err *err);
+/* The eval chunks of a full evaluation: chunk[a] for every annotation (consecutive annotations, flushed
+ * once they hold EVAL_CHUNK lesions); returns the number of chunks. A lesion's risk depends on the batch it
+ * is forwarded in, so scoring whole chunks of this partition reproduces a full evaluation bit for bit. */
+size_t lr_eval_chunks(const lr_cohort *cohort, int32_t *chunk);
 /* full: every split (a reported checkpoint); otherwise the validation split only (checkpoint selection). */
 int lr_job_evaluate(train_job *job, eval_out *e, int full, lr_err *err);
 /* Full evaluation of the best-validation snapshot into job->best; the final weights are put back. */

@@ -181,3 +181,20 @@ void lr_batchnorm_backward(float *din, float *dgamma, float *dbeta, const float 
 {
     lr_batchnorm_backward_res(din, NULL, dgamma, dbeta, dout, in, relu_out, saved_mean, saved_invstd, gamma, s);
 }
+
+void lr_batchnorm_backward_eval(float *din, float *dres, const float *dout, const float *relu_out,
+                                const float *running_var, const float *gamma, const lr_bn_shape *s)
+{
+    const size_t M = s->m;
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < s->channels; c++) {
+        const float *dy = dout + (size_t)c * M, *z = relu_out ? relu_out + (size_t)c * M : NULL;
+        float *dx = din + (size_t)c * M, *dr = dres ? dres + (size_t)c * M : NULL;
+        float k = gamma[c] * (float)(1.0 / sqrt((double)running_var[c] + s->eps));
+        for (size_t i = 0; i < M; i++) {
+            float g = z && !(z[i] > 0.0f) ? 0.0f : dy[i];
+            if (dr) dr[i] = g;
+            dx[i] = k * g;
+        }
+    }
+}

@@ -90,6 +90,13 @@ void lr_batchnorm_backward_res(float *din, float *dres, float *dgamma, float *db
                                const float *in, const float *relu_out, const float *saved_mean,
                                const float *saved_invstd, const float *gamma, const lr_bn_shape *s);
 
+/* Eval-mode backward (running statistics, which do not depend on the input): din = gamma·invstd·dout,
+ * dout masked where relu_out <= 0 when relu_out is given, the masked dout also to dres (NULL: not
+ * wanted; must not alias). din may alias dout. invstd from the running variance, as the eval-mode forward
+ * uses it. No parameter gradients. */
+void lr_batchnorm_backward_eval(float *din, float *dres, const float *dout, const float *relu_out,
+                                const float *running_var, const float *gamma, const lr_bn_shape *s);
+
 /* ReLU: out = max(in, 0) (may alias). Backward: d[i] = 0 where out[i] <= 0 (in place on d). */
 void lr_relu_forward(float *out, const float *in, size_t n);
 void lr_relu_backward(float *d, const float *out, size_t n);

@@ -118,6 +118,10 @@ const float *lr_net_embedding(const lr_net *net);
  * extra gradient on the embedding demb [N][E] (NULL for none). */
 int lr_net_backward(lr_net *net, const float *dy, const float *demb, lr_err *err);
 void lr_net_zero_grad(lr_net *net);
+/* The gradient of the outputs with respect to the input, dx [N][C][D][H][W] = Σ dy·d out/d x (+ demb·d emb/d x),
+ * after a forward in either mode (eval mode: BN with running statistics, the function predict applies).
+ * The parameter gradients are clobbered (zero them before training again). */
+int lr_net_input_gradient(lr_net *net, const float *dy, const float *demb, float *dx, lr_err *err);
 /* Forward multiply-adds for one batch of the prepared shape, and the train step's FLOP
  * (forward + weight and input gradients, no input gradient for the stem). */
 double lr_net_forward_flop(const lr_net *net);

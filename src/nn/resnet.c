@@ -439,6 +439,10 @@ static void bn_backward(lr_net *net, const lr_bn_layer *b, float *din, const flo
 {
     lr_bn_shape s = {b->channels, m, LR_BN_MOMENTUM, LR_BN_EPS};
     const float *saved = ACT(b->saved);
+    if (!net->bn_train) { /* lr_net_input_gradient after an eval-mode forward */
+        lr_batchnorm_backward_eval(din, NULL, dout, relu_out, BUF(b->var), PRM(b->gamma), &s);
+        return;
+    }
     LR_PROF(LR_PASS_INPUT_GRAD, LR_KIND_BN,
             lr_batchnorm_backward(din, GRD(b->gamma), GRD(b->beta), dout, in, relu_out, saved, saved + b->channels,
                                   PRM(b->gamma), &s));
@@ -455,9 +459,12 @@ static void block_backward(lr_net *net, lr_block *b, float *dout, float *din, fl
     lr_bn_shape bs = {bn->channels, plane_m(&b->conv[last].shape), LR_BN_MOMENTUM, LR_BN_EPS};
     const float *saved = ACT(bn->saved);
     float *dshort = b->has_down ? tmp_a : din;
-    LR_PROF(LR_PASS_INPUT_GRAD, LR_KIND_BN,
-            lr_batchnorm_backward_res(dout, dshort, GRD(bn->gamma), GRD(bn->beta), dout, ACT(b->y[last]),
-                                      ACT(b->z[last]), saved, saved + bn->channels, PRM(bn->gamma), &bs));
+    if (!net->bn_train) /* lr_net_input_gradient after an eval-mode forward */
+        lr_batchnorm_backward_eval(dout, dshort, dout, ACT(b->z[last]), BUF(bn->var), PRM(bn->gamma), &bs);
+    else
+        LR_PROF(LR_PASS_INPUT_GRAD, LR_KIND_BN,
+                lr_batchnorm_backward_res(dout, dshort, GRD(bn->gamma), GRD(bn->beta), dout, ACT(b->y[last]),
+                                          ACT(b->z[last]), saved, saved + bn->channels, PRM(bn->gamma), &bs));
     if (b->has_down) {
         bn_backward(net, &b->down_bn, tmp_a, tmp_a, ACT(b->y_down), NULL, plane_m(&b->down.shape));
         LR_PROF(LR_PASS_INPUT_GRAD, LR_KIND_COPY,
@@ -477,9 +484,9 @@ static void block_backward(lr_net *net, lr_block *b, float *dout, float *din, fl
     }
 }
 
-int lr_net_backward(lr_net *net, const float *dy, const float *demb, lr_err *err)
+/* The backward pass; din_x: also the input gradient (in the arena's [C][N][plane] layout), else NULL. */
+static void backward(lr_net *net, const float *dy, const float *demb, float *din_x)
 {
-    if (!net->arena || !net->bn_train) return lr_fail(err, "backward needs a train-mode forward first");
     int n = net->batch;
     float *d_emb = ACT(net->demb);
     lr_linear_backward(d_emb, GRD(net->fc_w), GRD(net->fc_b), dy, ACT(net->emb), PRM(net->fc_w), n, net->emb_size,
@@ -499,7 +506,26 @@ int lr_net_backward(lr_net *net, const float *dy, const float *demb, lr_err *err
     float *d_z0 = g_next;
     LR_PROF(LR_PASS_INPUT_GRAD, LR_KIND_POOL, lr_maxpool_backward(d_z0, g, net->pool_argmax, &net->pool));
     bn_backward(net, &net->stem_bn, d_z0, d_z0, ACT(net->y0), ACT(net->z0), plane_m(&net->stem.shape));
-    conv_backward(net, &net->stem, NULL, d_z0, ACT(net->x));
+    if (din_x) memset(din_x, 0, sizeof(float) * (size_t)net->stem.cin * n * lr_conv_in_plane(&net->stem.shape));
+    conv_backward(net, &net->stem, din_x, d_z0, ACT(net->x));
+}
+
+int lr_net_backward(lr_net *net, const float *dy, const float *demb, lr_err *err)
+{
+    if (!net->arena || !net->bn_train) return lr_fail(err, "backward needs a train-mode forward first");
+    backward(net, dy, demb, NULL);
+    return 0;
+}
+
+int lr_net_input_gradient(lr_net *net, const float *dy, const float *demb, float *dx, lr_err *err)
+{
+    if (!net->arena) return lr_fail(err, "the input gradient needs a forward first");
+    size_t plane = (size_t)lr_conv_in_plane(&net->stem.shape), n = (size_t)net->batch * net->cfg.in_channels * plane;
+    float *cn = lr_malloc(n + 1, sizeof(float), err);
+    if (!cn) return -1;
+    backward(net, dy, demb, cn);
+    lr_cn_to_nc(dx, cn, net->batch, net->cfg.in_channels, plane);
+    free(cn);
     return 0;
 }
 

@@ -80,35 +80,6 @@ static int file_exists(const char *path)
     return stat(path, &st) == 0;
 }
 
-static void find_analysis_dir(const char *given, char *out, size_t size)
-{
-    char probe[PATH_MAX + 64];
-    if (given) {
-        snprintf(out, size, "%s", given);
-        return;
-    }
-    const char *env = getenv("LESIONRANK_ANALYSIS");
-    if (env && *env) {
-        snprintf(out, size, "%s", env);
-        return;
-    }
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = 0;
-            snprintf(probe, sizeof probe, "%s/../analysis/lr_style.gp", exe);
-            if (file_exists(probe)) {
-                snprintf(out, size, "%.*s/../analysis", (int)(size > 16 ? size - 16 : 0), exe);
-                return;
-            }
-        }
-    }
-    snprintf(out, size, "analysis");
-}
-
 /* The cohort for Figure 5: --cohort, the campaign's cohort_path as given, or next to the campaign file. */
 static void find_cohort(const report_args *a, const lr_results *c, char *out, size_t size)
 {
@@ -496,7 +467,7 @@ static int build_report(const report_args *a, const lr_results *c, report_state 
     LR_TRY(lr_table2_write(&st->table, a->out_dir, err));
 
     char analysis[1024];
-    find_analysis_dir(a->analysis, analysis, sizeof analysis);
+    lr_find_analysis_dir(a->analysis, analysis, sizeof analysis);
     LR_TRY(lr_plotter_init(&st->plot, a->out_dir, analysis, err));
     LR_TRY(lr_figure_curves(&st->plot, c, &st->curve_models, err));
     if (c->has_survival) {

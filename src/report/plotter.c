@@ -3,6 +3,7 @@
 #include "report/report.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +14,7 @@
 
 static const char *const scripts[] = {"lr_style.gp", "fig3_organs.gp", "fig4_growth.gp", "fig5_lesions.gp",
                                       "training_curves.gp", "truth_scatter.gp", "prog_calibration.gp", "prog_km.gp",
-                                      "prog_td_auc.gp", "prog_decision.gp"};
+                                      "prog_td_auc.gp", "prog_decision.gp", "predict_saliency.gp"};
 #define N_SCRIPTS (sizeof scripts / sizeof scripts[0])
 
 /* Runs argv in dir with stdout/stderr appended to log; returns the exit status, 127 when not runnable. */
@@ -52,6 +53,36 @@ static int copy_file(const char *from, const char *to, lr_err *err)
     fclose(in);
     if (fclose(out) != 0) return lr_fail(err, "%s: write failed", to);
     return 0;
+}
+
+void lr_find_analysis_dir(const char *given, char *out, size_t size)
+{
+    char probe[PATH_MAX + 64];
+    struct stat st;
+    if (given) {
+        snprintf(out, size, "%s", given);
+        return;
+    }
+    const char *env = getenv("LESIONRANK_ANALYSIS");
+    if (env && *env) {
+        snprintf(out, size, "%s", env);
+        return;
+    }
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = 0;
+            snprintf(probe, sizeof probe, "%s/../analysis/lr_style.gp", exe);
+            if (stat(probe, &st) == 0) {
+                snprintf(out, size, "%.*s/../analysis", (int)(size > 16 ? size - 16 : 0), exe);
+                return;
+            }
+        }
+    }
+    snprintf(out, size, "analysis");
 }
 
 int lr_plotter_init(lr_plotter *pl, const char *out_dir, const char *analysis_dir, lr_err *err)

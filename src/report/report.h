@@ -128,6 +128,8 @@ typedef struct {
     size_t rendered, failed;/* image files produced / gnuplot runs that failed */
 } lr_plotter;
 
+/* The plot templates' directory: given, else $LESIONRANK_ANALYSIS, else <binary>/../analysis, else ./analysis. */
+void lr_find_analysis_dir(const char *given, char *out, size_t size);
 /* Finds gnuplot (and pngcairo), copies the .gp scripts from analysis_dir, starts render.sh. */
 int lr_plotter_init(lr_plotter *pl, const char *out_dir, const char *analysis_dir, lr_err *err);
 /* Renders analysis/<script>.gp to DIR/figures/<name>.png and .svg; vars are extra "name='value'"

@@ -116,7 +116,8 @@ int cmd_train(int argc, char **argv)
                           .attempts = 1,
                           .rank = -1,
                           .identity = 0, /* standalone: no campaign (LR_SHARD_STANDALONE_IDENTITY) */
-                          .host = w.host};
+                          .host = w.host,
+                          .opt = &exp.train};
     if (lr_shard_write(out, &meta, &res, &err)) {
         lr_runtime_error("train", "%s", err.msg);
         goto done;

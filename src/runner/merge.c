@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "data/campaign_schema.h"
+#include "model/kept_model.h"
 #include "runner/merge_survival.h"
 #include "runner/runner.h"
 #include "util/cli.h"
@@ -274,6 +275,101 @@ static int write_job(out_file *o, const lr_experiment *exp, const lr_job *j, job
     return rc;
 }
 
+static int agree(int local_rc, MPI_Comm comm);
+
+/* ---- kept models (/models): sized before the collective create, copied from the shards ---- */
+
+/* Values of the kept model in a job's shard: 0 when there is none (no shard, another config, failed, a
+ * non-learned job, a shard from before models were kept). */
+static int64_t shard_kept_values(const char *path, uint64_t identity)
+{
+    if (access(path, F_OK) != 0) return 0;
+    lr_err e = {0};
+    hid_t f = lr_h5_open_read(path, &e);
+    if (f < 0) return 0;
+    char ident[32] = "", want[32], status[S_SHORT] = "";
+    snprintf(want, sizeof want, "%016llx", (unsigned long long)identity);
+    lr_h5_attr_read_string(f, "/", "identity", ident, sizeof ident, &e);
+    lr_h5_attr_read_string(f, "/", "status", status, sizeof status, &e);
+    lr_kept_model k;
+    int64_t n = 0;
+    if (!strcmp(ident, want) && !strcmp(status, "ok") && lr_kept_model_in_shard(f) &&
+        lr_kept_model_read_shard(f, &k, NULL, &e) == 0)
+        n = (int64_t)lr_kept_model_n_values(&k);
+    H5Fclose(f);
+    return n;
+}
+
+/* Collective: every job's kept values (each rank looks at its own jobs) and their offsets in job order. */
+static int kept_layout(const lr_experiment *exp, const lr_campaign *c, MPI_Comm comm, int64_t *count, int64_t *offset,
+                       size_t *total)
+{
+    int rank, size;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    int64_t *mine = calloc((size_t)c->n_model_jobs + 1, sizeof *mine);
+    int bad = !mine;
+    for (int id = rank; !bad && id < c->n_model_jobs; id += size) {
+        char shard[LR_PATH_MAX + 64];
+        lr_campaign_shard_path(exp, &c->jobs[id], shard, sizeof shard);
+        mine[id] = shard_kept_values(shard, lr_job_identity(exp, &c->jobs[id]));
+    }
+    if (agree(bad, comm)) {
+        free(mine);
+        return -1;
+    }
+    MPI_Allreduce(mine, count, c->n_model_jobs, MPI_INT64_T, MPI_SUM, comm);
+    free(mine);
+    int64_t at = 0;
+    for (int id = 0; id < c->n_model_jobs; id++) offset[id] = at, at += count[id];
+    *total = (size_t)at;
+    return 0;
+}
+
+static int write_model_row(out_file *o, const lr_experiment *exp, const lr_job *j, const char *shard, int64_t count,
+                           int64_t offset, lr_err *err)
+{
+    size_t id = (size_t)j->id;
+    char ident[32];
+    snprintf(ident, sizeof ident, "%016llx", (unsigned long long)lr_job_identity(exp, j));
+    lr_kept_model k = {.kind = j->kind, .hu_window = {NAN, NAN}, .size_normalisation = {NAN, NAN, NAN}};
+    float *values = NULL;
+    if (count > 0) {
+        hid_t f = lr_h5_open_read(shard, err);
+        if (f < 0) return -1;
+        int rc = lr_kept_model_read_shard(f, &k, &values, err);
+        H5Fclose(f);
+        if (rc) return lr_fail_ctx(err, "kept model of %s", shard);
+        if ((int64_t)lr_kept_model_n_values(&k) != count) {
+            free(values);
+            return lr_fail(err, "%s: kept model changed while merging", shard);
+        }
+    }
+    int8_t kept = count > 0;
+    int32_t width = k.width, hidden = k.scaler_hidden, max_lesions = k.max_lesions, patch = k.patch_size;
+    int64_t np = (int64_t)k.n_params, nb = (int64_t)k.n_buffers, nh = (int64_t)k.n_head;
+    int rc = write_rows(o, LR_CD_MODELS_JOB, id, 1, &j->id, err);
+    if (!rc) rc = write_string_row(o, LR_CD_MODELS_MODEL, id, lr_model_name(j->kind), err);
+    if (!rc) rc = write_rows(o, LR_CD_MODELS_FOLD, id, 1, &j->fold, err);
+    if (!rc) rc = write_rows(o, LR_CD_MODELS_REPLICATE, id, 1, &j->replicate, err);
+    if (!rc) rc = write_rows(o, LR_CD_MODELS_KEPT, id, 1, &kept, err);
+    if (!rc) rc = write_string_row(o, LR_CD_MODELS_IDENTITY, id, ident, err);
+    if (!rc) rc = write_string_row(o, LR_CD_MODELS_ARCH, id, k.arch, err);
+    if (!rc) rc = write_rows(o, LR_CD_MODELS_WIDTH, id, 1, &width, err);
+    if (!rc) rc = write_rows(o, LR_CD_MODELS_SCALER_HIDDEN, id, 1, &hidden, err);
+    if (!rc) rc = write_rows(o, LR_CD_MODELS_MAX_LESIONS, id, 1, &max_lesions, err);
+    if (!rc) rc = write_rows(o, LR_CD_MODELS_PATCH_SIZE, id, 1, &patch, err);
+    if (!rc) rc = write_rows(o, LR_CD_MODELS_HU_WINDOW, id, 1, k.hu_window, err);
+    if (!rc) rc = write_rows(o, LR_CD_MODELS_SIZE_NORMALISATION, id, 1, k.size_normalisation, err);
+    if (!rc) rc = write_rows(o, LR_CD_MODELS_N_PARAMS, id, 1, &np, err);
+    if (!rc) rc = write_rows(o, LR_CD_MODELS_N_BUFFERS, id, 1, &nb, err);
+    if (!rc) rc = write_rows(o, LR_CD_MODELS_N_HEAD, id, 1, &nh, err);
+    if (!rc) rc = write_rows(o, LR_CD_MODELS_OFFSET, id, 1, &offset, err);
+    if (!rc && count > 0) rc = write_rows(o, LR_CD_MODELS_VALUES, (size_t)offset, (size_t)count, values, err);
+    free(values);
+    return rc;
+}
+
 static int write_attrs(out_file *o, const lr_experiment *exp, const lr_campaign *c, uint64_t checksum, lr_err *err)
 {
     char hex[32];
@@ -358,7 +454,11 @@ int lr_campaign_merge(const lr_experiment *exp, const lr_campaign *c, MPI_Comm c
     }
     /* collective part: attributes and every dataset */
     lr_survival_grid grid = {0};
-    rc = lr_survival_grid_make(&exp->horizons, &grid, err);
+    int64_t *kept_count = calloc((size_t)c->n_model_jobs + 1, sizeof *kept_count);
+    int64_t *kept_offset = calloc((size_t)c->n_model_jobs + 1, sizeof *kept_offset);
+    rc = agree(!kept_count || !kept_offset, comm) ? lr_fail(err, "out of memory") : 0;
+    if (!rc && kept_layout(exp, c, comm, kept_count, kept_offset, &o.n.V)) rc = lr_fail(err, "out of memory");
+    if (!rc) rc = lr_survival_grid_make(&exp->horizons, &grid, err);
     o.n.H = (size_t)grid.horizons.n, o.n.G = grid.G;
     if (!rc) rc = write_attrs(&o, exp, c, checksum, err);
     if (!rc) rc = create_datasets(&o, co.has_truth, co.lesion_key != NULL, err);
@@ -386,7 +486,10 @@ int lr_campaign_merge(const lr_experiment *exp, const lr_campaign *c, MPI_Comm c
         if (!rc) rc = lr_merge_survival_write_job(o.file, (size_t)j->id, o.n.P, co.time_days, co.event,
                                                   ok ? r.prisk : NULL, ok ? r.role : NULL,
                                                   !lr_model_is_learned(j->kind), &grid, err);
+        if (!rc) rc = write_model_row(&o, exp, j, shard, ok ? kept_count[id] : 0, kept_offset[id], err);
     }
+    free(kept_count);
+    free(kept_offset);
     rows_free(&r);
     lr_survival_grid_free(&grid);
     rc = agree(rc, comm) ? (rc ? rc : lr_fail(err, "another rank failed writing %s", tmp)) : 0;

@@ -101,7 +101,8 @@ void lr_worker_run_job(lr_worker_state *w, const lr_job *j, int attempt, lr_job_
                                       .attempts = attempt,
                                       .rank = w->rank,
                                       .identity = spec.identity,
-                                      .host = w->host};
+                                      .host = w->host,
+                                      .opt = &exp->train};
                 if (lr_shard_write(shard, &meta, &res, &err)) {
                     snprintf(rep->error, sizeof rep->error, "%.500s", err.msg);
                 } else {

@@ -292,3 +292,8 @@ int lr_csv_column_groups(const lr_csv *table, const char *name, size_t *group, c
     free(rows);
     return 0;
 }
+
+int lr_csv_write_field(FILE *f, const char *text)
+{
+    return csv_fwrite(f, text, strlen(text)) == 0 ? 0 : -1;
+}

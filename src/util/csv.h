@@ -6,6 +6,7 @@
 #define LR_UTIL_CSV_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "util/err.h"
 
@@ -39,5 +40,8 @@ int lr_csv_column_groups(const lr_csv *table, const char *name, size_t *group, c
 int lr_csv_column_double(const lr_csv *table, const char *name, double *out, lr_err *err);
 /* out[n_rows] = the column as 0/1 integers ("0", "1", also "0.0"/"1.0"); anything else is an error. */
 int lr_csv_column_binary(const lr_csv *table, const char *name, int *out, lr_err *err);
+
+/* Writes one text field, quoted as CSV needs it (libcsv's csv_fwrite: double quotes doubled). */
+int lr_csv_write_field(FILE *f, const char *text);
 
 #endif
