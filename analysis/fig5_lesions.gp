@@ -2,8 +2,11 @@
 # data/fig5_patch<k>.dat: windowed patch (0..1 grey, matrix, row = anterior -> posterior);
 # data/fig5_marks<k>.dat: block 0 = lesion outline circle (x y radius rgb), block 1 = the annotation's
 # lesions as dots under the patch (x y radius rgb selected), coloured by risk (blue low -> red high).
+# saliency=1 (report --saliency PRED.h5): data/fig5_saliency<k>.dat (x y r g b) replaces the grey patch: the
+# patch with its occlusion map blended in (red: the region raises the lesion's risk, blue: lowers it).
 if (!exists("side")) side = 72
 if (!exists("scale")) scale = ''
+if (!exists("saliency")) saliency = 0
 w = 1000; h = 1080
 load style
 set palette gray
@@ -19,8 +22,14 @@ set multiplot layout 2,2 title 'Highest (top) and lowest (bottom) risk test lesi
 do for [k=1:4] {
     t = k == 1 ? title1 : k == 2 ? title2 : k == 3 ? title3 : title4
     set title t font ',11'
-    plot datadir.'/fig5_patch'.k.'.dat' matrix with image, \
+    if (saliency) {
+        plot datadir.'/fig5_saliency'.k.'.dat' using 1:2:3:4:5 with rgbimage, \
          datadir.'/fig5_marks'.k.'.dat' index 0 using 1:2:3:4 with circles lc rgb variable lw 3 fs empty, \
          datadir.'/fig5_marks'.k.'.dat' index 1 using 1:2:3:4 with circles lc rgb variable fs solid 1.0 border lc rgb 'black'
+    } else {
+        plot datadir.'/fig5_patch'.k.'.dat' matrix with image, \
+         datadir.'/fig5_marks'.k.'.dat' index 0 using 1:2:3:4 with circles lc rgb variable lw 3 fs empty, \
+         datadir.'/fig5_marks'.k.'.dat' index 1 using 1:2:3:4 with circles lc rgb variable fs solid 1.0 border lc rgb 'black'
+    }
 }
 unset multiplot

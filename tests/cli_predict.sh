@@ -125,4 +125,26 @@ for spec in occlusion:1.5 gradient:1.2; do
   [ -n "$control" ] && awk -v r="$control" -v m="$margin" 'BEGIN { exit !(r < 1.1 && r < m) }' && ok "$map map shuffled fails the same test (ratio $control)" \
     || bad "$map map: the shuffled control passes: ratio '$control'"
 done
+
+# 5. the report's Figure 5 with the occlusion maps of its four lesions (predict --saliency-lesions)
+expect "report: the rows of Figure 5" 0 "^figure5_lesions: [0-9]+,[0-9]+,[0-9]+,[0-9]+$" -- "$LR" report "$C" -o rep0 --bootstrap 0
+rows=$(key figure5_lesions)
+expect "predict --saliency-lesions (Figure 5's rows)" 0 "^saliency: " -- \
+  "$LR" predict "$C" --model proposed --cohort cohort.h5 -o fig5.h5 --saliency-lesions "$rows" --bootstrap 0
+first=${rows%%,*}; other=$(( first == 0 ? 1 : 0 ))
+[ "$(vals fig5.h5 /saliency/occlusion "$first,0,0" "1,72,72" | grep -vc nan)" = 5184 ] \
+  && [ "$(vals fig5.h5 /saliency/occlusion "$other,0,0" "1,72,72" | grep -c nan)" = 5184 ] \
+  && ok "maps only for the listed rows (row $first finite, row $other NaN)" || bad "--saliency-lesions: maps of listed/unlisted rows"
+expect "report --saliency" 0 "^figure5_saliency: fig5.h5$" -- "$LR" report "$C" -o rep1 --bootstrap 0 --saliency fig5.h5
+n=0; for k in 1 2 3 4; do [ "$(grep -vc '^#' rep1/data/fig5_saliency$k.dat 2>/dev/null)" -ge 5184 ] && n=$((n + 1)); done
+[ "$n" = 4 ] && grep -q 'occlusion map' rep1/report.md && ok "Figure 5 panels carry the maps (data and caption)" \
+  || bad "Figure 5 saliency panels: $n of 4"
+expect "report --saliency: another cohort refused" 1 "predicted on another cohort" -- "$LR" report "$C" -o rep2 --bootstrap 0 --saliency sal.h5
+"$LR" predict "$C" --model proposed --cohort cohort.h5 -o row.h5 --saliency-lesions "$other" --bootstrap 0 > /dev/null 2>&1
+expect "report --saliency: rows without maps refused" 1 "no map for lesion row" -- "$LR" report "$C" -o rep3 --bootstrap 0 --saliency row.h5
+expect "report --saliency: another model refused" 1 "maps are of model 'proposed'" -- "$LR" report "$C" -o rep4 --bootstrap 0 --model mean_largest5 --saliency fig5.h5
+expect "--saliency-lesions: a row out of range" 1 "expected comma-separated lesion rows in \[0, $L\)" -- \
+  "$LR" predict "$C" --model proposed --cohort cohort.h5 -o bad.h5 --saliency-lesions "0,$L" --bootstrap 0
+[ ! -e bad.h5 ] && ok "nothing written for a bad row list" || bad "bad.h5 written"
+expect "--figures with --saliency-lesions" 2 "not with --saliency-lesions" -- "$LR" predict "$C" --model proposed --cohort cohort.h5 -o bad.h5 --saliency-lesions 0 --figures f3
 summary

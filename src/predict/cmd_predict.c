@@ -4,6 +4,7 @@
  * scores its chunks with every fold model, the rows are summed onto rank 0 (each row has one owner, the others contribute zeros) and rank 0 writes the
  * files — so the output is the same for any number of ranks. A failing rank reports to rank 0; no rank
  * calls exit(). */
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <mpi.h>
@@ -34,6 +35,8 @@ static void help(void)
            "  --csv PRED.csv    one row per patient: patient_id,risk_mean,risk_fold<k>...,surv_at_<days>...\n"
            "  --saliency        add per-lesion maps [L,72,72] (mean over the fold models): occlusion (risk drop,\n"
            "                    8x8 window, stride 4) and SmoothGrad (input gradient, 8 noisy copies)\n"
+           "  --saliency-lesions R1,R2,...  maps only for these lesion rows (0-based; the others are NaN), e.g. the\n"
+           "                    four of the report's Figure 5 (`report` prints them as figure5_lesions)\n"
            "  --figures DIR     with --saliency: DIR/figures/saliency_lesions.png|svg, the 2 highest- and 2 lowest-risk\n"
            "                    lesions with both maps over the patch (gnuplot; data in DIR/data)\n"
            "  --analysis DIR    plot templates (default: $LESIONRANK_ANALYSIS, <binary>/../analysis, ./analysis)\n"
@@ -45,7 +48,7 @@ static void help(void)
 }
 
 typedef struct {
-    const char *campaign, *model, *cohort, *out, *csv, *figures, *analysis;
+    const char *campaign, *model, *cohort, *out, *csv, *figures, *analysis, *saliency_lesions;
     int saliency, force;
     long bootstrap;
 } options;
@@ -54,6 +57,7 @@ static int parse(int argc, char **argv, options *o, int rank)
 {
     static const struct option opts[] = {{"model", required_argument, 0, 'm'}, {"cohort", required_argument, 0, 'c'},
                                          {"csv", required_argument, 0, 'v'},   {"saliency", no_argument, 0, 's'},
+                                         {"saliency-lesions", required_argument, 0, 'L'},
                                          {"bootstrap", required_argument, 0, 'b'}, {"force", no_argument, 0, 'f'},
                                          {"figures", required_argument, 0, 'F'}, {"analysis", required_argument, 0, 'A'},
                                          {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
@@ -69,6 +73,7 @@ static int parse(int argc, char **argv, options *o, int rank)
         case 'o': o->out = optarg; break;
         case 'v': o->csv = optarg; break;
         case 's': o->saliency = 1; break;
+        case 'L': o->saliency = 1, o->saliency_lesions = optarg; break;
         case 'F': o->figures = optarg; break;
         case 'A': o->analysis = optarg; break;
         case 'f': o->force = 1; break;
@@ -88,6 +93,8 @@ static int parse(int argc, char **argv, options *o, int rank)
     if (!o->cohort) return rank ? 2 : lr_usage_error(VERB, "missing --cohort NEW.h5");
     if (!o->out) return rank ? 2 : lr_usage_error(VERB, "missing -o PRED.h5");
     if (o->figures && !o->saliency) return rank ? 2 : lr_usage_error(VERB, "--figures needs --saliency");
+    if (o->figures && o->saliency_lesions)
+        return rank ? 2 : lr_usage_error(VERB, "--figures draws the extremes of all lesions: not with --saliency-lesions");
     return 0;
 }
 
@@ -135,14 +142,32 @@ static void reduce_sum(void *buf, size_t n, MPI_Datatype type, size_t elsize, in
     }
 }
 
-/* This rank's annotations (mine[a]) and their lesions (lesion_mine[l]), scored by every fold model. */
+/* want[l] = 1 for the rows of --saliency-lesions (every row without it); a row outside [0, L) is an error. */
+static int saliency_rows(const char *list, size_t L, unsigned char *want, lr_err *err)
+{
+    memset(want, list ? 0 : 1, L);
+    for (const char *p = list; p && *p;) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(p, &end, 10);
+        if (end == p || errno || v < 0 || (unsigned long long)v >= L || (*end && *end != ','))
+            return lr_fail(err, "--saliency-lesions '%s': expected comma-separated lesion rows in [0, %zu)", list, L);
+        want[v] = 1;
+        p = *end ? end + 1 : end;
+    }
+    return 0;
+}
+
+/* This rank's annotations (mine[a]) and their lesions (lesion_mine[l]), scored by every fold model; maps
+ * for the rows with want[l]. */
 static int score_mine(const lr_predict_set *set, const lr_cohort *co, const int8_t *mine, const int *lesion_mine,
-                      int saliency, rows *r, lr_err *err)
+                      const unsigned char *want, rows *r, lr_err *err)
 {
     lr_experiment exp;
     lr_experiment_defaults(&exp);
     lr_scores sc;
     if (lr_scores_alloc(&sc, co, err)) return -1;
+    int saliency = want != NULL;
     float *map = saliency ? lr_malloc(P2, sizeof(float), err) : NULL;
     int rc = saliency && !map ? -1 : 0;
     for (size_t k = 0; !rc && k < set->K; k++) {
@@ -160,7 +185,7 @@ static int score_mine(const lr_predict_set *set, const lr_cohort *co, const int8
             r->lesion_risk[l * set->K + k] = sc.lesion_risk[l];
             r->lesion_scale[l * set->K + k] = sc.lesion_scale[l];
             r->lesion_used[l * set->K + k] = (signed char)sc.lesion_used[l];
-            if (!saliency) continue;
+            if (!saliency || !want[l]) continue;
             rc = lr_saliency_occlusion(&m, &o, co->patch + l * P2, map, err);
             for (size_t i = 0; !rc && i < P2; i++) r->occlusion[l * P2 + i] += map[i] / (float)set->K;
             if (!rc) rc = lr_saliency_smoothgrad(&m, &o, co->patch + l * P2, (uint64_t)set->campaign.seed, (int64_t)l, map, err);
@@ -427,6 +452,12 @@ static int run(const options *op, int rank, int size, MPI_Comm comm)
     if (report_failures(rc, &err, rank, size, comm)) goto done;
 
     /* the eval chunks (runs of whole annotations) are dealt round-robin to the ranks */
+    unsigned char *want = op->saliency ? lr_malloc(co.n_lesions + 1, 1, &err) : NULL;
+    rc = op->saliency && (!want || saliency_rows(op->saliency_lesions, co.n_lesions, want, &err));
+    if (report_failures(rc, &err, rank, size, comm)) {
+        free(want);
+        goto done;
+    }
     int8_t *mine = lr_calloc(co.n_annotations + 1, 1, &err);
     int *lesion_mine = lr_calloc(co.n_lesions + 1, sizeof(int), &err);
     int32_t *chunk = lr_calloc(co.n_annotations + 1, sizeof(int32_t), &err);
@@ -439,7 +470,7 @@ static int run(const options *op, int rank, int size, MPI_Comm comm)
         for (int i = 0; i < co.ann_n_lesions[a]; i++) lesion_mine[co.ann_first_lesion[a] + i] = mine[a];
     }
     free(chunk);
-    if (!rc) rc = score_mine(&set, &co, mine, lesion_mine, op->saliency, &r, &err);
+    if (!rc) rc = score_mine(&set, &co, mine, lesion_mine, want, &r, &err);
     int failed = report_failures(rc, &err, rank, size, comm);
     if (!failed) {
         reduce_sum(r.lesion_risk, r.L * r.K, MPI_FLOAT, sizeof(float), rank, comm);
@@ -458,6 +489,9 @@ static int run(const options *op, int rank, int size, MPI_Comm comm)
         for (size_t l = 0; !rc && l < co.n_lesions; l++)
             if (!owned[l])
                 for (size_t k = 0; k < r.K; k++) r.lesion_risk[l * r.K + k] = r.lesion_scale[l * r.K + k] = NAN;
+        for (size_t l = 0; !rc && want && l < co.n_lesions; l++)
+            if (!want[l] || !owned[l])
+                for (size_t i = 0; i < P2; i++) r.occlusion[l * P2 + i] = r.gradient[l * P2 + i] = NAN;
         free(owned);
         patient_rows pr = {0};
         lr_predict_metrics mt;
@@ -481,6 +515,7 @@ static int run(const options *op, int rank, int size, MPI_Comm comm)
     if (failed) rc = -1;
     rows_free(&r);
     free(mine);
+    free(want);
     free(lesion_mine);
 done:
     if (have_co) lr_cohort_free(&co);

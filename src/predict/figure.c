@@ -23,16 +23,9 @@ static int write_panel(const char *path, const float *hu, const float *map, doub
     for (int y = 0; y < LR_PATCH; y++) {
         for (int x = 0; x < LR_PATCH; x++) {
             size_t i = (size_t)y * LR_PATCH + x;
-            double g = (hu[i] - (level - width / 2)) / width;
-            g = g < 0 ? 0 : g > 1 ? 1 : g;
-            double rgb[3] = {g, g, g};
-            if (map && top > 0) {
-                double t = map[i] / top, a = 0.65 * fabs(t);
-                const double pos[3] = {1, 0.1, 0.05}, neg[3] = {0.1, 0.35, 1};
-                for (int c = 0; c < 3; c++) rgb[c] = (1 - a) * g + a * (t > 0 ? pos[c] : neg[c]);
-            }
-            fprintf(f, "%d %d %d %d %d\n", x, y, (int)(255 * rgb[0] + 0.5), (int)(255 * rgb[1] + 0.5),
-                    (int)(255 * rgb[2] + 0.5));
+            int rgb[3];
+            lr_saliency_blend((hu[i] - (level - width / 2)) / width, map && top > 0 ? map[i] / top : 0.0, rgb);
+            fprintf(f, "%d %d %d %d %d\n", x, y, rgb[0], rgb[1], rgb[2]);
         }
         fputc('\n', f);
     }

@@ -15,7 +15,6 @@
 #include "report/results.h"
 #include "util/err.h"
 
-#define LR_PREDICT_FORMAT "lesionrank-predictions"
 #define LR_PREDICT_VERSION 1
 
 /* The fold models of one campaign row. */

@@ -36,12 +36,15 @@ static const char *help =
     "  --bootstrap B     bootstrap replicates for Table 2 intervals (default 2000)\n"
     "  --seed S          bootstrap seed (default: the campaign's seed)\n"
     "  --cohort PATH     cohort file for Figure 5's patches (default: the campaign's cohort_path)\n"
+    "  --saliency PRED.h5  draw Figure 5's patches with their occlusion maps, from `lesionrank predict\n"
+    "                    RESULTS.h5 --model NAME --cohort <the campaign's cohort> --saliency -o PRED.h5`\n"
+    "                    (same model as --model; the maps are the mean over the row's fold models)\n"
     "  --analysis DIR    plot templates (default: $LESIONRANK_ANALYSIS, <binary>/../analysis, ./analysis)\n"
     "Prints key: value lines (report, table2, figures_rendered, growth_beta, growth_p_one_sided, ...).\n"
     "Exit status: 0 report written, 1 bad input (not a campaign file, DIR not empty), 2 usage error.\n";
 
 typedef struct {
-    const char *results, *out_dir, *model, *cohort, *analysis;
+    const char *results, *out_dir, *model, *cohort, *analysis, *saliency;
     int fold, force;
     long bootstrap;
     int have_seed;
@@ -109,6 +112,7 @@ static int parse_args(int argc, char **argv, report_args *a)
                                             {"bootstrap", required_argument, NULL, 'b'},
                                             {"seed", required_argument, NULL, 's'},
                                             {"cohort", required_argument, NULL, 'c'},
+                                            {"saliency", required_argument, NULL, 'S'},
                                             {"analysis", required_argument, NULL, 'A'},
                                             {"help", no_argument, NULL, 'h'},
                                             {NULL, 0, NULL, 0}};
@@ -149,6 +153,7 @@ static int parse_args(int argc, char **argv, report_args *a)
             a->have_seed = 1;
             break;
         case 'c': a->cohort = optarg; break;
+        case 'S': a->saliency = optarg; break;
         case 'A': a->analysis = optarg; break;
         default: return lr_usage_error(VERB, "unknown option '%s'", argv[optind - 1]);
         }
@@ -387,7 +392,7 @@ static int write_report_md(const report_state *st, lr_err *err)
     write_prognosis_md(f, st);
     fprintf(f, "## Figures\n\n");
     if (st->lesions.n) {
-        char cap[1024];
+        char cap[2048];
         snprintf(cap, sizeof cap, "**Figure 3.** Predicted lesion risk (model `%s`, test lesions of %s) per organ; "
                  "n = lesion rows (readers' annotations). Densities: Gaussian kernel, Silverman bandwidth "
                  "0.9·min(sd, IQR/1.34)·n^(−1/5), each violin scaled to its own peak and trimmed to the data range; "
@@ -407,8 +412,11 @@ static int write_report_md(const report_state *st, lr_err *err)
                      "otherwise). The circle is the lesion's nominal outline — diameter d, the patch's inner half — "
                      "not a segmentation. The cohort stores patches, not slices, so the annotation's other lesions "
                      "cannot be shown in place: they are the dots under each patch (larger dot = this lesion), "
-                     "coloured by risk like the outline (blue low → red high over this split's test lesions).",
-                     st->args->model, st->split);
+                     "coloured by risk like the outline (blue low → red high over this split's test lesions).%s",
+                     st->args->model, st->split,
+                     st->args->saliency ? " Over each patch, its occlusion map (`predict --saliency`, mean over the "
+                                          "row's fold models): red where an 8×8 window raises the lesion's risk, blue "
+                                          "where it lowers it, opacity ∝ |map| / max |map| of the lesion." : "");
             figure_md(f, st, "fig5_lesions", "Figure 5 — highest and lowest risk lesions", cap);
         }
     } else {
@@ -503,8 +511,8 @@ static int build_report(const report_args *a, const lr_results *c, report_state 
     LR_TRY(lr_figure_growth(&st->plot, c, &st->lesions, caption, err));
     lr_pick_extremes(&st->lesions, c, st->picked, &st->n_picked);
     find_cohort(a, c, st->cohort, sizeof st->cohort);
-    LR_TRY(lr_figure_lesions(&st->plot, c, &st->lesions, st->cohort, st->picked, st->n_picked, st->fig5_skipped,
-                             sizeof st->fig5_skipped, err));
+    LR_TRY(lr_figure_lesions(&st->plot, c, &st->lesions, st->cohort, a->saliency, a->model, st->picked,
+                             st->n_picked, st->fig5_skipped, sizeof st->fig5_skipped, err));
     if (c->has_truth)
         LR_TRY(lr_figure_truth(&st->plot, c, &st->lesions, a->model, st->rho, &st->n_rho, &st->rho_split, err));
     return 0;
@@ -601,6 +609,10 @@ static void print_summary(const report_state *st)
                    st->growth.nested.n_obs, st->growth.nested.n_lesions, st->growth.nested.beta, st->growth.nested.se,
                    st->growth.nested.df, st->growth.nested.p_one_sided, st->growth.nested.tau2_lesion);
         printf("figure5: %s\n", st->fig5_skipped[0] ? st->fig5_skipped : "drawn");
+        if (st->n_picked == 4)
+            printf("figure5_lesions: %zu,%zu,%zu,%zu\nfigure5_saliency: %s\n", st->picked[0].lesion,
+                   st->picked[1].lesion, st->picked[2].lesion, st->picked[3].lesion,
+                   st->args->saliency && !st->fig5_skipped[0] ? st->args->saliency : "none");
     } else {
         printf("lesion_figures: skipped (%s)\n", st->lesions_note);
     }

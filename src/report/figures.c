@@ -189,8 +189,8 @@ int lr_pick_extremes(const lr_lesion_set *s, const lr_results *c, lr_picked_lesi
 
 
 /* Reads patch rows lesions[0..n) of /lesions/patch [L,S,S] into out[n*S*S]. */
-static int read_patches(const char *path, size_t L, const size_t *lesions, size_t n, float *out, int *side,
-                        char *why, size_t why_size)
+static int read_patches(const char *path, const char *dataset, size_t L, const size_t *lesions, size_t n,
+                        float *out, int *side, char *why, size_t why_size)
 {
     lr_err err = {0};
     hid_t f = lr_h5_open_read(path, &err);
@@ -201,12 +201,12 @@ static int read_patches(const char *path, size_t L, const size_t *lesions, size_
     int rank, rc = -1;
     hsize_t dims[LR_H5_MAXRANK];
     hid_t d = -1, fs = -1, ms = -1;
-    if (lr_h5_shape(f, "/lesions/patch", &rank, dims, &err) || rank != 3 || dims[0] != L || dims[1] != dims[2]) {
-        snprintf(why, why_size, "%s: /lesions/patch missing or not [%zu, S, S] %s", path, L, err.msg);
+    if (lr_h5_shape(f, dataset, &rank, dims, &err) || rank != 3 || dims[0] != L || dims[1] != dims[2]) {
+        snprintf(why, why_size, "%s: %s missing or not [%zu, S, S] %s", path, dataset, L, err.msg);
         goto done;
     }
     *side = (int)dims[1];
-    d = H5Dopen2(f, "/lesions/patch", H5P_DEFAULT);
+    d = H5Dopen2(f, dataset, H5P_DEFAULT);
     fs = H5Dget_space(d);
     hsize_t mdims[1] = {dims[1] * dims[2]};
     ms = H5Screate_simple(1, mdims, NULL);
@@ -214,7 +214,7 @@ static int read_patches(const char *path, size_t L, const size_t *lesions, size_
         hsize_t start[3] = {lesions[i], 0, 0}, count[3] = {1, dims[1], dims[2]};
         if (H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
             H5Dread(d, H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, out + i * mdims[0]) < 0) {
-            snprintf(why, why_size, "%s: cannot read /lesions/patch row %zu", path, lesions[i]);
+            snprintf(why, why_size, "%s: cannot read %s row %zu", path, dataset, lesions[i]);
             goto done;
         }
     }
@@ -227,9 +227,85 @@ done:
     return rc;
 }
 
+/* data/fig5_saliency<k>.dat: x y r g b, the windowed patch with its occlusion map blended (lr_saliency_blend). */
+static int write_saliency_panel(lr_plotter *pl, int k, const float *hu, const float *map, int side, double level,
+                                double width, lr_err *err)
+{
+    char name[64];
+    snprintf(name, sizeof name, "fig5_saliency%d.dat", k + 1);
+    FILE *f = open_data(pl, name, err);
+    if (!f) return -1;
+    double top = 0;
+    for (size_t i = 0; i < (size_t)side * side; i++) top = fmax(top, fabs(map[i]));
+    fprintf(f, "# x y r g b: patch (window L %.0f W %.0f HU) with its occlusion map (red: the window raises the "
+               "risk, blue: lowers it; opacity |map| / %.4g)\n", level, width, top);
+    for (int y = 0; y < side; y++) {
+        for (int x = 0; x < side; x++) {
+            size_t i = (size_t)y * side + x;
+            int rgb[3];
+            lr_saliency_blend((hu[i] - (level - width / 2)) / width, top > 0 ? map[i] / top : 0.0, rgb);
+            fprintf(f, "%d %d %d %d %d\n", x, y, rgb[0], rgb[1], rgb[2]);
+        }
+        fputc('\n', f);
+    }
+    return close_data(f, pl, name, err);
+}
+
+/* The occlusion maps of `rows` from a `predict --saliency` file, which must be of this campaign's model on
+ * this campaign's cohort (the maps are then of the lesions Figure 5 shows). */
+static int read_saliency(const char *path, const lr_results *c, const char *model, const size_t *rows, size_t n,
+                         int side, float *out, lr_err *err)
+{
+    hid_t f = lr_h5_open_read(path, err);
+    if (f < 0) return -1;
+    char format[64] = "", pred_model[64] = "", cohort_hex[32] = "";
+    int rc = -1;
+    if (lr_h5_attr_read_string(f, "/", "format", format, sizeof format, err) || strcmp(format, LR_PREDICT_FORMAT)) {
+        lr_fail(err, "--saliency %s: not a predict file (root attribute format = '%s', expected '%s')", path, format,
+                LR_PREDICT_FORMAT);
+        goto done;
+    }
+    if (lr_h5_attr_read_string(f, "/", "model", pred_model, sizeof pred_model, err) ||
+        lr_h5_attr_read_string(f, "/", "cohort_fnv1a64", cohort_hex, sizeof cohort_hex, err))
+        goto done;
+    if (strcmp(pred_model, model)) {
+        lr_fail(err, "--saliency %s: its maps are of model '%s', the report's Figure 5 shows '%s' (--model)", path,
+                pred_model, model);
+        goto done;
+    }
+    if (c->cohort_fnv1a64[0] && strcmp(cohort_hex, c->cohort_fnv1a64)) {
+        lr_fail(err, "--saliency %s: predicted on another cohort (checksum %s) than the campaign's (%s): run predict "
+                "--saliency with --cohort set to the campaign's cohort", path, cohort_hex, c->cohort_fnv1a64);
+        goto done;
+    }
+    if (!lr_h5_exists(f, "/saliency/occlusion")) {
+        lr_fail(err, "--saliency %s: no /saliency/occlusion (run predict with --saliency)", path);
+        goto done;
+    }
+    char why[1024] = "";
+    int map_side = 0;
+    if (read_patches(path, "/saliency/occlusion", c->L, rows, n, out, &map_side, why, sizeof why) ||
+        map_side != side) {
+        lr_fail(err, "--saliency %s: %s", path, why[0] ? why : "maps are not the size of the patches");
+        goto done;
+    }
+    for (size_t k = 0; k < n; k++)
+        for (size_t i = 0; i < (size_t)side * side; i++)
+            if (!isfinite(out[k * side * side + i])) {
+                lr_fail(err, "--saliency %s: no map for lesion row %zu (Figure 5 shows rows %zu,%zu,%zu,%zu: run predict "
+                        "--saliency-lesions with them, or --saliency for all)", path, rows[k], rows[0], rows[1],
+                        rows[2], rows[3]);
+                goto done;
+            }
+    rc = 0;
+done:
+    H5Fclose(f);
+    return rc;
+}
+
 int lr_figure_lesions(lr_plotter *pl, const lr_results *c, const lr_lesion_set *s, const char *cohort_path,
-                      const lr_picked_lesion *picked, size_t n_picked, char *skipped, size_t skipped_size,
-                      lr_err *err)
+                      const char *saliency_path, const char *model, const lr_picked_lesion *picked,
+                      size_t n_picked, char *skipped, size_t skipped_size, lr_err *err)
 {
     skipped[0] = 0;
     if (n_picked < 4) {
@@ -253,13 +329,19 @@ int lr_figure_lesions(lr_plotter *pl, const lr_results *c, const lr_lesion_set *
     }
     size_t rows[4];
     for (int k = 0; k < 4; k++) rows[k] = picked[k].lesion;
-    float *patch = lr_malloc(4 * 512 * 512, sizeof *patch, err);
+    float *patch = lr_malloc(4 * 512 * 512, sizeof *patch, err), *occlusion = NULL;
     if (!patch) return -1;
     int side = 0;
-    if (read_patches(cohort_path, c->L, rows, 4, patch, &side, skipped, skipped_size) || side > 512) {
+    if (read_patches(cohort_path, "/lesions/patch", c->L, rows, 4, patch, &side, skipped, skipped_size) || side > 512) {
         if (side > 512) snprintf(skipped, skipped_size, "patch side %d too large", side);
         free(patch);
         return 0;
+    }
+    if (saliency_path && (!(occlusion = lr_malloc(4 * (size_t)side * side, sizeof *occlusion, err)) ||
+                          read_saliency(saliency_path, c, model, rows, 4, side, occlusion, err))) {
+        free(patch);
+        free(occlusion);
+        return -1;
     }
     double rmin = s->risk[0], rmax = s->risk[0];
     for (size_t i = 1; i < s->n; i++) {
@@ -287,6 +369,9 @@ int lr_figure_lesions(lr_plotter *pl, const lr_results *c, const lr_lesion_set *
             fputc('\n', f);
         }
         if (close_data(f, pl, names[k], err)) goto done;
+        if (occlusion && write_saliency_panel(pl, k, patch + (size_t)k * side * side,
+                                              occlusion + (size_t)k * side * side, side, level, width, err))
+            goto done;
         /* the lesion outline (circle of diameter d = half the 2d-wide patch) and the annotation's lesions */
         char oname[64];
         snprintf(oname, sizeof oname, "fig5_marks%d.dat", k + 1);
@@ -313,13 +398,15 @@ int lr_figure_lesions(lr_plotter *pl, const lr_results *c, const lr_lesion_set *
                  k + 1, p->rank_high ? "highest" : "lowest", p->rank_high ? p->rank_high : p->rank_low,
                  c->organ_name[c->lesion_organ[l]], p->risk, p->patient, n);
     }
-    char extra[2][256];
+    char extra[3][256];
     snprintf(extra[0], sizeof extra[0], "side=%d", side);
     snprintf(extra[1], sizeof extra[1], "scale='blue = lowest test risk (%.2f), red = highest (%.2f)'", rmin, rmax);
-    const char *vars[] = {titles[0], titles[1], titles[2], titles[3], extra[0], extra[1]};
-    rc = lr_plot(pl, "fig5_lesions", "fig5_lesions", vars, 6, err);
+    snprintf(extra[2], sizeof extra[2], "saliency=%d", occlusion != NULL);
+    const char *vars[] = {titles[0], titles[1], titles[2], titles[3], extra[0], extra[1], extra[2]};
+    rc = lr_plot(pl, "fig5_lesions", "fig5_lesions", vars, 7, err);
 done:
     free(patch);
+    free(occlusion);
     return rc;
 }
 

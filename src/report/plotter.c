@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,4 +186,12 @@ unsigned lr_risk_colour(double t)
     unsigned rgb = 0;
     for (int k = 0; k < 3; k++) rgb = (rgb << 8) | (unsigned)(lo[k] + t * (hi[k] - lo[k]) + 0.5);
     return rgb;
+}
+
+void lr_saliency_blend(double g, double t, int rgb[3])
+{
+    g = g < 0 ? 0 : g > 1 ? 1 : g;
+    t = t < -1 ? -1 : t > 1 ? 1 : t;
+    const double pos[3] = {1, 0.1, 0.05}, neg[3] = {0.1, 0.35, 1}, a = 0.65 * fabs(t);
+    for (int c = 0; c < 3; c++) rgb[c] = (int)(255 * ((1 - a) * g + a * (t > 0 ? pos[c] : neg[c])) + 0.5);
 }

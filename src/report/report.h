@@ -143,6 +143,9 @@ unsigned lr_model_colour(const char *model);
 unsigned lr_organ_colour(size_t organ);
 /* t in [0,1]: blue (low risk) -> red (high risk). */
 unsigned lr_risk_colour(double t);
+/* One pixel of a saliency overlay: grey g in [0,1] blended with t = map / max|map| in [-1,1] (red where the map
+ * raises the risk, blue where it lowers it, opacity 0.65 |t|); rgb in 0..255. */
+void lr_saliency_blend(double g, double t, int rgb[3]);
 
 typedef struct {
     size_t n;
@@ -166,10 +169,12 @@ typedef struct {
 /* The 2 highest and 2 lowest risks of the set: out[4] (highest first, then lowest first). */
 int lr_pick_extremes(const lr_lesion_set *s, const lr_results *c, lr_picked_lesion *out, size_t *n_out);
 /* Figure 5 from the cohort's patches. *skipped receives a reason (and 0 is returned) when the cohort
- * cannot be used; the figure is then not drawn. */
+ * cannot be used; the figure is then not drawn. With saliency_path (a `predict --saliency` file of this
+ * campaign's `model` on this campaign's cohort, else an error naming what differs) each patch carries its
+ * occlusion map. */
 int lr_figure_lesions(lr_plotter *pl, const lr_results *c, const lr_lesion_set *s, const char *cohort_path,
-                      const lr_picked_lesion *picked, size_t n_picked, char *skipped, size_t skipped_size,
-                      lr_err *err);
+                      const char *saliency_path, const char *model, const lr_picked_lesion *picked,
+                      size_t n_picked, char *skipped, size_t skipped_size, lr_err *err);
 /* Training curves of every learned model: loss, train C, valid C per epoch, mean ± sd over jobs. */
 int lr_figure_curves(lr_plotter *pl, const lr_results *c, size_t *n_models, lr_err *err);
 

@@ -11,6 +11,9 @@
 #include "data/campaign_schema.h"
 #include "util/err.h"
 
+/* Root attribute `format` of a `predict` output file (written by predict, read by report --saliency). */
+#define LR_PREDICT_FORMAT "lesionrank-predictions"
+
 
 enum { LR_JOB_STATUS_OK = 0, LR_JOB_STATUS_FAILED = 1, LR_JOB_STATUS_MISSING = 2 };
 
