@@ -73,6 +73,8 @@ const lr_campaign_dataset lr_campaign_datasets[LR_CAMPAIGN_N_DATASETS] = {
                                              .rank = 1, .extent = {LR_EXT_1}, .truth_only = 1},
     [LR_CD_COHORT_LESION_KEY] = {.path = "/cohort/lesion_key", .type = LR_CT_I32, .rank = 1, .extent = {LR_EXT_L},
                                  .keys_only = 1},
+    /* repeated CV: the job's split (0 in campaigns without repeats, and in older files, which lack it) */
+    [LR_CD_JOBS_REPEAT] = ROWS("/jobs/repeat", LR_CT_I32, LR_EXT_J),
 };
 
 static hsize_t extent_size(lr_campaign_extent e, const lr_campaign_sizes *s)

@@ -11,6 +11,9 @@
 #define LR_CAMPAIGN_FORMAT "lesionrank-campaign"
 #define LR_CAMPAIGN_VERSION 1
 
+/* The most (repeat, fold) units of a campaign: repeats x folds (the config refuses more). */
+#define LR_CAMPAIGN_MAX_CV_UNITS 256
+
 /* Fixed string widths (bytes with the terminating NUL) of the string datasets. */
 enum { LR_CAMPAIGN_S_MODEL = 32, LR_CAMPAIGN_S_SHORT = 16, LR_CAMPAIGN_S_LONG = 256, LR_CAMPAIGN_S_HOST = 64 };
 
@@ -34,6 +37,7 @@ typedef enum {
     LR_CD_SURVIVAL_HORIZONS_DAYS, LR_CD_SURVIVAL_GRID_DAYS, LR_CD_SURVIVAL_RISK_COEF, LR_CD_SURVIVAL_BASELINE_CUMHAZ,
     LR_CD_SURVIVAL_PATIENT_SURV,
     LR_CD_COHORT_ANNOTATED_TRUTH_CINDEX, LR_CD_COHORT_LESION_KEY,
+    LR_CD_JOBS_REPEAT,
     LR_CAMPAIGN_N_DATASETS
 } lr_campaign_dataset_id;
 

@@ -395,6 +395,10 @@ static int write_report_md(const report_state *st, lr_err *err)
                "%ld\n",
             c->path, c->software_version, c->config_path, c->cohort_path, c->P, c->A, c->L,
             c->has_truth ? ", synthetic with truth" : "", c->J, ok, failed, missing, c->folds, c->replicates, c->seed);
+    fprintf(f, "- repeats: %ld%s\n", c->repeats,
+            c->repeats > 1 ? " (repeated cross-validation: Table 2 over repeats × folds; the per-patient figures, "
+                             "prognosis and interpretation use repeat 0)"
+                           : "");
     if (c->n_blis_archs == 1) fprintf(f, "- BLIS kernels: `%s`\n", c->blis_archs);
     else if (c->n_blis_archs > 1)
         fprintf(f, "\n**Mixed BLIS kernels** (%s): the jobs ran on nodes whose BLIS sub-configurations round "
@@ -597,6 +601,7 @@ static void print_summary(const report_state *st)
     printf("report: %s/report.md\ntable2: %s/table2.md\ninterpretation: %s/interpretation.md\n", a->out_dir, a->out_dir,
            a->out_dir);
     size_t incomplete = 0;
+    printf("repeats: %zu\n", st->table.repeats);
     for (int r = 0; r < LR_TABLE2_ROWS; r++) {
         const lr_table2_row *w = &st->table.rows[r];
         printf("cindex_test_%s: %.4f\n", w->model, w->mean[2]);
@@ -664,6 +669,7 @@ int cmd_report(int argc, char **argv)
     lr_plotter_close(&st.plot);
     if (!rc) print_summary(&st);
     lr_lesion_set_free(&st.lesions);
+    lr_table2_free(&st.table);
     free(st.organ);
     lr_results_free(&c);
     if (rc) return lr_runtime_error(VERB, "%s", err.msg);

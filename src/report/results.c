@@ -107,6 +107,11 @@ static int read_root(hid_t f, lr_results *c, lr_err *err)
     LR_TRY(read_attr_long(f, "seed", &c->seed, err));
     LR_TRY(read_attr_long(f, "folds", &c->folds, err));
     LR_TRY(read_attr_long(f, "replicates", &c->replicates, err));
+    c->repeats = 1;
+    if (lr_h5_attr_exists(f, "/", "repeats")) LR_TRY(read_attr_long(f, "repeats", &c->repeats, err));
+    if (c->repeats < 1 || c->repeats * c->folds > LR_CAMPAIGN_MAX_CV_UNITS)
+        return lr_fail(err, "root attribute repeats = %ld: expected 1 .. %ld (repeats x folds <= %d)", c->repeats,
+                       LR_CAMPAIGN_MAX_CV_UNITS / (c->folds > 0 ? c->folds : 1), LR_CAMPAIGN_MAX_CV_UNITS);
     if (c->folds < 2 || c->replicates < 1)
         return lr_fail(err, "root attributes: folds = %ld (>= 2 expected), replicates = %ld (>= 1 expected)",
                        c->folds, c->replicates);
@@ -127,6 +132,11 @@ static int read_jobs(hid_t f, lr_results *c, lr_err *err)
     if (!(c->job_id = read_dataset(f, LR_CD_JOBS_ID, &n, err))) return -1;
     if (!(c->job_fold = read_dataset(f, LR_CD_JOBS_FOLD, &n, err))) return -1;
     if (!(c->job_replicate = read_dataset(f, LR_CD_JOBS_REPLICATE, &n, err))) return -1;
+    if (lr_h5_exists(f, PATH(LR_CD_JOBS_REPEAT))) {
+        if (!(c->job_repeat = read_dataset(f, LR_CD_JOBS_REPEAT, &n, err))) return -1;
+    } else if (!(c->job_repeat = lr_calloc(J ? J : 1, sizeof *c->job_repeat, err))) {
+        return -1;
+    }
     if (!(c->job_best_epoch = read_dataset(f, LR_CD_JOBS_BEST_EPOCH, &n, err))) return -1;
     if (!(c->job_selected_epoch = read_dataset(f, LR_CD_JOBS_SELECTED_EPOCH, &n, err))) return -1;
     if (!(c->job_epochs_run = read_dataset(f, LR_CD_JOBS_EPOCHS_RUN, &n, err))) return -1;
@@ -148,10 +158,15 @@ static int read_jobs(hid_t f, lr_results *c, lr_err *err)
                            : !strcmp(status[j], "missing") ? LR_JOB_STATUS_MISSING
                                                            : LR_JOB_STATUS_FAILED;
     lr_h5_free_strings(status, J);
-    for (size_t j = 0; j < J; j++)
+    for (size_t j = 0; j < J; j++) {
         if (c->job_fold[j] < 0 || c->job_fold[j] >= c->folds || c->job_replicate[j] < 0)
             return lr_fail(err, "/jobs/fold, /jobs/replicate: job %zu has fold %d, replicate %d (folds = %ld)", j,
                            c->job_fold[j], c->job_replicate[j], c->folds);
+        if (c->job_repeat[j] < 0 || c->job_repeat[j] >= c->repeats)
+            return lr_fail(err, "/jobs/repeat: job %zu has repeat %d (repeats = %ld)", j, c->job_repeat[j], c->repeats);
+    }
+    if (!(c->job_pooled = lr_malloc(J ? J : 1, sizeof *c->job_pooled, err))) return -1;
+    for (size_t j = 0; j < J; j++) c->job_pooled[j] = c->job_repeat[j] == 0;
     return 0;
 }
 
@@ -303,6 +318,8 @@ void lr_results_free(lr_results *c)
     free(c->job_id);
     free(c->job_fold);
     free(c->job_replicate);
+    free(c->job_repeat);
+    free(c->job_pooled);
     free(c->job_best_epoch);
     free(c->job_selected_epoch);
     free(c->job_epochs_run);
@@ -346,7 +363,9 @@ long lr_results_find_job(const lr_results *c, const char *model, int fold, int r
 {
     long any = -1;
     for (size_t j = 0; j < c->J; j++) {
-        if (c->job_status[j] != LR_JOB_STATUS_OK || c->job_fold[j] != fold || strcmp(c->job_model[j], model)) continue;
+        if (c->job_status[j] != LR_JOB_STATUS_OK || !c->job_pooled[j] || c->job_fold[j] != fold ||
+            strcmp(c->job_model[j], model))
+            continue;
         if (c->job_replicate[j] == replicate) return (long)j;
         if (any < 0) any = (long)j;
     }

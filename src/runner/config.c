@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "data/campaign_schema.h"
 #include "data/cohort.h"
 #include "survival/npll.h"
 #include "util/cli.h"
@@ -58,12 +59,17 @@ static const key_spec schema[] = {
      .help = "campaign name (letters, digits, - and _)", .doc = "campaign name (letters, digits, `-` and `_`): `results/<name>/`, `results/<name>.h5`"},
     {.path = "seed", .type = K_U64, .min = 0, .max = 2147483647, AT(seed, uint64_t), .dflt = {1},
      .help = "experiment seed",
-     .doc = "experiment seed; every random number derives from (seed, model, fold, replicate, purpose)"},
+     .doc = "experiment seed; every random number derives from (seed, model, repeat, fold, replicate, purpose)"},
     {.path = "folds", .type = K_INT, .min = 3, .max = 20, AT(folds, int), .dflt = {4},
      .help = "number of cross-validation folds (4 as in the paper; >= 3: test, validation, training)",
      .doc = "cross-validation parts (test = k, validation = k+1, training = the rest)"},
     {.path = "replicates", .type = K_INT, .min = 1, .max = 1000, AT(replicates, int), .dflt = {1},
-     .help = "replicates per (model, fold)", .doc = "replicates per (model, fold), averaged in the report"},
+     .help = "replicates per (model, fold)",
+     .doc = "replicates per (model, repeat, fold): new seeds on the same split, averaged in the report"},
+    {.path = "repeats", .type = K_INT, .min = 1, .max = 64, AT(repeats, int), .dflt = {1},
+     .help = "repeated cross-validation: stratified splits (repeats x folds <= " LR_STR(LR_CAMPAIGN_MAX_CV_UNITS) ")",
+     .doc = "repeated cross-validation: R stratified splits, each from (seed, repeat); repeat 0 is the split of "
+            "a campaign without repeats. Table 2 is over repeats × folds"},
     {.path = "models", .type = K_MODELS, AT(models, lr_model_kind *), .required = "a list of model names",
      .help = "list of model names",
      .doc = "`proposed no_fc no_scaler mean_largest5 whole_volume imagenet_resnet50 radimagenet_resnet50 "
@@ -395,6 +401,9 @@ static int check_together(const config_t *cfg, const char *file, lr_experiment *
 {
     if (!valid_name(exp->name))
         return fail_at(err, file, config_lookup(cfg, "name"), "'%s': %s", "name", "expected letters, digits, - and _ only");
+    if (exp->repeats * exp->folds > LR_CAMPAIGN_MAX_CV_UNITS)
+        return fail_at(err, file, config_lookup(cfg, "repeats"), "'%s': %s", "repeats",
+                       "expected repeats x folds <= " LR_STR(LR_CAMPAIGN_MAX_CV_UNITS));
     if (exp->train.hu_max <= exp->train.hu_min)
         return fail_at(err, file, config_lookup(cfg, "cnn.hu_max"), "'%s': %s", "cnn.hu_max", "expected hu_max > hu_min");
     if (exp->has_synth && exp->train.pretrain_seed == exp->synth.seed)

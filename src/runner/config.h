@@ -31,7 +31,8 @@ typedef struct {
     lr_synth_params synth;
     uint64_t seed;                 /* experiment seed: every stream derives from it */
     int folds;                     /* 4 as in the paper */
-    int replicates;
+    int replicates;                /* new seeds on one split */
+    int repeats;                   /* repeated CV: stratified splits from (seed, repeat) */
     int n_models;
     lr_model_kind models[LR_N_MODELS];
     char results_dir[LR_PATH_MAX]; /* default "results" */

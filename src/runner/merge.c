@@ -185,7 +185,7 @@ static int read_shard(const char *path, const lr_job *j, uint64_t identity, cons
     char model[64] = "";
     lr_h5_attr_read_string(f, "/", "model", model, sizeof model, err);
     if (strcmp(model, lr_model_name(j->kind)) || attr_l(f, "fold", -9) != j->fold ||
-        attr_l(f, "replicate", -9) != j->replicate)
+        attr_l(f, "replicate", -9) != j->replicate || attr_l(f, "repeat", 0) != j->repeat)
         rc = lr_fail(err, "%s: shard of another job (model %s)", path, model);
     char ident[32] = "", want[32];
     snprintf(want, sizeof want, "%016llx", (unsigned long long)identity);
@@ -246,6 +246,7 @@ static int write_job(out_file *o, const lr_experiment *exp, const lr_job *j, job
     int rc = write_rows(o, LR_CD_JOBS_ID, id, 1, &j->id, err);
     if (!rc) rc = write_rows(o, LR_CD_JOBS_FOLD, id, 1, &j->fold, err);
     if (!rc) rc = write_rows(o, LR_CD_JOBS_REPLICATE, id, 1, &j->replicate, err);
+    if (!rc) rc = write_rows(o, LR_CD_JOBS_REPEAT, id, 1, &j->repeat, err);
     if (!rc) rc = write_rows(o, LR_CD_JOBS_ATTEMPTS, id, 1, &r->attempts, err);
     if (!rc) rc = write_rows(o, LR_CD_JOBS_RANK, id, 1, &r->rank, err);
     if (!rc) rc = write_rows(o, LR_CD_JOBS_BEST_EPOCH, id, 1, &r->best_epoch, err);
@@ -280,6 +281,7 @@ static int write_attrs(out_file *o, const lr_experiment *exp, const lr_campaign 
     snprintf(hex, sizeof hex, "%016llx", (unsigned long long)checksum);
     int rc = lr_h5_attr_write_string(o->file, "/", "format", LR_CAMPAIGN_FORMAT, err);
     long version = LR_CAMPAIGN_VERSION, seed = (long)exp->seed, folds = exp->folds, reps = exp->replicates, nj = c->n_model_jobs;
+    long repeats = exp->repeats;
     if (!rc) rc = lr_h5_attr_write(o->file, "/", "version", H5T_NATIVE_LONG, H5T_STD_I64LE, 1, &version, err);
     if (!rc) rc = lr_h5_attr_write_string(o->file, "/", "name", exp->name, err);
     if (!rc) rc = lr_h5_attr_write_string(o->file, "/", "config_path", exp->path, err);
@@ -289,6 +291,7 @@ static int write_attrs(out_file *o, const lr_experiment *exp, const lr_campaign 
     if (!rc) rc = lr_h5_attr_write(o->file, "/", "seed", H5T_NATIVE_LONG, H5T_STD_I64LE, 1, &seed, err);
     if (!rc) rc = lr_h5_attr_write(o->file, "/", "folds", H5T_NATIVE_LONG, H5T_STD_I64LE, 1, &folds, err);
     if (!rc) rc = lr_h5_attr_write(o->file, "/", "replicates", H5T_NATIVE_LONG, H5T_STD_I64LE, 1, &reps, err);
+    if (!rc) rc = lr_h5_attr_write(o->file, "/", "repeats", H5T_NATIVE_LONG, H5T_STD_I64LE, 1, &repeats, err);
     if (!rc) rc = lr_h5_attr_write(o->file, "/", "n_jobs", H5T_NATIVE_LONG, H5T_STD_I64LE, 1, &nj, err);
     return rc;
 }

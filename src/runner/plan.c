@@ -392,10 +392,11 @@ static void fold_work(const planner *P, const lr_job *j, work *w)
     int B = vol ? o->wv_batch : o->batch_annotations;
     size_t units = 0;
     double samples = 0, valid = 0;
+    const int *part = P->part + (size_t)j->repeat * c->n_patients;
     int top[1024] = {0}; /* the B largest selected counts (B <= 1024 in practice; the rest ignored) */
     int nb = B < 1024 ? B : 1024;
     for (size_t a = 0; a < c->n_annotations && !vol; a++) {
-        int role = lr_split_role(P->part[c->ann_patient[a]], j->fold, P->exp->folds), n = c->ann_n_lesions[a];
+        int role = lr_split_role(part[c->ann_patient[a]], j->fold, P->exp->folds), n = c->ann_n_lesions[a];
         int k = n < cap ? n : cap;
         if (role == LR_ROLE_VALID) valid += k;
         if (role != LR_ROLE_TRAIN || n == 0) continue;
@@ -410,7 +411,7 @@ static void fold_work(const planner *P, const lr_job *j, work *w)
     }
     if (vol) {
         for (size_t p = 0; p < c->n_patients; p++) {
-            int role = lr_split_role(P->part[p], j->fold, P->exp->folds);
+            int role = lr_split_role(part[p], j->fold, P->exp->folds);
             units += role == LR_ROLE_TRAIN;
             valid += role == LR_ROLE_VALID;
         }
@@ -593,9 +594,13 @@ static int plan_cohort(planner *P, lr_plan *p, lr_err *err)
         return lr_fail(err, "%s: cohort '%s' does not exist and the config has no synth block: nothing to plan from",
                        exp->path, exp->cohort);
     }
-    P->part = lr_malloc(P->cohort.n_patients, sizeof *P->part, err);
+    /* every repeat's split (repeated CV): a job's counts are those of its own split */
+    size_t np = P->cohort.n_patients;
+    P->part = lr_malloc(np * (size_t)exp->repeats, sizeof *P->part, err);
     if (!P->part) return -1;
-    return lr_split_parts(&P->cohort, exp->folds, exp->seed, P->part, err);
+    for (int k = 0; k < exp->repeats; k++)
+        if (lr_split_parts(&P->cohort, exp->folds, exp->seed, k, P->part + (size_t)k * np, err)) return -1;
+    return 0;
 }
 
 /* The pretraining corpus (default generator, pretraining seed): lesions of the first reader, from a sample
