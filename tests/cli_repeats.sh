@@ -2,6 +2,8 @@
 # Repeated cross-validation: identities and shard names per repeat, the splits of repeats 0 and 1 (both
 # stratified, different, repeat 0 = the split of a campaign without repeats), the same campaign file for
 # mpirun -np 2 and -np 3, train --repeat, --plan and the report over repeats x folds.
+# Sweeps: a 2-setting sweep runs, the report's selected setting per fold is the argmax of the validation C
+# recorded in the shards, bad sweep keys are refused naming the key (and nothing is written).
 set -u
 LR="${LR:-bin/lesionrank}"
 LR="$(cd "$(dirname "$LR")" && pwd)/$(basename "$LR")"
@@ -16,7 +18,8 @@ export LESIONRANK_ANALYSIS="${LESIONRANK_ANALYSIS:-$ROOT/analysis}"
 cd "$T"
 
 # values of a 1-D dataset (or a scalar attribute with -a), one per line
-h5vals() { h5dump -w 0 "$@" 2>/dev/null | sed -n 's/^ *([0-9]*): *//p' | tr ',' '\n' | sed 's/^ *//; /^$/d'; }
+h5vals() { h5dump -w 0 "$@" 2>/dev/null | sed -n 's/^ *([0-9,]*): *//p' | tr ',' '\n' | sed 's/^ *//; /^$/d'; }
+h5num() { h5vals -m %.17g "$@"; } # floats at full precision
 
 # 24 patients, 3 folds, 1 epoch: proposed (learned) and lesion_count (a baseline) x 2 repeats = 12 jobs
 base() { # name repeats-line
@@ -32,7 +35,7 @@ grep -q '^repeats = 2;' rep.cfg && ok "config with repeats = 2" || bad "sed of t
 
 expect "list-jobs" 0 "^repeats: 2$" -- "$LR" run rep.cfg --list-jobs
 equal "12 jobs (2 models x 2 repeats x 3 folds)" "$(key jobs)" 12
-echo "$LAST" | grep -Eq '^ *3  proposed +1 +0 +0 .* proposed-rep1-f0-r0$' && ok "job order model x repeat x fold, names carry the repeat" \
+echo "$LAST" | grep -Eq '^ *3  proposed +-1 +1 +0 +0 .* proposed-rep1-f0-r0$' && ok "job order model x repeat x fold, names carry the repeat" \
   || bad "job 3: $(echo "$LAST" | grep -E "^ *3 ")"
 expect "one split: old names" 0 "proposed-f0-r0$" -- "$LR" run one.cfg --list-jobs
 expect "--plan counts every repeat's jobs" 0 "^total_core_hours: " -- "$LR" run rep.cfg --plan
@@ -94,4 +97,53 @@ grep -q '^- repeats: 2 ' report/report.md && ok "report.md header states repeats
 grep -q 'repeated 2 times' report/table2.md && ok "table2.md: over repeats x folds" || bad "table2.md text"
 n=$(awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next } $1 == "proposed" { print $c["folds"] }' report/table2.csv)
 equal "Table 2 row over 6 (repeat, fold) units" "$n" 6
+
+# ---- sweeps with nested selection ----
+base sweep "\nsweep = { train = { lr = [1e-3, 4e-3]; }; };" > sweep.cfg
+expect "sweep: list-jobs" 0 "^setting_1: train.lr=0.004$" -- "$LR" run sweep.cfg --list-jobs
+equal "sweep: 9 jobs (2 settings x 3 folds of proposed, 3 of the baseline)" "$(key jobs)" 9
+echo "$LAST" | grep -Eq '^ *3  proposed +1 +0 +0 +0 .* proposed-s1-f0-r0$' && ok "sweep: setting in the job table and name" \
+  || bad "sweep job 3: $(echo "$LAST" | grep -E '^ *3 ')"
+echo "$LAST" | grep -Eq '^ *6  lesion_count +-1 ' && ok "sweep: the size baseline is not expanded" || bad "sweep baseline row"
+expect "sweep: --plan" 0 "^total_core_hours: " -- "$LR" run sweep.cfg --plan
+equal "sweep: plan counts the expanded jobs" "$(echo "$LAST" | grep -c '^job_[0-9]*: ')" 9
+out="$(mpirun -np 3 "$LR" run sweep.cfg 2>&1)"; rc=$?
+[ $rc -eq 0 ] && ok "sweep: mpirun -np 3 run" || bad "sweep run (exit $rc): $(echo "$out" | tail -3 | tr '\n' ' ')"
+S=results/sweep/jobs
+i0="$(h5vals -a /identity $S/proposed-s0-f0-r0.h5)"; i1="$(h5vals -a /identity $S/proposed-s1-f0-r0.h5)"
+[ -n "$i0" ] && [ "$i0" != "$i1" ] && ok "sweep: identities differ across settings" || bad "sweep identities '$i0' '$i1'"
+equal "sweep: /jobs/setting" "$(h5vals -d /jobs/setting results/sweep.h5 | tr '\n' ' ')" "0 0 0 1 1 1 -1 -1 -1 "
+equal "sweep: /sweep/key" "$(h5vals -d /sweep/key results/sweep.h5 | tr -d '"')" "train.lr"
+equal "sweep: /sweep/values" "$(h5vals -d /sweep/values results/sweep.h5 | tr '\n' ' ')" "0.001 0.004 "
+expect "sweep: report" 0 "^selection: " -- "$LR" report results/sweep.h5 -o sweep_report --bootstrap 50
+grep -q '^| Proposed \[train.lr=0.001\] ' sweep_report/table2.md && grep -q '^| Proposed \[train.lr=0.004\] ' sweep_report/table2.md \
+  && grep -q '^| Proposed \[selected\] ' sweep_report/table2.md && ok "sweep: a row per setting and the selected row" \
+  || bad "sweep rows: $(grep -c Proposed sweep_report/table2.md)"
+# the selection recomputed from the shards: per fold the setting with the larger validation C (ties: 0)
+n=0
+for f in 0 1 2; do
+  v0="$(h5num -d /cindex/final $S/proposed-s0-f$f-r0.h5 | sed -n 2p)"; v1="$(h5num -d /cindex/final $S/proposed-s1-f$f-r0.h5 | sed -n 2p)"
+  want="$(awk -v a="$v0" -v b="$v1" 'BEGIN { print (b + 0 > a + 0) ? 1 : 0 }')"
+  got="$(awk -F, -v f=$f '$1 == "proposed" && $2 == 0 && $3 == f {print $4}' sweep_report/selection.csv)"
+  equal "sweep: fold $f selects the argmax of the shards' validation C ($v0, $v1)" "$got" "$want"
+  test_c="$(h5num -d /cindex/final $S/proposed-s$want-f$f-r0.h5 | sed -n 3p)"
+  sel_c="$(awk -F, -v f=$f '$1 == "proposed" && $2 == 0 && $3 == f {print $NF}' sweep_report/selection.csv)"
+  close "$sel_c" "$test_c" 1e-6 && ok "sweep: fold $f reports the selected setting's test C" || bad "fold $f test C '$sel_c' vs '$test_c'"
+  n=$((n + 1))
+done
+equal "sweep: every fold checked" "$n" 3
+# bad sweeps: refused before anything runs, naming the key, the file and the line; nothing written
+bad_sweep() { # name sweep-text regex
+  base "bad$1" "\n$2" > "bad$1.cfg"
+  expect "sweep refused: $1" 1 "$3" -- "$LR" run "bad$1.cfg"
+  [ ! -e "results/bad$1" ] && [ ! -e "results/bad$1.h5" ] && ok "sweep refused: $1: nothing written" || bad "bad$1 wrote results"
+}
+bad_sweep unknown 'sweep = { train = { lrate = [1e-3]; }; };' "bad(unknown)?\.cfg:[0-9]+: sweep: unknown key 'train.lrate'"
+bad_sweep nonnumeric 'sweep = { train = { ties = ["efron"]; }; };' "badnonnumeric\.cfg:[0-9]+: sweep: key 'train.ties' is not numeric"
+bad_sweep range 'sweep = { cnn = { width = [4, 2000]; }; };' "badrange\.cfg:[0-9]+: sweep: key 'cnn.width': value 2000 out of range"
+bad_sweep empty 'sweep = { train = { lr = []; }; };' "badempty\.cfg:[0-9]+: sweep: key 'train.lr': expected a non-empty list"
+bad_sweep group 'sweep = { resnet50 = { width = [4, 8]; }; };' "badgroup\.cfg:[0-9]+: sweep: key 'resnet50.width' cannot be swept"
+bad_sweep float 'sweep = { cnn = { width = [4.5]; }; };' "badfloat\.cfg:[0-9]+: sweep: key 'cnn.width': expected integer values"
+expect "sweep: dotted names get a hint" 1 "setting names cannot contain '\.'" -- \
+  sh -c "sed 's/^sweep = .*/sweep = { train.lr = [1e-3]; };/' sweep.cfg > dotted.cfg && \"$LR\" run dotted.cfg"
 summary

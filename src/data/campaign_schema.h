@@ -18,7 +18,10 @@
 enum { LR_CAMPAIGN_S_MODEL = 32, LR_CAMPAIGN_S_SHORT = 16, LR_CAMPAIGN_S_LONG = 256, LR_CAMPAIGN_S_HOST = 64 };
 
 /* One extent of a dataset's shape, resolved against a file's sizes. */
-typedef enum { LR_EXT_J, LR_EXT_P, LR_EXT_A, LR_EXT_L, LR_EXT_K, LR_EXT_E, LR_EXT_H, LR_EXT_G, LR_EXT_3, LR_EXT_1 } lr_campaign_extent;
+typedef enum {
+    LR_EXT_J, LR_EXT_P, LR_EXT_A, LR_EXT_L, LR_EXT_K, LR_EXT_E, LR_EXT_H, LR_EXT_G, LR_EXT_3, LR_EXT_1,
+    LR_EXT_SK, LR_EXT_SS /* a sweep's keys and settings */
+} lr_campaign_extent;
 typedef enum { LR_CT_I8, LR_CT_I16, LR_CT_I32, LR_CT_I64, LR_CT_F32, LR_CT_F64, LR_CT_STRING } lr_campaign_type;
 
 typedef enum {
@@ -37,7 +40,7 @@ typedef enum {
     LR_CD_SURVIVAL_HORIZONS_DAYS, LR_CD_SURVIVAL_GRID_DAYS, LR_CD_SURVIVAL_RISK_COEF, LR_CD_SURVIVAL_BASELINE_CUMHAZ,
     LR_CD_SURVIVAL_PATIENT_SURV,
     LR_CD_COHORT_ANNOTATED_TRUTH_CINDEX, LR_CD_COHORT_LESION_KEY,
-    LR_CD_JOBS_REPEAT,
+    LR_CD_JOBS_REPEAT, LR_CD_JOBS_SETTING, LR_CD_SWEEP_KEY, LR_CD_SWEEP_VALUES,
     LR_CAMPAIGN_N_DATASETS
 } lr_campaign_dataset_id;
 
@@ -50,6 +53,7 @@ typedef struct {
     int truth_only;                 /* only in campaigns of a synthetic cohort (with the generator's truth) */
     int survival;                   /* the /survival block (runner/merge_survival.c; absent in older files) */
     int keys_only;                  /* only when the cohort has /lesions/lesion_key */
+    int sweep_only;                 /* only when the experiment has a sweep (the /sweep block) */
 } lr_campaign_dataset;
 
 /* In creation order. */
@@ -58,6 +62,7 @@ extern const lr_campaign_dataset lr_campaign_datasets[LR_CAMPAIGN_N_DATASETS];
 typedef struct {
     size_t J, P, A, L, K, E; /* model jobs, patients, annotations, lesions, organs, epochs (curve width) */
     size_t H, G;             /* survival horizons and time grid (/survival) */
+    size_t SK, SS;           /* sweep keys and settings (/sweep) */
 } lr_campaign_sizes;
 
 /* The BLIS sub-configurations the campaign's jobs ran on (/jobs/blis_arch; absent in older files): their

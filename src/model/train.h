@@ -67,6 +67,7 @@ void lr_job_result_free(lr_job_result *res);
 typedef struct {
     const char *config_text, *config_path, *cohort_path, *model;
     int repeat, fold, replicate;
+    int setting;                  /* sweep setting, -1 none */
     uint64_t seed;
     int attempts, rank;           /* campaign bookkeeping (1, -1 for a standalone train) */
     uint64_t identity;            /* lr_job_identity: config text, model, fold, replicate (0: standalone train) */

@@ -611,6 +611,7 @@ static void print_summary(const report_state *st)
     printf("pooled_test_c_proposed: %.4f\npooled_bca_proposed: [%.4f, %.4f]\n", prop->pooled, prop->bca_low,
            prop->bca_high);
     printf("incomplete_rows: %zu\n", incomplete);
+    if (st->table.n_selection) printf("selection: %s/selection.csv\n", a->out_dir);
     if (st->have_prognosis) {
         const lr_prognosis *p = &st->prognosis;
         printf("prognosis: %s/prognosis.md\n", a->out_dir);

@@ -43,8 +43,18 @@ typedef struct {
     uint64_t seed;
 } lr_table2_options;
 
+/* Nested selection of one (model, repeat, fold): the setting with the best validation C and its test C. */
+typedef struct {
+    const char *model;
+    int repeat, fold, setting; /* setting -1: none had an ok job with a finite validation C */
+    double valid_c, test_c;    /* the selected setting's (replicates averaged) */
+    char values[200];          /* the setting's values, "train.lr=0.0001, cnn.width=32" */
+} lr_table2_selection;
+
 typedef struct {
     lr_table2_row rows[LR_TABLE2_ROWS]; /* the model rows (with a sweep: the selected setting) */
+    lr_table2_selection *selection; /* [n_selection] a sweep: per swept model and (repeat, fold) */
+    size_t n_selection;
     lr_table2_row *settings;  /* [n_settings] sweep: one row per (learned model, setting) */
     size_t n_settings;
     size_t folds, repeats, units; /* units = repeats x folds */
@@ -60,7 +70,7 @@ lr_table2_options lr_table2_default_options(void);
 /* Every row, present or not, in the paper's order followed by the size baselines. Free with lr_table2_free. */
 int lr_table2_compute(const lr_results *c, const lr_table2_options *opt, lr_table2 *t, lr_err *err);
 void lr_table2_free(lr_table2 *t);
-/* table2.md, table2.csv, table2.tex in dir. */
+/* table2.md, table2.csv, table2.tex in dir; with a sweep also selection.csv (lr_table2_selection rows). */
 int lr_table2_write(const lr_table2 *t, const char *dir, lr_err *err);
 /* Intervals from the finite replicates t[used] (sorted in place): percentile, and BCa from z0 and the
  * stratified jackknife values L[n] (non-finite L ignored); NaN when undefined. Shared by Table 2 and the

@@ -26,10 +26,19 @@ typedef struct {
     /* jobs [J] */
     int32_t *job_id, *job_fold, *job_replicate;
     int32_t *job_repeat;   /* [J] the job's split (zeros for files without /jobs/repeat) */
+    int32_t *job_setting;  /* [J] sweep setting, -1 not swept (all -1 for files without /jobs/setting) */
+    /* [J] derived, nested selection: the setting selected for the job's (model, repeat, fold) — the one whose
+     * ok jobs have the best mean validation C (ties: the lowest setting); -1 when not swept or none has one */
+    int32_t *job_unit_selected;
+    unsigned char *job_selected; /* [J] 1 when not swept or job_setting == job_unit_selected */
     /* [J] derived: 1 for the jobs whose risks the per-patient outputs use (one out-of-fold risk per patient:
-     * KM, calibration, prognosis, the lesion figures, interpretation, training curves): repeat 0 only.
-     * Table 2 uses every repeat. */
+     * KM, calibration, prognosis, the lesion figures, interpretation, training curves): repeat 0 and, with a
+     * sweep, the selected setting. Table 2 uses every repeat and shows every setting. */
     unsigned char *job_pooled;
+    /* the sweep (/sweep; n_settings = 0 without one) */
+    size_t n_sweep_keys, n_settings;
+    char **sweep_key;      /* [n_sweep_keys] dotted config keys */
+    double *sweep_values;  /* [n_settings * n_sweep_keys] */
     int32_t *job_best_epoch, *job_selected_epoch, *job_epochs_run;
     char **job_model, **job_error, **job_weights_source, **job_selection;
     int *job_status;       /* LR_JOB_STATUS_* (an unknown string counts as failed) */

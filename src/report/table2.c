@@ -294,10 +294,11 @@ static void append(char *buf, size_t size, const char *fmt, ...)
     va_end(ap);
 }
 
-/* The jobs of a row: its model's. */
+/* The jobs of a row: its model's; with a sweep, a setting row's setting, or the model row's selected one. */
 static int row_takes_job(const lr_results *c, const lr_table2_row *w, size_t j)
 {
-    return !strcmp(c->job_model[j], w->model);
+    if (strcmp(c->job_model[j], w->model)) return 0;
+    return w->setting < 0 ? c->job_selected[j] : c->job_setting[j] == w->setting;
 }
 
 /* Job bookkeeping and unit means of one row (model, label and learned set); fills the row's ok jobs into
@@ -353,18 +354,83 @@ static int summarise_row(const lr_results *c, pool_ctx *x, size_t row, lr_table2
     return 0;
 }
 
-/* The rows: the model rows in the paper's order. */
+/* "train.lr=0.0001, cnn.width=32" */
+static void setting_text(const lr_results *c, int s, char *buf, size_t n)
+{
+    buf[0] = '\0';
+    for (size_t k = 0; k < c->n_sweep_keys; k++)
+        append(buf, n, "%s%s=%g", k ? ", " : "", c->sweep_key[k], c->sweep_values[(size_t)s * c->n_sweep_keys + k]);
+}
+
+static int model_is_swept(const lr_results *c, const char *model)
+{
+    for (size_t j = 0; j < c->J; j++)
+        if (c->job_setting[j] >= 0 && !strcmp(c->job_model[j], model)) return 1;
+    return 0;
+}
+
+/* The rows: the model rows in the paper's order (a swept model's row is its nested selection), and with a
+ * sweep one row per (swept model, setting). */
 static int make_rows(const lr_results *c, lr_table2 *t, lr_err *err)
 {
+    size_t n_swept = 0;
     for (size_t row = 0; row < LR_TABLE2_ROWS; row++) {
         lr_table2_row *w = &t->rows[row];
         w->model = row_defs[row].model;
         w->label = row_defs[row].label;
         w->learned = row_defs[row].learned;
         w->setting = -1;
-        snprintf(w->shown, sizeof w->shown, "%s", w->label);
+        int swept = model_is_swept(c, w->model);
+        snprintf(w->shown, sizeof w->shown, "%s%s", w->label, swept ? " [selected]" : "");
+        n_swept += (size_t)swept;
     }
-    (void)c, (void)err;
+    if (!n_swept) return 0;
+    t->settings = lr_calloc(n_swept * c->n_settings, sizeof *t->settings, err);
+    if (!t->settings) return -1;
+    for (size_t row = 0; row < LR_TABLE2_ROWS; row++) {
+        if (!model_is_swept(c, t->rows[row].model)) continue;
+        for (size_t s = 0; s < c->n_settings; s++) {
+            lr_table2_row *w = &t->settings[t->n_settings++];
+            w->model = t->rows[row].model;
+            w->label = t->rows[row].label;
+            w->learned = t->rows[row].learned;
+            w->setting = (int)s;
+            char text[200];
+            setting_text(c, (int)s, text, sizeof text);
+            snprintf(w->shown, sizeof w->shown, "%s [%s]", w->label, text);
+        }
+    }
+    return 0;
+}
+
+/* Per swept model row and (repeat, fold) unit: the selected setting, its validation and test C. */
+static int make_selection(const lr_results *c, lr_table2 *t, lr_err *err)
+{
+    size_t n = 0;
+    for (size_t row = 0; row < LR_TABLE2_ROWS; row++) n += model_is_swept(c, t->rows[row].model) ? t->units : 0;
+    if (!n) return 0;
+    t->selection = lr_calloc(n, sizeof *t->selection, err);
+    if (!t->selection) return -1;
+    for (size_t row = 0; row < LR_TABLE2_ROWS; row++) {
+        const lr_table2_row *w = &t->rows[row];
+        if (!model_is_swept(c, w->model)) continue;
+        for (size_t u = 0; u < t->units; u++) {
+            lr_table2_selection *sel = &t->selection[t->n_selection++];
+            sel->model = w->model;
+            sel->repeat = (int)(u / t->folds), sel->fold = (int)(u % t->folds);
+            sel->setting = -1;
+            double sum = 0;
+            size_t m = 0;
+            for (size_t j = 0; j < c->J; j++) {
+                if (strcmp(c->job_model[j], w->model) || LR_RESULTS_UNIT(c, j) != u || c->job_setting[j] < 0) continue;
+                sel->setting = c->job_unit_selected[j];
+                if (c->job_selected[j] && c->job_status[j] == LR_JOB_STATUS_OK) sum += c->job_cindex[j * 3 + 1], m++;
+            }
+            sel->valid_c = m ? sum / (double)m : NAN;
+            if (sel->setting >= 0) setting_text(c, sel->setting, sel->values, sizeof sel->values);
+            sel->test_c = w->fold_c[u][2];
+        }
+    }
     return 0;
 }
 
@@ -435,6 +501,7 @@ int lr_table2_compute(const lr_results *c, const lr_table2_options *opt, lr_tabl
             mk.diff_mask[row * U + u] = mk.mask[row * U + u] && mk.mask[PROPOSED_ROW * U + u];
             row_at(t, row)->diff_folds += mk.diff_mask[row * U + u];
         }
+    if (make_selection(c, t, err)) goto done;
     if (unit_members(c, U, members, x.start, err)) goto done;
     size_t n = x.start[U];
     t->n_test_entries = n;
@@ -463,8 +530,10 @@ done:
 void lr_table2_free(lr_table2 *t)
 {
     free(t->settings);
+    free(t->selection);
     t->settings = NULL;
-    t->n_settings = 0;
+    t->selection = NULL;
+    t->n_settings = t->n_selection = 0;
 }
 
 /* ---- writers ---- */
@@ -582,6 +651,14 @@ static int write_md(const lr_table2 *t, const char *dir, lr_err *err)
                "resampled patients, over the %ss both models have.\n",
             t->n_test_patients, t->repeats > 1 ? ", each once per repeat" : "", fold, fold, pct, t->opt.replicates,
             fold, fold);
+    if (t->n_settings)
+        fprintf(f, "\nSweep (nested selection): a row `[key=value, ...]` is one setting of the sweep, trained on "
+                   "every %s; the `[selected]` row takes, in each %s, the setting whose jobs have the best "
+                   "validation C (mean over replicates; ties: the lowest setting number) and reports that "
+                   "setting's test C there — the selection never sees the test patients. Its interval and its "
+                   "difference to Proposed come from the same bootstrap as every row, with the selection fixed. "
+                   "The setting selected per %s: selection.csv.\n",
+                fold, fold, fold);
     if (t->repeats > 1)
         fprintf(f, "\nWith repeats, each draw resamples every (repeat, fold) unit independently although the "
                    "repeats reuse the same patients, so the interval treats the repeats as independent samples: it "
@@ -711,8 +788,25 @@ static int write_tex(const lr_table2 *t, const char *dir, lr_err *err)
     return close_out(f, dir, "table2.tex", err);
 }
 
+static int write_selection(const lr_table2 *t, const char *dir, lr_err *err)
+{
+    if (!t->n_selection) return 0;
+    FILE *f = open_out(dir, "selection.csv", err);
+    if (!f) return -1;
+    fprintf(f, "model,repeat,fold,setting,values,valid_c,test_c\n");
+    char b[2][64];
+    for (size_t i = 0; i < t->n_selection; i++) {
+        const lr_table2_selection *s = &t->selection[i];
+        fprintf(f, "%s,%d,%d,%d,", s->model, s->repeat, s->fold, s->setting);
+        csv_text(f, s->values);
+        fprintf(f, ",%s,%s\n", fmt_num(b[0], sizeof b[0], s->valid_c, 10), fmt_num(b[1], sizeof b[1], s->test_c, 10));
+    }
+    return close_out(f, dir, "selection.csv", err);
+}
+
 int lr_table2_write(const lr_table2 *t, const char *dir, lr_err *err)
 {
-    if (write_md(t, dir, err) || write_csv(t, dir, err) || write_tex(t, dir, err)) return -1;
+    if (write_md(t, dir, err) || write_csv(t, dir, err) || write_tex(t, dir, err) || write_selection(t, dir, err))
+        return -1;
     return 0;
 }

@@ -29,6 +29,7 @@
 #define PRETRAIN_BATCH 32      /* as in pretrain.c */
 #define CAL_MAX_VOXELS 1048576 /* a calibration volume above this is scaled down (time and memory scale back) */
 #define MB (1024.0 * 1024.0)
+#define MAX_SHAPES 32          /* distinct network shapes calibrated (a sweep over widths adds some) */
 
 /* ---- one network shape and its calibration ---- */
 
@@ -326,8 +327,9 @@ typedef struct {
     lr_cohort cohort;
     int have_cohort;
     int *part;
-    shape shapes[8];
-    calib cal[8];
+    shape shapes[MAX_SHAPES];
+    calib cal[MAX_SHAPES];
+    const lr_experiment *setting_exp[LR_SWEEP_MAX_SETTINGS]; /* a sweep: each setting's experiment */
     int n_shapes;
     double read_cpu, read_wall;          /* cohort read with patches (the 2D jobs) */
     double read_np_cpu, read_np_wall;    /* without patches */
@@ -337,13 +339,19 @@ typedef struct {
     int corpus_organs;
 } planner;
 
+/* The training options of job j: its sweep setting's, else the experiment's. */
+static const lr_train_options *job_opt(const planner *P, const lr_job *j)
+{
+    return j->setting >= 0 && P->setting_exp[j->setting] ? &P->setting_exp[j->setting]->train : &P->exp->train;
+}
+
 static int cap_of(lr_model_kind k, int max_lesions) { return k == LR_MODEL_MEAN_LARGEST5 ? 5 : max_lesions; }
 
 static int find_or_add_shape(planner *P, const shape *s)
 {
     for (int i = 0; i < P->n_shapes; i++)
         if (!memcmp(&P->shapes[i], s, sizeof *s)) return i;
-    if (P->n_shapes == 8) return -1;
+    if (P->n_shapes == MAX_SHAPES) return -1;
     P->shapes[P->n_shapes] = *s;
     return P->n_shapes++;
 }
@@ -387,7 +395,7 @@ static shape shape_volume(const planner *P)
 static void fold_work(const planner *P, const lr_job *j, work *w)
 {
     const lr_cohort *c = &P->cohort;
-    const lr_train_options *o = &P->exp->train;
+    const lr_train_options *o = job_opt(P, j);
     int vol = j->kind == LR_MODEL_WHOLE_VOLUME, cap = cap_of(j->kind, o->max_lesions);
     int B = vol ? o->wv_batch : o->batch_annotations;
     size_t units = 0;
@@ -433,7 +441,7 @@ static void fold_work(const planner *P, const lr_job *j, work *w)
 
 static void job_work(planner *P, const lr_job *j, work *w)
 {
-    const lr_train_options *o = &P->exp->train;
+    const lr_train_options *o = job_opt(P, j);
     memset(w, 0, sizeof *w);
     w->shape = -1;
     if (j->pretrain) {
@@ -639,6 +647,13 @@ int lr_plan_make(const lr_experiment *exp, const lr_campaign *c, int mode, lr_pl
     P->exp = exp;
     int rc = -1;
     double t_start = now_s();
+    for (int s = 0; s < exp->sweep.n_settings; s++) {
+        lr_job proto = {.setting = s};
+        if (!(P->setting_exp[s] = lr_job_experiment(exp, &proto))) {
+            lr_fail(err, "out of memory");
+            goto done;
+        }
+    }
     P->base_bytes = rss_bytes();
     gethostname(p->host, sizeof p->host - 1);
     snprintf(p->blis_arch, sizeof p->blis_arch, "%s", lr_blis_arch_in_use());
@@ -684,6 +699,8 @@ int lr_plan_make(const lr_experiment *exp, const lr_campaign *c, int mode, lr_pl
 done:
     if (P->have_cohort) lr_cohort_free(&P->cohort);
     free(P->part);
+    for (int s = 0; s < exp->sweep.n_settings; s++)
+        if (P->setting_exp[s]) lr_job_experiment_free(exp, P->setting_exp[s]);
     free(P);
     return rc;
 }

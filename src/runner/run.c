@@ -87,13 +87,17 @@ void lr_worker_run_job(lr_worker_state *w, const lr_job *j, int attempt, lr_job_
         if (lr_worker_load_cohort(w, j->kind, j->repeat, &err)) {
             snprintf(rep->error, sizeof rep->error, "%.500s", err.msg);
         } else {
-            lr_job_spec spec = lr_job_spec_make(exp, &w->cohort, w->part, j);
+            /* the job's experiment: its sweep setting applied (the identity stays the campaign's) */
+            const lr_experiment *jexp = lr_job_experiment(exp, j);
+            lr_job_spec spec = lr_job_spec_make(jexp ? jexp : exp, &w->cohort, w->part, j);
             spec.log_path = log;
             spec.checkpoint_path = ckpt;
             spec.identity = lr_job_identity(exp, j);
             const char *stop = getenv("LESIONRANK_TEST_STOP_AFTER_EPOCHS"); /* fault-injection for tests */
             if (stop) spec.stop_after_epochs = atoi(stop);
-            if (lr_train_job(&spec, &res, &err)) {
+            if (!jexp) {
+                snprintf(rep->error, sizeof rep->error, "out of memory (the job's setting)");
+            } else if (lr_train_job(&spec, &res, &err)) {
                 snprintf(rep->error, sizeof rep->error, "%.500s", err.msg);
             } else {
                 lr_shard_meta meta = {.config_text = exp->text,
@@ -101,6 +105,7 @@ void lr_worker_run_job(lr_worker_state *w, const lr_job *j, int attempt, lr_job_
                                       .cohort_path = exp->cohort,
                                       .model = lr_model_name(j->kind),
                                       .repeat = j->repeat,
+                                      .setting = j->setting,
                                       .fold = j->fold,
                                       .replicate = j->replicate,
                                       .seed = exp->seed,
@@ -117,6 +122,7 @@ void lr_worker_run_job(lr_worker_state *w, const lr_job *j, int attempt, lr_job_
                     if (res.status == LR_JOB_OK) unlink(ckpt);
                 }
             }
+            if (jexp) lr_job_experiment_free(exp, jexp);
         }
         lr_job_result_free(&res);
     }
