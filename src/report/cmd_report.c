@@ -407,11 +407,15 @@ static int write_report_md(const report_state *st, lr_err *err)
     if (failed || missing) {
         fprintf(f, "\n**Unfinished campaign.** These jobs have no results; every number below is computed from the "
                    "others:\n\n");
-        for (size_t j = 0; j < c->J; j++)
-            if (c->job_status[j] != LR_JOB_STATUS_OK)
-                fprintf(f, "- job %d `%s` fold %d replicate %d: %s%s%s\n", c->job_id[j], c->job_model[j], c->job_fold[j],
-                        c->job_replicate[j], lr_job_status_name(c->job_status[j]), c->job_error[j][0] ? " — " : "",
-                        c->job_error[j]);
+        for (size_t j = 0; j < c->J; j++) {
+            if (c->job_status[j] == LR_JOB_STATUS_OK) continue;
+            char where[64] = "";
+            if (c->job_setting[j] >= 0) snprintf(where, sizeof where, " setting %d", c->job_setting[j]);
+            if (c->repeats > 1) snprintf(where + strlen(where), sizeof where - strlen(where), " repeat %d", c->job_repeat[j]);
+            fprintf(f, "- job %d `%s`%s fold %d replicate %d: %s%s%s\n", c->job_id[j], c->job_model[j], where,
+                    c->job_fold[j], c->job_replicate[j], lr_job_status_name(c->job_status[j]),
+                    c->job_error[j][0] ? " — " : "", c->job_error[j]);
+        }
     }
     fprintf(f, "\n## Table 2\n\n");
     snprintf(path, sizeof path, "%s/table2.md", st->args->out_dir);

@@ -699,17 +699,18 @@ static int write_csv(const lr_table2 *t, const char *dir, lr_err *err)
 {
     FILE *f = open_out(dir, "table2.csv", err);
     if (!f) return -1;
-    fprintf(f, "model,label,setting,checkpoint,weights,jobs,ok,failed,missing,folds,train_mean,train_sd,valid_mean,"
+    fprintf(f, "model,label,%scheckpoint,weights,jobs,ok,failed,missing,folds,train_mean,train_sd,valid_mean,"
                "valid_sd,test_mean,test_sd,pooled_test_c,pooled_bca_low,pooled_bca_high,pooled_pct_low,"
                "pooled_pct_high,pooled_boot_se,diff_vs_proposed,diff_bca_low,diff_bca_high,diff_pct_low,"
-               "diff_pct_high,diff_folds,problems\n");
+               "diff_pct_high,diff_folds,problems\n", t->n_settings ? "setting," : "");
     char b[64];
     size_t order[LR_TABLE2_ROWS + t->n_settings], n_rows = display_order(t, order);
     for (size_t i = 0; i < n_rows; i++) {
         const lr_table2_row *w = row_at_c(t, order[i]);
         fprintf(f, "%s,", w->model);
         csv_text(f, w->shown);
-        fprintf(f, ",%d,", w->setting);
+        if (t->n_settings) fprintf(f, ",%d", w->setting); /* a sweep: -1 the selected row, else the setting */
+        fputc(',', f);
         csv_text(f, checkpoint_text(w));
         fputc(',', f);
         csv_text(f, weights_text(w));
