@@ -33,7 +33,7 @@ LIST="$LAST"
 equal "failed jobs are the proposed ones" "$(echo "$LIST" | grep -c ' FAILED  *proposed-f[0-2]-r0: ')" "3"
 echo "$LIST" | grep ' FAILED ' | head -1 | grep -q ": interrupted after epoch 1 (testing) (raised at .*train.c:[0-9]*)" \
   && ok "FAILED rows carry the last error line with its origin" || bad "error line: $(echo "$LIST" | grep FAILED | head -1)"
-equal "the removed job is pending" "$(echo "$LIST" | awk '$7 == "sum_diameters-f2-r0" {print $6}')" "pending"
+equal "the removed job is pending" "$(echo "$LIST" | awk '$NF == "sum_diameters-f2-r0" {print $(NF - 1)}')" "pending"
 equal "done jobs" "$(key jobs_done)" "5"
 
 out="$(mpirun -np 2 "$LR" run retry.cfg --retry-failed 2>&1)"; rc=$?

@@ -70,6 +70,35 @@ static void test_defaults_from_the_table(void)
     lr_experiment_free(&e);
 }
 
+/* A sweep: settings numbered with the last key fastest, each applied to a copy through the key table. */
+static void test_sweep_settings(void)
+{
+    char path[512];
+    CHECK(write_cfg("sweep.cfg", "name = \"m\";\nmodels = [\"proposed\", \"lesion_count\"];\n"
+                    "cohort = { path = \"c.h5\"; };\ntrain = { lr = 0.5; };\n"
+                    "sweep = { train = { lr = [1e-4, 3e-4]; }; cnn = { width = [32, 64, 128]; }; };\n",
+                    path, sizeof path) == 0);
+    lr_experiment e;
+    lr_err err = {0};
+    CHECK_MSG(lr_experiment_load(path, &e, &err) == 0, "%s", err.msg);
+    CHECK(e.sweep.n_keys == 2 && e.sweep.n_settings == 6);
+    CHECK(!strcmp(e.sweep.key[0], "train.lr") && !strcmp(e.sweep.key[1], "cnn.width"));
+    CHECK(e.train.lr == 0.5 && e.train.width == 64); /* the base config keeps its own values */
+    int checked = 0;
+    for (int s = 0; s < 6; s++) {
+        lr_experiment one = e;
+        lr_experiment_apply_setting(&one, s);
+        CHECK_MSG(one.train.lr == (s / 3 ? 3e-4 : 1e-4) && one.train.width == (32 << (s % 3)), "setting %d: %g %d", s,
+                  one.train.lr, one.train.width);
+        checked++;
+    }
+    CHECK(checked == 6);
+    char text[200];
+    lr_sweep_setting_text(&e.sweep, 4, text, sizeof text);
+    CHECK_MSG(!strcmp(text, "train.lr=0.0003, cnn.width=64"), "%s", text);
+    lr_experiment_free(&e);
+}
+
 static void expect_refused(const char *what, const char *text, const char *message)
 {
     char path[512];
@@ -104,6 +133,14 @@ static void test_bad_values(void)
         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\";",
         "'results_dir': too long");
+    BAD("repeats range", "repeats = 0;", "bad.cfg:4: 'repeats': out of range");
+    BAD("repeats x folds", "repeats = 64; folds = 20;", "'repeats': expected repeats x folds <= 256");
+    BAD("sweep per setting", "sweep = { cnn = { hu_min = [-1000.0, 2000.0]; }; };",
+        "sweep setting 1 (cnn.hu_min=2000)");
+    BAD("sweep too many", "sweep = { train = { lr = [1e-4, 2e-4, 3e-4, 4e-4, 5e-4, 6e-4, 7e-4, 8e-4, 9e-4]; "
+        "epochs = [1, 2, 3, 4, 5, 6, 7, 8]; }; };", "'sweep': more than 64 settings");
+    BAD("sweep twice", "sweep = { train = { lr = [1e-4, 1e-4]; }; };", "sweep: key 'train.lr': value 0.0001 listed twice");
+    BAD("sweep not a group", "sweep = { seed = [1, 2]; };", "sweep: key 'seed' cannot be swept");
 #undef BAD
     expect_refused("required", "name = \"m\";\ncohort = { path = \"c.h5\"; };\n", "missing key 'models'");
 }
@@ -119,6 +156,7 @@ int main(int argc, char **argv)
     RUN(test_readme_table_is_the_code_table);
     RUN(test_defaults_from_the_table);
     RUN(test_bad_values);
+    RUN(test_sweep_settings);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);

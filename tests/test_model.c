@@ -19,6 +19,7 @@
 #include "runner/config.h"
 #include "survival/npll.h"
 #include "util/h5.h"
+#include "util/hash.h"
 #include "util/rng.h"
 
 static char tmpdir[512];
@@ -36,34 +37,27 @@ static int synth_cohort(lr_cohort *c, size_t patients, uint64_t seed, int patche
 
 /* ---- split ---- */
 
-static void test_split(void)
+/* A 4-part split of the 258-patient cohort: equal sizes, every arm x event stratum balanced, matched
+ * survival. */
+static void check_stratified(const lr_cohort *c, const int *part, const char *what)
 {
-    lr_cohort c;
-    CHECK(synth_cohort(&c, 258, 7, 0) == 0);
-    size_t P = c.n_patients;
-    int *part = malloc(P * sizeof *part), *again = malloc(P * sizeof *again), *other = malloc(P * sizeof *other);
-    lr_err err = {0};
-    CHECK(lr_split_parts(&c, 4, 99, part, &err) == 0);
-    CHECK(lr_split_parts(&c, 4, 99, again, &err) == 0);
-    CHECK(lr_split_parts(&c, 4, 100, other, &err) == 0);
-    CHECK(!memcmp(part, again, P * sizeof *part));
-    CHECK(memcmp(part, other, P * sizeof *part) != 0);
-    size_t size[4] = {0}, strata[4][2][2] = {{{0}}};
-    double times[4][258];
+    size_t P = c->n_patients, size[4] = {0}, strata[4][2][2] = {{{0}}};
+    static double times[4][258];
     for (size_t p = 0; p < P; p++) {
         CHECK(part[p] >= 0 && part[p] < 4);
-        times[part[p]][size[part[p]]] = c.time_days[p];
+        times[part[p]][size[part[p]]] = c->time_days[p];
         size[part[p]]++;
-        strata[part[p]][c.arm[p]][c.event[p]]++;
+        strata[part[p]][c->arm[p]][c->event[p]]++;
     }
     /* equal sizes (258 = 4·64 + 2) and every arm × event stratum balanced within one patient */
     for (int k = 0; k < 4; k++) {
-        CHECK_MSG(size[k] == 64 || size[k] == 65, "part %d has %zu", k, size[k]);
+        CHECK_MSG(size[k] == 64 || size[k] == 65, "%s: part %d has %zu", what, k, size[k]);
         for (int a = 0; a < 2; a++)
             for (int e = 0; e < 2; e++)
                 for (int q = 0; q < 4; q++) {
                     long d = (long)strata[k][a][e] - (long)strata[q][a][e];
-                    CHECK_MSG(labs(d) <= 1, "stratum arm %d event %d: parts %d, %d differ by %ld", a, e, k, q, d);
+                    CHECK_MSG(labs(d) <= 1, "%s: stratum arm %d event %d: parts %d, %d differ by %ld", what, a, e, k,
+                              q, d);
                 }
     }
     /* matched survival: every part's median time within 20 % of the others' mean */
@@ -73,7 +67,64 @@ static void test_split(void)
         med[k] = gsl_stats_median_from_sorted_data(times[k], 1, size[k]);
         mean += med[k] / 4;
     }
-    for (int k = 0; k < 4; k++) CHECK_MSG(fabs(med[k] - mean) < 0.2 * mean, "part %d median %g vs %g", k, med[k], mean);
+    for (int k = 0; k < 4; k++)
+        CHECK_MSG(fabs(med[k] - mean) < 0.2 * mean, "%s: part %d median %g vs %g", what, k, med[k], mean);
+}
+
+/* Repeat 0 is the split campaigns had before repeated CV: the FNV-1a of its parts on a hand-made cohort
+ * (independent of the synthetic generator) as computed by the split of that time. */
+static void test_split_repeat0_unchanged(void)
+{
+    enum { NP = 103 };
+    double t[NP];
+    int8_t ev[NP];
+    int16_t arm[NP];
+    for (int p = 0; p < NP; p++) {
+        t[p] = 30.0 + (double)((p * 7919) % 1009);
+        ev[p] = (p * 7) % 3 != 0;
+        arm[p] = (int16_t)(p % 2);
+    }
+    lr_cohort c;
+    memset(&c, 0, sizeof c);
+    c.n_patients = NP, c.time_days = t, c.event = ev, c.arm = arm;
+    int part[NP];
+    int64_t v[NP];
+    lr_err err = {0};
+    CHECK(lr_split_parts(&c, 4, 99, 0, part, &err) == 0);
+    for (int p = 0; p < NP; p++) v[p] = part[p];
+    CHECK_MSG(lr_fnv1a64(LR_FNV1A64_OFFSET_BASIS, v, sizeof v) == 0x556060617a3afe47ULL,
+              "repeat 0 split changed: %016llx", (unsigned long long)lr_fnv1a64(LR_FNV1A64_OFFSET_BASIS, v, sizeof v));
+    CHECK(lr_split_parts(&c, 4, 99, 1, part, &err) == 0);
+    for (int p = 0; p < NP; p++) v[p] = part[p];
+    CHECK(lr_fnv1a64(LR_FNV1A64_OFFSET_BASIS, v, sizeof v) != 0x556060617a3afe47ULL);
+    CHECK(lr_split_parts(&c, 4, 99, -1, part, &err) != 0);
+}
+
+static void test_split(void)
+{
+    lr_cohort c;
+    CHECK(synth_cohort(&c, 258, 7, 0) == 0);
+    size_t P = c.n_patients;
+    int *part = malloc(P * sizeof *part), *again = malloc(P * sizeof *again), *other = malloc(P * sizeof *other);
+    int *rep1 = malloc(P * sizeof *rep1), *rep2 = malloc(P * sizeof *rep2);
+    lr_err err = {0};
+    CHECK(lr_split_parts(&c, 4, 99, 0, part, &err) == 0);
+    CHECK(lr_split_parts(&c, 4, 99, 0, again, &err) == 0);
+    CHECK(lr_split_parts(&c, 4, 100, 0, other, &err) == 0);
+    CHECK(lr_split_parts(&c, 4, 99, 1, rep1, &err) == 0);
+    CHECK(lr_split_parts(&c, 4, 99, 2, rep2, &err) == 0);
+    CHECK(!memcmp(part, again, P * sizeof *part));
+    CHECK(memcmp(part, other, P * sizeof *part) != 0);
+    /* repeated CV: each repeat its own split, every one stratified; a good share of patients moves */
+    size_t moved = 0;
+    for (size_t p = 0; p < P; p++) moved += part[p] != rep1[p];
+    CHECK_MSG(moved > P / 2, "repeats 0 and 1 differ in only %zu of %zu patients' parts", moved, P);
+    CHECK(memcmp(rep1, rep2, P * sizeof *part) != 0);
+    check_stratified(&c, part, "repeat 0");
+    check_stratified(&c, rep1, "repeat 1");
+    check_stratified(&c, rep2, "repeat 2");
+    free(rep1);
+    free(rep2);
     /* roles: test = k, valid = k+1, train = the other two; disjoint and covering */
     for (int fold = 0; fold < 4; fold++) {
         int count[3] = {0, 0, 0};
@@ -428,7 +479,7 @@ static void test_variants_run(void)
     lr_err err = {0};
     CHECK_MSG(lr_cohort_read(path, 0, &c, &err) == 0, "%s", err.msg);
     int part[24];
-    CHECK(lr_split_parts(&c, 4, 3, part, &err) == 0);
+    CHECK(lr_split_parts(&c, 4, 3, 0, part, &err) == 0);
     lr_train_options o = tiny_options();
     for (int k = 0; k < LR_N_MODELS; k++) {
         lr_job_spec spec = {.cohort = &c, .cohort_path = path, .opt = &o, .kind = (lr_model_kind)k, .fold = 1,
@@ -484,7 +535,7 @@ static void test_loss_decreases(void)
     CHECK(synth_cohort(&c, 24, 8, 1) == 0);
     int part[24];
     lr_err err = {0};
-    CHECK(lr_split_parts(&c, 4, 1, part, &err) == 0);
+    CHECK(lr_split_parts(&c, 4, 1, 0, part, &err) == 0);
     lr_train_options o = tiny_options();
     o.width = 4;
     o.epochs = 8;
@@ -508,7 +559,7 @@ static void test_failure_modes(void)
     CHECK(synth_cohort(&c, 24, 9, 1) == 0);
     int part[24];
     lr_err err = {0};
-    CHECK(lr_split_parts(&c, 4, 1, part, &err) == 0);
+    CHECK(lr_split_parts(&c, 4, 1, 0, part, &err) == 0);
     /* an annotation without lesions and a patient without annotations: defined, not fatal */
     c.ann_n_lesions[0] = 0;
     int32_t orphan = c.ann_patient[c.n_annotations - 1];
@@ -540,6 +591,7 @@ int main(void)
     snprintf(tmpdir, sizeof tmpdir, "%s/model-XXXXXX", getenv("TMPDIR_TESTS") ? getenv("TMPDIR_TESTS") : "/tmp");
     if (!mkdtemp(tmpdir)) return 1;
     RUN(test_split);
+    RUN(test_split_repeat0_unchanged);
     RUN(test_augment);
     RUN(test_scaler_by_hand);
     RUN(test_scaler_gradient);

@@ -97,6 +97,15 @@ const lr_campaign_dataset lr_campaign_datasets[LR_CAMPAIGN_N_DATASETS] = {
     [LR_CD_MODELS_N_HEAD] = MODELS("/models/n_head", LR_CT_I64, 1, LR_EXT_J),
     [LR_CD_MODELS_OFFSET] = MODELS("/models/offset", LR_CT_I64, 1, LR_EXT_J),
     [LR_CD_MODELS_VALUES] = MODELS("/models/values", LR_CT_F32, 1, LR_EXT_V),
+    /* repeated CV: the job's split (0 in campaigns without repeats, and in older files, which lack it) */
+    [LR_CD_JOBS_REPEAT] = ROWS("/jobs/repeat", LR_CT_I32, LR_EXT_J),
+    /* a sweep: each job's setting (-1: not swept, e.g. a size baseline; files without it have no sweep), the
+     * swept keys (dotted config paths) and each setting's values (row s, column k: key k's value) */
+    [LR_CD_JOBS_SETTING] = ROWS("/jobs/setting", LR_CT_I32, LR_EXT_J),
+    [LR_CD_SWEEP_KEY] = {.path = "/sweep/key", .type = LR_CT_STRING, .string_width = LR_CAMPAIGN_S_MODEL, .rank = 1,
+                         .extent = {LR_EXT_SK}, .sweep_only = 1},
+    [LR_CD_SWEEP_VALUES] = {.path = "/sweep/values", .type = LR_CT_F64, .rank = 2, .extent = {LR_EXT_SS, LR_EXT_SK},
+                            .sweep_only = 1},
 };
 
 static hsize_t extent_size(lr_campaign_extent e, const lr_campaign_sizes *s)
@@ -114,6 +123,8 @@ static hsize_t extent_size(lr_campaign_extent e, const lr_campaign_sizes *s)
     case LR_EXT_3: return 3;
     case LR_EXT_2: return 2;
     case LR_EXT_1: return 1;
+    case LR_EXT_SK: return s->SK;
+    case LR_EXT_SS: return s->SS;
     }
     return 0;
 }

@@ -11,12 +11,17 @@
 #define LR_CAMPAIGN_FORMAT "lesionrank-campaign"
 #define LR_CAMPAIGN_VERSION 1
 
+/* The most (repeat, fold) units of a campaign: repeats x folds (the config refuses more). */
+#define LR_CAMPAIGN_MAX_CV_UNITS 256
+
 /* Fixed string widths (bytes with the terminating NUL) of the string datasets. */
 enum { LR_CAMPAIGN_S_MODEL = 32, LR_CAMPAIGN_S_SHORT = 16, LR_CAMPAIGN_S_LONG = 256, LR_CAMPAIGN_S_HOST = 64 };
 
 /* One extent of a dataset's shape, resolved against a file's sizes. */
-typedef enum { LR_EXT_J, LR_EXT_P, LR_EXT_A, LR_EXT_L, LR_EXT_K, LR_EXT_E, LR_EXT_H, LR_EXT_G, LR_EXT_V, LR_EXT_3, LR_EXT_2,
-               LR_EXT_1 } lr_campaign_extent;
+typedef enum {
+    LR_EXT_J, LR_EXT_P, LR_EXT_A, LR_EXT_L, LR_EXT_K, LR_EXT_E, LR_EXT_H, LR_EXT_G, LR_EXT_V, LR_EXT_3, LR_EXT_2, LR_EXT_1,
+    LR_EXT_SK, LR_EXT_SS /* a sweep's keys and settings */
+} lr_campaign_extent;
 typedef enum { LR_CT_I8, LR_CT_I16, LR_CT_I32, LR_CT_I64, LR_CT_F32, LR_CT_F64, LR_CT_STRING } lr_campaign_type;
 
 typedef enum {
@@ -39,6 +44,7 @@ typedef enum {
     LR_CD_MODELS_IDENTITY, LR_CD_MODELS_ARCH, LR_CD_MODELS_WIDTH, LR_CD_MODELS_SCALER_HIDDEN,
     LR_CD_MODELS_MAX_LESIONS, LR_CD_MODELS_PATCH_SIZE, LR_CD_MODELS_HU_WINDOW, LR_CD_MODELS_SIZE_NORMALISATION,
     LR_CD_MODELS_N_PARAMS, LR_CD_MODELS_N_BUFFERS, LR_CD_MODELS_N_HEAD, LR_CD_MODELS_OFFSET, LR_CD_MODELS_VALUES,
+    LR_CD_JOBS_REPEAT, LR_CD_JOBS_SETTING, LR_CD_SWEEP_KEY, LR_CD_SWEEP_VALUES,
     LR_CAMPAIGN_N_DATASETS
 } lr_campaign_dataset_id;
 
@@ -52,6 +58,7 @@ typedef struct {
     int survival;                   /* the /survival block (runner/merge_survival.c; absent in older files) */
     int keys_only;                  /* only when the cohort has /lesions/lesion_key */
     int models;                     /* the /models block (kept models for predict; absent in older files) */
+    int sweep_only;                 /* only when the experiment has a sweep (the /sweep block) */
 } lr_campaign_dataset;
 
 /* In creation order. */
@@ -61,6 +68,7 @@ typedef struct {
     size_t J, P, A, L, K, E; /* model jobs, patients, annotations, lesions, organs, epochs (curve width) */
     size_t H, G;             /* survival horizons and time grid (/survival) */
     size_t V;                /* values of every kept model (/models/values) */
+    size_t SK, SS;           /* sweep keys and settings (/sweep) */
 } lr_campaign_sizes;
 
 /* The BLIS sub-configurations the campaign's jobs ran on (/jobs/blis_arch; absent in older files): their

@@ -24,9 +24,10 @@ static int smallest_part(const size_t *size, int folds, gsl_rng *r)
     return best;
 }
 
-int lr_split_parts(const lr_cohort *c, int folds, uint64_t seed, int *part, lr_err *err)
+int lr_split_parts(const lr_cohort *c, int folds, uint64_t seed, int repeat, int *part, lr_err *err)
 {
     size_t P = c->n_patients;
+    if (repeat < 0) return lr_fail(err, "split: repeat %d < 0", repeat);
     if (folds < 2 || P < (size_t)folds) return lr_fail(err, "cannot split %zu patients into %d folds", P, folds);
     int16_t arm_min = c->arm[0], arm_max = c->arm[0];
     for (size_t p = 0; p < P; p++) {
@@ -39,7 +40,8 @@ int lr_split_parts(const lr_cohort *c, int folds, uint64_t seed, int *part, lr_e
     size_t *members = lr_malloc(P, sizeof *members, err);
     size_t *size = lr_calloc((size_t)folds, sizeof *size, err);
     int *perm = lr_malloc((size_t)folds, sizeof *perm, err);
-    gsl_rng *r = lr_rng_stream(seed, "split", folds, 0, 0);
+    /* repeat 0 is the stream every split used before repeated CV (id b = 0): its parts are unchanged */
+    gsl_rng *r = lr_rng_stream(seed, "split", folds, repeat, 0);
     int rc = -1;
     if (!idx || !key || !order || !members || !size || !perm || !r) {
         lr_fail(err, "out of memory (split)");

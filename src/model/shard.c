@@ -62,6 +62,8 @@ static int write_body(hid_t f, const lr_shard_meta *meta, const lr_job_result *r
     LR_TRY(attr_long(f, "version", 1, err));
     LR_TRY(lr_h5_attr_write_string(f, "/", "software_version", LR_VERSION, err));
     LR_TRY(lr_h5_attr_write_string(f, "/", "model", meta->model, err));
+    LR_TRY(attr_long(f, "repeat", meta->repeat, err));
+    LR_TRY(attr_long(f, "setting", meta->setting, err));
     LR_TRY(attr_long(f, "fold", meta->fold, err));
     LR_TRY(attr_long(f, "replicate", meta->replicate, err));
     LR_TRY(attr_long(f, "attempts", meta->attempts, err));

@@ -25,6 +25,10 @@
 /* (fold, replicate) -> one id of the order and augmentation streams (replicates stay below it) */
 #define STREAM_IDS_PER_FOLD 1000003
 
+/* The (repeat, fold) unit of the streams: the fold itself in repeat 0, so a campaign without repeats draws
+ * what it always drew. */
+static int64_t cv_unit(const lr_job_spec *s) { return (int64_t)s->repeat * s->folds + s->fold; }
+
 void lr_job_log(train_job *job, const char *fmt, ...)
 {
     va_list ap;
@@ -300,7 +304,7 @@ static int init_weights(train_job *job, lr_err *err)
     const lr_job_spec *s = job->spec;
     const lr_train_options *o = job->opt;
     lr_job_result *res = job->result;
-    gsl_rng *init_rng = lr_rng_stream(s->seed, "init", s->kind, s->fold, s->replicate);
+    gsl_rng *init_rng = lr_rng_stream(s->seed, "init", s->kind, cv_unit(s), s->replicate);
     if (!init_rng) return lr_fail(err, "out of memory (rng)");
     int rc = lr_lesion_model_init(job->model, s->kind, o, init_rng, err);
     gsl_rng_free(init_rng);
@@ -323,7 +327,7 @@ static int init_weights(train_job *job, lr_err *err)
     }
     /* the loaded fc belongs to another task: restart the risk head near zero */
     const lr_tensor *fw = lr_net_tensor(job->model->cnn, "fc.weight"), *fb = lr_net_tensor(job->model->cnn, "fc.bias");
-    gsl_rng *fc_rng = lr_rng_stream(s->seed, "init-fc", s->kind, s->fold, s->replicate);
+    gsl_rng *fc_rng = lr_rng_stream(s->seed, "init-fc", s->kind, cv_unit(s), s->replicate);
     if (!fc_rng) return lr_fail(err, "out of memory (rng)");
     float *w = lr_net_tensor_data(job->model->cnn, fw);
     double bound = 0.1 / sqrt((double)job->model->cnn->emb_size);
@@ -336,7 +340,7 @@ static int init_weights(train_job *job, lr_err *err)
 static int run_epoch(train_job *job, int epoch, double *mean_loss, lr_err *err)
 {
     const lr_job_spec *s = job->spec;
-    int64_t id = (int64_t)s->fold * STREAM_IDS_PER_FOLD + s->replicate;
+    int64_t id = cv_unit(s) * STREAM_IDS_PER_FOLD + s->replicate;
     gsl_rng *order = lr_rng_stream(s->seed, "order", s->kind, id, epoch);
     gsl_rng *aug = lr_rng_stream(s->seed, "augment", s->kind, id, epoch);
     if (!order || !aug) {
@@ -502,8 +506,8 @@ int lr_train_job(const lr_job_spec *spec, lr_job_result *res, lr_err *err)
     if (rc == 0) rc = lr_eval_alloc(&job.cur, job.cohort, &jerr);
     if (rc == 0) memcpy(res->patient_role, job.role, job.cohort->n_patients);
     if (rc == 0 && learned) rc = lr_patch_pipeline_init(&job.pipeline, job.opt, &jerr);
-    lr_job_log(&job, "job model=%s fold=%d replicate=%d seed=%llu: %zu training %s\n", lr_model_name(spec->kind),
-            spec->fold, spec->replicate, (unsigned long long)spec->seed, job.n_train_units,
+    lr_job_log(&job, "job model=%s repeat=%d fold=%d replicate=%d seed=%llu: %zu training %s\n",
+            lr_model_name(spec->kind), spec->repeat, spec->fold, spec->replicate, (unsigned long long)spec->seed, job.n_train_units,
             spec->kind == LR_MODEL_WHOLE_VOLUME ? "patients" : "annotations");
     if (rc == 0) rc = learned ? learned_job(&job, &jerr) : baseline_job(&job, &jerr);
     if (rc) {

@@ -1,4 +1,4 @@
-/* One cross-validation job: (model, fold, replicate) on a cohort — train, evaluate every split, keep
+/* One cross-validation job: (model, repeat, fold, replicate) on a cohort — train, evaluate every split, keep
  * the checkpoint the Table 2 rule selects, and describe every lesion's risk. No MPI here. */
 #ifndef LR_MODEL_TRAIN_H
 #define LR_MODEL_TRAIN_H
@@ -16,6 +16,8 @@ typedef struct {
     const lr_train_options *opt;
     lr_model_kind kind;
     int fold, folds, replicate;
+    int repeat;                   /* repeated CV: which split part[] is (its streams are keyed by the
+                                     (repeat, fold) unit; repeat 0 draws what a campaign without repeats did) */
     uint64_t seed;                /* experiment seed */
     const int *part;              /* [P] split parts (lr_split_parts) */
     const char *log_path;         /* per-epoch log lines appended here, NULL for none */
@@ -64,7 +66,8 @@ void lr_job_result_free(lr_job_result *res);
  * Written to path.tmp.<pid>, fsynced and renamed. */
 typedef struct {
     const char *config_text, *config_path, *cohort_path, *model;
-    int fold, replicate;
+    int repeat, fold, replicate;
+    int setting;                  /* sweep setting, -1 none */
     uint64_t seed;
     int attempts, rank;           /* campaign bookkeeping (1, -1 for a standalone train) */
     uint64_t identity;            /* lr_job_identity: config text, model, fold, replicate (0: standalone train) */

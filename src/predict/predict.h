@@ -25,7 +25,7 @@ typedef struct {
     size_t K;                  /* fold models (folds × replicates), in (fold, replicate) order */
     int32_t *job;              /* [K] row of /jobs */
     int32_t *fold, *replicate; /* [K] */
-    char (*label)[32];         /* [K] "fold0", or "fold0_rep1" when the campaign has replicates */
+    char (*label)[64];         /* [K] "fold0"; "repeat1_fold0" with repeats; "_rep1" appended with replicates */
     lr_kept_model *kept;       /* [K] */
     int64_t *offset;           /* [K] into /models/values */
     double *coef;              /* [K] /survival/risk_coef */

@@ -115,7 +115,9 @@ static int resolve_row(lr_predict_set *s, const int8_t *kept, lr_err *err)
                        kind == LR_MODEL_WHOLE_VOLUME ? "scores whole volumes, not lesions: predict applies lesion models"
                                                      : "is not learned (a size baseline has no model to apply)",
                        s->path, rows);
-    for (size_t j = 0; j < J; j++) s->K += !strcmp(c->job_model[j], s->model);
+    /* one model per (repeat, fold, replicate): with a sweep, the setting nested selection chose for that
+     * (repeat, fold) by validation C (report/results.c), as the report's selected row */
+    for (size_t j = 0; j < J; j++) s->K += !strcmp(c->job_model[j], s->model) && c->job_selected[j];
     if (!s->K) return lr_fail(err, "model '%s' is not in the campaign %s; rows with kept models: %s", s->model, s->path, rows);
     s->job = lr_malloc(s->K, sizeof *s->job, err);
     s->fold = lr_malloc(s->K, sizeof *s->fold, err);
@@ -126,24 +128,30 @@ static int resolve_row(lr_predict_set *s, const int8_t *kept, lr_err *err)
     s->coef = lr_malloc(s->K, sizeof *s->coef, err);
     s->cumhaz = lr_malloc(s->K * (c->H + 1), sizeof *s->cumhaz, err);
     if (!s->job || !s->fold || !s->replicate || !s->label || !s->kept || !s->offset || !s->coef || !s->cumhaz) return -1;
-    /* (fold, replicate) order; /jobs is in that order within a model, but do not rely on it */
+    /* (repeat, fold, replicate) order; /jobs is in that order within a model, but do not rely on it */
     size_t k = 0;
-    for (long f = 0; f < c->folds; f++)
-        for (long r = 0; r < c->replicates; r++)
-            for (size_t j = 0; j < J; j++) {
-                if (strcmp(c->job_model[j], s->model) || c->job_fold[j] != f || c->job_replicate[j] != r) continue;
-                if (c->job_status[j] != LR_JOB_STATUS_OK)
-                    return lr_fail(err, "model '%s' failed in %s: job %zu (fold %ld, replicate %ld) is %s%s%s", s->model,
-                                   s->path, j, f, r, lr_job_status_name(c->job_status[j]),
-                                   c->job_error[j][0] ? ": " : "", c->job_error[j]);
-                if (k < s->K) {
-                    s->job[k] = (int32_t)j, s->fold[k] = (int32_t)f, s->replicate[k] = (int32_t)r;
-                    if (c->replicates > 1) snprintf(s->label[k], sizeof s->label[k], "fold%ld_rep%ld", f, r);
-                    else snprintf(s->label[k], sizeof s->label[k], "fold%ld", f);
+    for (long q = 0; q < c->repeats; q++)
+        for (long f = 0; f < c->folds; f++)
+            for (long r = 0; r < c->replicates; r++)
+                for (size_t j = 0; j < J; j++) {
+                    if (strcmp(c->job_model[j], s->model) || !c->job_selected[j] || c->job_repeat[j] != q ||
+                        c->job_fold[j] != f || c->job_replicate[j] != r)
+                        continue;
+                    if (c->job_status[j] != LR_JOB_STATUS_OK)
+                        return lr_fail(err, "model '%s' failed in %s: job %zu (repeat %ld, fold %ld, replicate %ld) is %s%s%s",
+                                       s->model, s->path, j, q, f, r, lr_job_status_name(c->job_status[j]),
+                                       c->job_error[j][0] ? ": " : "", c->job_error[j]);
+                    if (k < s->K) {
+                        s->job[k] = (int32_t)j, s->fold[k] = (int32_t)f, s->replicate[k] = (int32_t)r;
+                        /* "fold0"; "repeat1_fold0" with repeats; "_rep1" appended with replicates */
+                        char repeat[20] = "", replicate[16] = "";
+                        if (c->repeats > 1) snprintf(repeat, sizeof repeat, "repeat%d_", (int)q);
+                        if (c->replicates > 1) snprintf(replicate, sizeof replicate, "_rep%d", (int)r);
+                        snprintf(s->label[k], sizeof s->label[k], "%sfold%d%s", repeat, (int)f, replicate);
+                    }
+                    k++;
                 }
-                k++;
-            }
-    if (k != s->K) return lr_fail(err, "%s: model '%s' has %zu jobs, expected one per fold and replicate", s->path, s->model, s->K);
+    if (k != s->K) return lr_fail(err, "%s: model '%s' has %zu jobs, expected one per repeat, fold and replicate", s->path, s->model, s->K);
     return 0;
 }
 

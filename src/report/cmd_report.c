@@ -371,6 +371,10 @@ static int write_report_md(const report_state *st, lr_err *err)
                "%ld\n",
             c->path, c->software_version, c->config_path, c->cohort_path, c->P, c->A, c->L,
             c->has_truth ? ", synthetic with truth" : "", c->J, ok, failed, missing, c->folds, c->replicates, c->seed);
+    fprintf(f, "- repeats: %ld%s\n", c->repeats,
+            c->repeats > 1 ? " (repeated cross-validation: Table 2 over repeats × folds; the per-patient figures, "
+                             "prognosis and interpretation use repeat 0)"
+                           : "");
     if (c->n_blis_archs == 1) fprintf(f, "- BLIS kernels: `%s`\n", c->blis_archs);
     else if (c->n_blis_archs > 1)
         fprintf(f, "\n**Mixed BLIS kernels** (%s): the jobs ran on nodes whose BLIS sub-configurations round "
@@ -379,11 +383,15 @@ static int write_report_md(const report_state *st, lr_err *err)
     if (failed || missing) {
         fprintf(f, "\n**Unfinished campaign.** These jobs have no results; every number below is computed from the "
                    "others:\n\n");
-        for (size_t j = 0; j < c->J; j++)
-            if (c->job_status[j] != LR_JOB_STATUS_OK)
-                fprintf(f, "- job %d `%s` fold %d replicate %d: %s%s%s\n", c->job_id[j], c->job_model[j], c->job_fold[j],
-                        c->job_replicate[j], lr_job_status_name(c->job_status[j]), c->job_error[j][0] ? " — " : "",
-                        c->job_error[j]);
+        for (size_t j = 0; j < c->J; j++) {
+            if (c->job_status[j] == LR_JOB_STATUS_OK) continue;
+            char where[64] = "";
+            if (c->job_setting[j] >= 0) snprintf(where, sizeof where, " setting %d", c->job_setting[j]);
+            if (c->repeats > 1) snprintf(where + strlen(where), sizeof where - strlen(where), " repeat %d", c->job_repeat[j]);
+            fprintf(f, "- job %d `%s`%s fold %d replicate %d: %s%s%s\n", c->job_id[j], c->job_model[j], where,
+                    c->job_fold[j], c->job_replicate[j], lr_job_status_name(c->job_status[j]),
+                    c->job_error[j][0] ? " — " : "", c->job_error[j]);
+        }
     }
     fprintf(f, "\n## Table 2\n\n");
     snprintf(path, sizeof path, "%s/table2.md", st->args->out_dir);
@@ -576,6 +584,7 @@ static void print_summary(const report_state *st)
     printf("report: %s/report.md\ntable2: %s/table2.md\ninterpretation: %s/interpretation.md\n", a->out_dir, a->out_dir,
            a->out_dir);
     size_t incomplete = 0;
+    printf("repeats: %zu\n", st->table.repeats);
     for (int r = 0; r < LR_TABLE2_ROWS; r++) {
         const lr_table2_row *w = &st->table.rows[r];
         printf("cindex_test_%s: %.4f\n", w->model, w->mean[2]);
@@ -585,6 +594,7 @@ static void print_summary(const report_state *st)
     printf("pooled_test_c_proposed: %.4f\npooled_bca_proposed: [%.4f, %.4f]\n", prop->pooled, prop->bca_low,
            prop->bca_high);
     printf("incomplete_rows: %zu\n", incomplete);
+    if (st->table.n_selection) printf("selection: %s/selection.csv\n", a->out_dir);
     if (st->have_prognosis) {
         const lr_prognosis *p = &st->prognosis;
         printf("prognosis: %s/prognosis.md\n", a->out_dir);
@@ -647,6 +657,7 @@ int cmd_report(int argc, char **argv)
     lr_plotter_close(&st.plot);
     if (!rc) print_summary(&st);
     lr_lesion_set_free(&st.lesions);
+    lr_table2_free(&st.table);
     free(st.organ);
     lr_results_free(&c);
     if (rc) return lr_runtime_error(VERB, "%s", err.msg);

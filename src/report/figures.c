@@ -430,7 +430,7 @@ int lr_figure_curves(lr_plotter *pl, const lr_results *c, size_t *n_models, lr_e
     for (size_t m = 0; m < sizeof models / sizeof models[0]; m++) {
         int any = 0;
         for (size_t j = 0; j < c->J; j++)
-            any |= c->job_status[j] == LR_JOB_STATUS_OK && !strcmp(c->job_model[j], models[m]);
+            any |= c->job_status[j] == LR_JOB_STATUS_OK && c->job_pooled[j] && !strcmp(c->job_model[j], models[m]);
         if (!any) continue;
         for (int series = 0; series < 3; series++) {
             fprintf(f, "# %s series %d\n", models[m], series);
@@ -438,7 +438,8 @@ int lr_figure_curves(lr_plotter *pl, const lr_results *c, size_t *n_models, lr_e
             for (size_t e = 0; e < c->E; e++) {
                 size_t n = 0;
                 for (size_t j = 0; j < c->J; j++) {
-                    if (c->job_status[j] != LR_JOB_STATUS_OK || strcmp(c->job_model[j], models[m])) continue;
+                    if (c->job_status[j] != LR_JOB_STATUS_OK || !c->job_pooled[j] || strcmp(c->job_model[j], models[m]))
+                        continue;
                     double v = series == 0 ? c->curve_loss[j * c->E + e]
                                            : c->curve_cindex[(j * c->E + e) * 3 + (series == 1 ? 0 : 1)];
                     if (isfinite(v)) vals[n++] = v;

@@ -76,7 +76,8 @@ static int fill_row(prog_ctx *x, size_t row, const char *model, lr_err *err)
         memset(train_sum, 0, P * sizeof *train_sum);
         memset(train_n, 0, P * sizeof *train_n);
         for (size_t j = 0; j < c->J; j++) {
-            if (c->job_status[j] != LR_JOB_STATUS_OK || (size_t)c->job_fold[j] != k || strcmp(c->job_model[j], model))
+            if (c->job_status[j] != LR_JOB_STATUS_OK || !c->job_pooled[j] || (size_t)c->job_fold[j] != k ||
+                strcmp(c->job_model[j], model))
                 continue;
             for (size_t p = 0; p < P; p++) {
                 double r = c->patient_risk[j * P + p];

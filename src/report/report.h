@@ -18,20 +18,23 @@
 typedef struct {
     const char *model;   /* campaign model name */
     const char *label;   /* the paper's row name */
+    char shown[256];     /* the row as the tables name it: the label, with a sweep "[selected]" or the setting */
+    int setting;         /* -1: the model's row (with a sweep: the selected setting per unit); >= 0: that setting */
     int learned;         /* 0 for the size baselines */
     int present;         /* the campaign has jobs of this model */
     int starred;         /* best-validation checkpoint (from /jobs/selection) */
     char weights[256];   /* weight provenance (/jobs/weights_source of the first ok job) */
     size_t n_jobs, n_ok, n_failed, n_missing;
     char problems[512];  /* "fold 2 rep 0 missing; fold 3 rep 0 failed (reason)" */
-    int n_folds;         /* folds with at least one ok job */
-    double fold_c[64][3];/* per fold (replicates averaged), NaN when the fold has no ok job */
-    double mean[3], sd[3];  /* over folds; sd is the sample sd (n-1); NaN with < 2 folds */
+    int n_folds;         /* (repeat, fold) units with at least one ok job (the folds with one repeat) */
+    double fold_c[LR_CAMPAIGN_MAX_CV_UNITS][3]; /* per unit u = repeat * folds + fold (replicates averaged), NaN
+                                                    when the unit has no ok job */
+    double mean[3], sd[3];  /* over units; sd is the sample sd (n-1); NaN with < 2 units */
     /* pooled out-of-fold test C: mean over folds of the per-fold test C, stratified bootstrap */
     double pooled, pct_low, pct_high, bca_low, bca_high, boot_se;
     /* paired difference to Proposed on the same resampled patients (folds both have) */
     double diff, diff_low, diff_high, diff_pct_low, diff_pct_high;
-    int diff_folds;
+    int diff_folds;      /* units both have */
 } lr_table2_row;
 
 typedef struct {
@@ -40,10 +43,23 @@ typedef struct {
     uint64_t seed;
 } lr_table2_options;
 
+/* Nested selection of one (model, repeat, fold): the setting with the best validation C and its test C. */
 typedef struct {
-    lr_table2_row rows[LR_TABLE2_ROWS];
-    size_t folds;
-    size_t n_test_patients;   /* patients with a test fold and a finite event time */
+    const char *model;
+    int repeat, fold, setting; /* setting -1: none had an ok job with a finite validation C */
+    double valid_c, test_c;    /* the selected setting's (replicates averaged) */
+    char values[200];          /* the setting's values, "train.lr=0.0001, cnn.width=32" */
+} lr_table2_selection;
+
+typedef struct {
+    lr_table2_row rows[LR_TABLE2_ROWS]; /* the model rows (with a sweep: the selected setting) */
+    lr_table2_selection *selection; /* [n_selection] a sweep: per swept model and (repeat, fold) */
+    size_t n_selection;
+    lr_table2_row *settings;  /* [n_settings] sweep: one row per (learned model, setting) */
+    size_t n_settings;
+    size_t folds, repeats, units; /* units = repeats x folds */
+    size_t n_test_patients;   /* patients that are test patients in some (repeat, fold) */
+    size_t n_test_entries;    /* (unit, test patient) pairs: n_test_patients x repeats when complete */
     lr_table2_options opt;
     double oracle_cindex;     /* NaN without truth */
     double annotated_truth_cindex; /* NaN without truth: the reachable ceiling (cohort.h) */
@@ -51,9 +67,10 @@ typedef struct {
 } lr_table2;
 
 lr_table2_options lr_table2_default_options(void);
-/* Every row, present or not, in the paper's order followed by the size baselines. */
+/* Every row, present or not, in the paper's order followed by the size baselines. Free with lr_table2_free. */
 int lr_table2_compute(const lr_results *c, const lr_table2_options *opt, lr_table2 *t, lr_err *err);
-/* table2.md, table2.csv, table2.tex in dir. */
+void lr_table2_free(lr_table2 *t);
+/* table2.md, table2.csv, table2.tex in dir; with a sweep also selection.csv (lr_table2_selection rows). */
 int lr_table2_write(const lr_table2 *t, const char *dir, lr_err *err);
 /* Intervals from the finite replicates t[used] (sorted in place): percentile, and BCa from z0 and the
  * stratified jackknife values L[n] (non-finite L ignored); NaN when undefined. Shared by Table 2 and the

@@ -107,6 +107,11 @@ static int read_root(hid_t f, lr_results *c, lr_err *err)
     LR_TRY(read_attr_long(f, "seed", &c->seed, err));
     LR_TRY(read_attr_long(f, "folds", &c->folds, err));
     LR_TRY(read_attr_long(f, "replicates", &c->replicates, err));
+    c->repeats = 1;
+    if (lr_h5_attr_exists(f, "/", "repeats")) LR_TRY(read_attr_long(f, "repeats", &c->repeats, err));
+    if (c->repeats < 1 || c->repeats * c->folds > LR_CAMPAIGN_MAX_CV_UNITS)
+        return lr_fail(err, "root attribute repeats = %ld: expected 1 .. %ld (repeats x folds <= %d)", c->repeats,
+                       LR_CAMPAIGN_MAX_CV_UNITS / (c->folds > 0 ? c->folds : 1), LR_CAMPAIGN_MAX_CV_UNITS);
     if (c->folds < 2 || c->replicates < 1)
         return lr_fail(err, "root attributes: folds = %ld (>= 2 expected), replicates = %ld (>= 1 expected)",
                        c->folds, c->replicates);
@@ -127,6 +132,17 @@ static int read_jobs(hid_t f, lr_results *c, lr_err *err)
     if (!(c->job_id = read_dataset(f, LR_CD_JOBS_ID, &n, err))) return -1;
     if (!(c->job_fold = read_dataset(f, LR_CD_JOBS_FOLD, &n, err))) return -1;
     if (!(c->job_replicate = read_dataset(f, LR_CD_JOBS_REPLICATE, &n, err))) return -1;
+    if (lr_h5_exists(f, PATH(LR_CD_JOBS_SETTING))) {
+        if (!(c->job_setting = read_dataset(f, LR_CD_JOBS_SETTING, &n, err))) return -1;
+    } else {
+        if (!(c->job_setting = lr_malloc(J ? J : 1, sizeof *c->job_setting, err))) return -1;
+        for (size_t j = 0; j < J; j++) c->job_setting[j] = -1;
+    }
+    if (lr_h5_exists(f, PATH(LR_CD_JOBS_REPEAT))) {
+        if (!(c->job_repeat = read_dataset(f, LR_CD_JOBS_REPEAT, &n, err))) return -1;
+    } else if (!(c->job_repeat = lr_calloc(J ? J : 1, sizeof *c->job_repeat, err))) {
+        return -1;
+    }
     if (!(c->job_best_epoch = read_dataset(f, LR_CD_JOBS_BEST_EPOCH, &n, err))) return -1;
     if (!(c->job_selected_epoch = read_dataset(f, LR_CD_JOBS_SELECTED_EPOCH, &n, err))) return -1;
     if (!(c->job_epochs_run = read_dataset(f, LR_CD_JOBS_EPOCHS_RUN, &n, err))) return -1;
@@ -148,10 +164,13 @@ static int read_jobs(hid_t f, lr_results *c, lr_err *err)
                            : !strcmp(status[j], "missing") ? LR_JOB_STATUS_MISSING
                                                            : LR_JOB_STATUS_FAILED;
     lr_h5_free_strings(status, J);
-    for (size_t j = 0; j < J; j++)
+    for (size_t j = 0; j < J; j++) {
         if (c->job_fold[j] < 0 || c->job_fold[j] >= c->folds || c->job_replicate[j] < 0)
             return lr_fail(err, "/jobs/fold, /jobs/replicate: job %zu has fold %d, replicate %d (folds = %ld)", j,
                            c->job_fold[j], c->job_replicate[j], c->folds);
+        if (c->job_repeat[j] < 0 || c->job_repeat[j] >= c->repeats)
+            return lr_fail(err, "/jobs/repeat: job %zu has repeat %d (repeats = %ld)", j, c->job_repeat[j], c->repeats);
+    }
     return 0;
 }
 
@@ -252,6 +271,77 @@ fail:
     return -1;
 }
 
+/* /sweep/key and /sweep/values (absent without a sweep). */
+static int read_sweep(hid_t f, lr_results *c, lr_err *err)
+{
+    if (!lr_h5_exists(f, PATH(LR_CD_SWEEP_KEY))) return 0;
+    LR_TRY(dataset_len(f, LR_CD_SWEEP_KEY, &c->n_sweep_keys, err));
+    LR_TRY(dataset_len(f, LR_CD_SWEEP_VALUES, &c->n_settings, err));
+    lr_campaign_sizes n = sizes_of(c);
+    n.SK = c->n_sweep_keys, n.SS = c->n_settings;
+    if (!(c->sweep_key = read_strings_n(f, LR_CD_SWEEP_KEY, c->n_sweep_keys, err))) return -1;
+    if (!(c->sweep_values = read_dataset(f, LR_CD_SWEEP_VALUES, &n, err))) return -1;
+    for (size_t j = 0; j < c->J; j++)
+        if (c->job_setting[j] >= (int32_t)c->n_settings || c->job_setting[j] < -1)
+            return lr_fail(err, "/jobs/setting: job %zu has setting %d (%zu settings)", j, c->job_setting[j],
+                           c->n_settings);
+    return 0;
+fail:
+    return -1;
+}
+
+/* Nested selection, from validation C only: per (model, repeat, fold) the setting whose ok jobs have the best
+ * mean validation C (/jobs/cindex column 1; ties: the lowest setting). Then which jobs the per-patient
+ * outputs pool. */
+static int select_settings(lr_results *c, lr_err *err)
+{
+    size_t J = c->J, U = (size_t)(c->repeats * c->folds), S = c->n_settings ? c->n_settings : 1;
+    c->job_unit_selected = lr_malloc(J ? J : 1, sizeof *c->job_unit_selected, err);
+    c->job_selected = lr_malloc(J ? J : 1, 1, err);
+    c->job_pooled = lr_malloc(J ? J : 1, 1, err);
+    double *sum = lr_calloc(U * S, sizeof *sum, err), *count = lr_calloc(U * S, sizeof *count, err);
+    int rc = -1;
+    if (!c->job_unit_selected || !c->job_selected || !c->job_pooled || !sum || !count) goto done;
+    for (size_t j = 0; j < J; j++) c->job_unit_selected[j] = -2; /* not decided yet */
+    for (size_t j = 0; j < J; j++) {
+        if (c->job_setting[j] < 0) {
+            c->job_unit_selected[j] = -1;
+            continue;
+        }
+        if (c->job_unit_selected[j] != -2) continue;
+        /* every job of this model: sums per (unit, setting), then the choice per unit */
+        memset(sum, 0, U * S * sizeof *sum);
+        memset(count, 0, U * S * sizeof *count);
+        for (size_t q = j; q < J; q++) {
+            double v = c->job_cindex[q * 3 + 1];
+            if (c->job_setting[q] < 0 || strcmp(c->job_model[q], c->job_model[j]) ||
+                c->job_status[q] != LR_JOB_STATUS_OK || !isfinite(v))
+                continue;
+            sum[LR_RESULTS_UNIT(c, q) * S + (size_t)c->job_setting[q]] += v;
+            count[LR_RESULTS_UNIT(c, q) * S + (size_t)c->job_setting[q]] += 1;
+        }
+        for (size_t q = j; q < J; q++) {
+            if (c->job_setting[q] < 0 || strcmp(c->job_model[q], c->job_model[j])) continue;
+            size_t u = LR_RESULTS_UNIT(c, q);
+            int best = -1;
+            for (size_t s = 0; s < S; s++)
+                if (count[u * S + s] > 0 &&
+                    (best < 0 || sum[u * S + s] / count[u * S + s] > sum[u * S + best] / count[u * S + best]))
+                    best = (int)s;
+            c->job_unit_selected[q] = best;
+        }
+    }
+    for (size_t j = 0; j < J; j++) {
+        c->job_selected[j] = c->job_setting[j] < 0 || c->job_setting[j] == c->job_unit_selected[j];
+        c->job_pooled[j] = c->job_repeat[j] == 0 && c->job_selected[j];
+    }
+    rc = 0;
+done:
+    free(sum);
+    free(count);
+    return rc;
+}
+
 /* Cross-references: annotations point at patients and lesion rows, lesions at organs. */
 static int check_and_index(lr_results *c, lr_err *err)
 {
@@ -290,6 +380,8 @@ int lr_results_read(const char *path, lr_results *c, lr_err *err)
     LR_TRY(read_cohort_copy(f, c, err));
     LR_TRY(check_and_index(c, err));
     LR_TRY(read_survival(f, c, err));
+    LR_TRY(read_sweep(f, c, err));
+    LR_TRY(select_settings(c, err));
     H5Fclose(f);
     return 0;
 fail:
@@ -303,6 +395,13 @@ void lr_results_free(lr_results *c)
     free(c->job_id);
     free(c->job_fold);
     free(c->job_replicate);
+    free(c->job_repeat);
+    free(c->job_pooled);
+    free(c->job_setting);
+    free(c->job_unit_selected);
+    free(c->job_selected);
+    if (c->sweep_key) lr_h5_free_strings(c->sweep_key, c->n_sweep_keys);
+    free(c->sweep_values);
     free(c->job_best_epoch);
     free(c->job_selected_epoch);
     free(c->job_epochs_run);
@@ -346,7 +445,9 @@ long lr_results_find_job(const lr_results *c, const char *model, int fold, int r
 {
     long any = -1;
     for (size_t j = 0; j < c->J; j++) {
-        if (c->job_status[j] != LR_JOB_STATUS_OK || c->job_fold[j] != fold || strcmp(c->job_model[j], model)) continue;
+        if (c->job_status[j] != LR_JOB_STATUS_OK || !c->job_pooled[j] || c->job_fold[j] != fold ||
+            strcmp(c->job_model[j], model))
+            continue;
         if (c->job_replicate[j] == replicate) return (long)j;
         if (any < 0) any = (long)j;
     }

@@ -23,10 +23,25 @@ typedef struct {
     char blis_archs[256]; /* BLIS sub-configurations the jobs ran on, comma-separated ("" unknown) */
     int n_blis_archs;     /* > 1: a mixed campaign (bits differ between sub-configurations) */
     long seed, folds, replicates;
+    long repeats;         /* repeated CV: splits (1 in campaign files without the attribute) */
     size_t J, P, A, L, K, E; /* jobs, patients, annotations, lesions, organs, epochs (curve width) */
 
     /* jobs [J] */
     int32_t *job_id, *job_fold, *job_replicate;
+    int32_t *job_repeat;   /* [J] the job's split (zeros for files without /jobs/repeat) */
+    int32_t *job_setting;  /* [J] sweep setting, -1 not swept (all -1 for files without /jobs/setting) */
+    /* [J] derived, nested selection: the setting selected for the job's (model, repeat, fold) — the one whose
+     * ok jobs have the best mean validation C (ties: the lowest setting); -1 when not swept or none has one */
+    int32_t *job_unit_selected;
+    unsigned char *job_selected; /* [J] 1 when not swept or job_setting == job_unit_selected */
+    /* [J] derived: 1 for the jobs whose risks the per-patient outputs use (one out-of-fold risk per patient:
+     * KM, calibration, prognosis, the lesion figures, interpretation, training curves): repeat 0 and, with a
+     * sweep, the selected setting. Table 2 uses every repeat and shows every setting. */
+    unsigned char *job_pooled;
+    /* the sweep (/sweep; n_settings = 0 without one) */
+    size_t n_sweep_keys, n_settings;
+    char **sweep_key;      /* [n_sweep_keys] dotted config keys */
+    double *sweep_values;  /* [n_settings * n_sweep_keys] */
     int32_t *job_best_epoch, *job_selected_epoch, *job_epochs_run;
     char **job_model, **job_error, **job_weights_source, **job_selection;
     int *job_status;       /* LR_JOB_STATUS_* (an unknown string counts as failed) */
@@ -74,7 +89,9 @@ int lr_results_read(const char *path, lr_results *c, lr_err *err);
 void lr_results_free(lr_results *c);
 
 const char *lr_job_status_name(int status);
-/* The first ok job of (model, fold), replicate preferred; -1 when none. */
+/* The (repeat, fold) unit of job j: repeat * folds + fold, in [0, repeats * folds). */
+#define LR_RESULTS_UNIT(c, j) ((size_t)(c)->job_repeat[j] * (size_t)(c)->folds + (size_t)(c)->job_fold[j])
+/* The first ok pooled job (job_pooled) of (model, fold), replicate preferred; -1 when none. */
 long lr_results_find_job(const lr_results *c, const char *model, int fold, int replicate);
 
 #endif

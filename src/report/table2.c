@@ -26,7 +26,6 @@
 #include "survival/concordance.h"
 #include "util/rng.h"
 
-#define MAX_FOLDS 64
 
 static const struct {
     const char *model, *label;
@@ -55,29 +54,41 @@ void lr_results_test_fold(const lr_results *c, int *out)
     for (size_t p = 0; p < c->P; p++) {
         out[p] = -1;
         for (size_t j = 0; j < c->J && out[p] < 0; j++)
-            if (c->job_status[j] == LR_JOB_STATUS_OK && c->patient_role[j * c->P + p] == 2) out[p] = c->job_fold[j];
+            if (c->job_status[j] == LR_JOB_STATUS_OK && c->job_pooled[j] && c->patient_role[j * c->P + p] == 2)
+                out[p] = c->job_fold[j];
     }
 }
 
 /* ---- the pooled statistic ---- */
 
-typedef struct {
-    const lr_results *c;
-    size_t folds;
-    long *jobs;          /* [rows * folds * replicates_max] ok jobs, -1 padded */
-    size_t rep_max;
-    size_t *units;       /* [n_test] patients by fold: units[start[k]..start[k+1]) */
-    size_t start[MAX_FOLDS + 1];
-    double *work_time, *work_risk; /* [n_test] */
-    int *work_event;
-} pool_ctx;
-
-static long job_at(const pool_ctx *x, size_t row, size_t fold, size_t r)
+/* A table row by index: the model rows first (LR_TABLE2_ROWS), then the sweep's setting rows. */
+static lr_table2_row *row_at(lr_table2 *t, size_t row)
 {
-    return x->jobs[(row * x->folds + fold) * x->rep_max + r];
+    return row < LR_TABLE2_ROWS ? &t->rows[row] : &t->settings[row - LR_TABLE2_ROWS];
+}
+static const lr_table2_row *row_at_c(const lr_table2 *t, size_t row)
+{
+    return row < LR_TABLE2_ROWS ? &t->rows[row] : &t->settings[row - LR_TABLE2_ROWS];
 }
 
-static int fold_has_jobs(const pool_ctx *x, size_t row, size_t fold) { return job_at(x, row, fold, 0) >= 0; }
+/* The statistic is over (repeat, fold) units u = repeat * folds + fold: with one repeat, the folds. */
+typedef struct {
+    const lr_results *c;
+    size_t units, rows;
+    long *jobs;          /* [rows * units * replicates_max] ok jobs, -1 padded */
+    size_t rep_max;
+    size_t *start;       /* [units + 1]: the test patients of unit u are members[start[u]..start[u+1]) */
+    double *work_time, *work_risk; /* [P] */
+    int *work_event;
+    double *unit_value;  /* [rows * units] each unit's C (replicates averaged) on the current patients */
+} pool_ctx;
+
+static long job_at(const pool_ctx *x, size_t row, size_t unit, size_t r)
+{
+    return x->jobs[(row * x->units + unit) * x->rep_max + r];
+}
+
+static int unit_has_jobs(const pool_ctx *x, size_t row, size_t unit) { return job_at(x, row, unit, 0) >= 0; }
 
 /* Harrell's C of one job on the patients units[0..n). */
 static int job_cindex(pool_ctx *x, long job, const size_t *units, size_t n, double *value, lr_err *err)
@@ -99,29 +110,45 @@ static int job_cindex(pool_ctx *x, long job, const size_t *units, size_t n, doub
     return 0;
 }
 
-/* Mean over the folds in mask of (mean over the fold's ok replicates of C). */
-static int row_statistic(pool_ctx *x, size_t row, const unsigned char *mask, const size_t *units,
-                         const size_t *start, double *value, lr_err *err)
+/* Unit u's C of a row on the patients units[0..n): the mean over the unit's ok replicates (NaN without). */
+static int unit_statistic(pool_ctx *x, size_t row, size_t u, const size_t *units, size_t n, double *value, lr_err *err)
 {
     double sum = 0.0;
-    size_t folds_used = 0;
-    for (size_t k = 0; k < x->folds; k++) {
-        if (!mask[k]) continue;
-        double fold_sum = 0.0;
-        size_t reps = 0;
-        for (size_t r = 0; r < x->rep_max; r++) {
-            long j = job_at(x, row, k, r);
-            if (j < 0) break;
-            double cj;
-            if (job_cindex(x, j, units + start[k], start[k + 1] - start[k], &cj, err)) return -1;
-            fold_sum += cj;
-            reps++;
-        }
-        sum += fold_sum / (double)reps;
-        folds_used++;
+    size_t reps = 0;
+    for (size_t r = 0; r < x->rep_max; r++) {
+        long j = job_at(x, row, u, r);
+        if (j < 0) break;
+        double cj;
+        if (job_cindex(x, j, units, n, &cj, err)) return -1;
+        sum += cj;
+        reps++;
     }
-    *value = folds_used ? sum / (double)folds_used : NAN;
+    *value = reps ? sum / (double)reps : NAN;
     return 0;
+}
+
+/* Every row's unit values on the patients units[] (start[] per unit) into x->unit_value. */
+static int all_unit_values(pool_ctx *x, const size_t *units, const size_t *start, lr_err *err)
+{
+    for (size_t row = 0; row < x->rows; row++)
+        for (size_t u = 0; u < x->units; u++)
+            if (unit_statistic(x, row, u, units + start[u], start[u + 1] - start[u], &x->unit_value[row * x->units + u],
+                               err))
+                return -1;
+    return 0;
+}
+
+/* Mean over the units in mask of the row's unit values. */
+static double row_statistic(const pool_ctx *x, size_t row, const unsigned char *mask)
+{
+    double sum = 0.0;
+    size_t used = 0;
+    for (size_t u = 0; u < x->units; u++) {
+        if (!mask[u]) continue;
+        sum += x->unit_value[row * x->units + u];
+        used++;
+    }
+    return used ? sum / (double)used : NAN;
 }
 
 void lr_report_intervals(double *t, size_t used, double estimate, const double *L, size_t n, double level,
@@ -154,80 +181,78 @@ void lr_report_intervals(double *t, size_t used, double estimate, const double *
     *bca_high = out[1];
 }
 
-static int fold_has_any(const unsigned char *mask, size_t folds)
+static int unit_has_any(const unsigned char *mask, size_t units)
 {
-    for (size_t k = 0; k < folds; k++)
-        if (mask[k]) return 1;
+    for (size_t u = 0; u < units; u++)
+        if (mask[u]) return 1;
     return 0;
 }
 
 typedef struct {
-    unsigned char mask[LR_TABLE2_ROWS][MAX_FOLDS];      /* folds the row has */
-    unsigned char diff_mask[LR_TABLE2_ROWS][MAX_FOLDS]; /* folds both the row and Proposed have */
+    unsigned char *mask;      /* [rows * units] units the row has */
+    unsigned char *diff_mask; /* [rows * units] units both the row and Proposed have */
 } row_masks;
 
-static int row_stats(pool_ctx *x, const row_masks *mk, size_t row, const size_t *units, const size_t *start,
-                     double *stat, double *diff, lr_err *err)
+/* A row's statistic and its difference to Proposed from the current unit values. */
+static void row_stats(const pool_ctx *x, const row_masks *mk, size_t row, double *stat, double *diff)
 {
+    const unsigned char *m = mk->mask + row * x->units, *dm = mk->diff_mask + row * x->units;
     *stat = *diff = NAN;
-    if (!fold_has_any(mk->mask[row], x->folds)) return 0;
-    if (row_statistic(x, row, mk->mask[row], units, start, stat, err)) return -1;
-    if (row != PROPOSED_ROW && fold_has_any(mk->diff_mask[row], x->folds)) {
-        double a, b;
-        if (row_statistic(x, row, mk->diff_mask[row], units, start, &a, err)) return -1;
-        if (row_statistic(x, PROPOSED_ROW, mk->diff_mask[row], units, start, &b, err)) return -1;
-        *diff = a - b;
-    }
-    return 0;
+    if (!unit_has_any(m, x->units)) return;
+    *stat = row_statistic(x, row, m);
+    if (row != PROPOSED_ROW && unit_has_any(dm, x->units))
+        *diff = row_statistic(x, row, dm) - row_statistic(x, PROPOSED_ROW, dm);
 }
 
-/* Bootstrap and jackknife of every row's pooled C and difference to Proposed, sharing the draws. */
+/* Bootstrap and jackknife of every row's pooled C and difference to Proposed, sharing the draws: each draw
+ * resamples the test patients of every (repeat, fold) unit within that unit. */
 static int pooled_bootstrap(pool_ctx *x, const row_masks *mk, const size_t *members, const lr_table2_options *opt,
                             lr_table2 *t, lr_err *err)
 {
-    size_t n = x->start[x->folds], B = opt->replicates, R = LR_TABLE2_ROWS;
-    double *reps = lr_malloc(2 * R * B, sizeof *reps, err);       /* [2][R][B] stat, diff */
+    size_t U = x->units, n = x->start[U], B = opt->replicates, R = x->rows;
+    double *reps = lr_malloc(2 * R * B, sizeof *reps, err);           /* [2][R][B] stat, diff */
     double *jack = lr_malloc(2 * R * (n ? n : 1), sizeof *jack, err); /* [2][R][n] influence values */
+    double *base = lr_malloc(R * U, sizeof *base, err);               /* [R][U] unit values on the data */
     size_t *units = lr_malloc(n ? n : 1, sizeof *units, err);
+    double *est = lr_malloc(R, sizeof *est, err), *est_diff = lr_malloc(R, sizeof *est_diff, err);
     gsl_rng *rng = lr_rng_stream(opt->seed, "report-table2-bootstrap", 0, 0, 0);
     int rc = -1;
-    if (!reps || !jack || !units || !rng) {
+    if (!reps || !jack || !base || !units || !est || !est_diff || !rng) {
         if (!rng) lr_fail(err, "out of memory for the RNG");
         goto done;
     }
-    double est[LR_TABLE2_ROWS], est_diff[LR_TABLE2_ROWS];
-    for (size_t row = 0; row < R; row++)
-        if (row_stats(x, mk, row, members, x->start, &est[row], &est_diff[row], err)) goto done;
+    if (all_unit_values(x, members, x->start, err)) goto done;
+    memcpy(base, x->unit_value, R * U * sizeof *base);
+    for (size_t row = 0; row < R; row++) row_stats(x, mk, row, &est[row], &est_diff[row]);
     for (size_t b = 0; b < B; b++) {
-        for (size_t k = 0; k < x->folds; k++) {
-            size_t nk = x->start[k + 1] - x->start[k];
-            for (size_t i = 0; i < nk; i++) units[x->start[k] + i] = members[x->start[k] + gsl_rng_uniform_int(rng, nk)];
+        for (size_t u = 0; u < U; u++) {
+            size_t nk = x->start[u + 1] - x->start[u];
+            for (size_t i = 0; i < nk; i++) units[x->start[u] + i] = members[x->start[u] + gsl_rng_uniform_int(rng, nk)];
         }
-        for (size_t row = 0; row < R; row++)
-            if (row_stats(x, mk, row, units, x->start, &reps[row * B + b], &reps[(R + row) * B + b], err)) goto done;
+        if (all_unit_values(x, units, x->start, err)) goto done;
+        for (size_t row = 0; row < R; row++) row_stats(x, mk, row, &reps[row * B + b], &reps[(R + row) * B + b]);
     }
-    /* stratified jackknife: leave patient i out of its fold */
-    size_t start[MAX_FOLDS + 1];
-    for (size_t i = 0; i < n; i++) {
-        size_t m = 0, k_i = 0;
-        for (size_t k = 0; k < x->folds; k++) {
-            start[k] = m;
-            for (size_t q = x->start[k]; q < x->start[k + 1]; q++) {
-                if (q == i) k_i = k;
-                else units[m++] = members[q];
+    /* stratified jackknife: leave test patient i out of its unit (the other units keep their values) */
+    memcpy(x->unit_value, base, R * U * sizeof *base);
+    for (size_t u = 0; u < U; u++) {
+        size_t nk = x->start[u + 1] - x->start[u];
+        for (size_t i = x->start[u]; i < x->start[u + 1]; i++) {
+            size_t m = 0;
+            for (size_t q = x->start[u]; q < x->start[u + 1]; q++)
+                if (q != i) units[m++] = members[q];
+            for (size_t row = 0; row < R; row++)
+                if (unit_statistic(x, row, u, units, m, &x->unit_value[row * U + u], err)) goto done;
+            for (size_t row = 0; row < R; row++) {
+                double s, d;
+                row_stats(x, mk, row, &s, &d);
+                jack[row * n + i] = ((double)nk - 1.0) * (est[row] - s);
+                jack[(R + row) * n + i] = ((double)nk - 1.0) * (est_diff[row] - d);
             }
-        }
-        start[x->folds] = m;
-        double nk = (double)(x->start[k_i + 1] - x->start[k_i]);
-        for (size_t row = 0; row < R; row++) {
-            double s, d;
-            if (row_stats(x, mk, row, units, start, &s, &d, err)) goto done;
-            jack[row * n + i] = (nk - 1.0) * (est[row] - s);
-            jack[(R + row) * n + i] = (nk - 1.0) * (est_diff[row] - d);
+            for (size_t row = 0; row < R; row++) x->unit_value[row * U + u] = base[row * U + u];
         }
     }
     for (size_t row = 0; row < R; row++) {
-        lr_table2_row *w = &t->rows[row];
+        lr_table2_row *w = row_at(t, row);
         for (int which = 0; which < 2; which++) {
             double *tb = &reps[(which * R + row) * B];
             size_t used = 0;
@@ -250,7 +275,10 @@ static int pooled_bootstrap(pool_ctx *x, const row_masks *mk, const size_t *memb
 done:
     free(reps);
     free(jack);
+    free(base);
     free(units);
+    free(est);
+    free(est_diff);
     if (rng) gsl_rng_free(rng);
     return rc;
 }
@@ -266,25 +294,37 @@ static void append(char *buf, size_t size, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Job bookkeeping and fold means of one row; fills the row's ok jobs into x->jobs. */
-static void summarise_row(const lr_results *c, pool_ctx *x, size_t row, lr_table2_row *w)
+/* The jobs of a row: its model's; with a sweep, a setting row's setting, or the model row's selected one. */
+static int row_takes_job(const lr_results *c, const lr_table2_row *w, size_t j)
 {
-    w->model = row_defs[row].model;
-    w->label = row_defs[row].label;
-    w->learned = row_defs[row].learned;
+    if (strcmp(c->job_model[j], w->model)) return 0;
+    return w->setting < 0 ? c->job_selected[j] : c->job_setting[j] == w->setting;
+}
+
+/* Job bookkeeping and unit means of one row (model, label and learned set); fills the row's ok jobs into
+ * x->jobs. */
+static int summarise_row(const lr_results *c, pool_ctx *x, size_t row, lr_table2_row *w, lr_err *err)
+{
+    size_t U = x->units;
     for (int s = 0; s < 3; s++) w->mean[s] = w->sd[s] = NAN;
     w->pooled = w->pct_low = w->pct_high = w->bca_low = w->bca_high = w->boot_se = NAN;
     w->diff = w->diff_low = w->diff_high = w->diff_pct_low = w->diff_pct_high = NAN;
-    double sum[MAX_FOLDS][3] = {{0}};
-    size_t count[MAX_FOLDS] = {0};
+    double *sum = lr_calloc(3 * U, sizeof *sum, err), *vals = lr_malloc(3 * U, sizeof *vals, err);
+    size_t *count = lr_calloc(U, sizeof *count, err);
+    if (!sum || !vals || !count) {
+        free(sum), free(vals), free(count);
+        return -1;
+    }
     for (size_t j = 0; j < c->J; j++) {
-        if (strcmp(c->job_model[j], w->model)) continue;
+        if (!row_takes_job(c, w, j)) continue;
         w->present = 1;
         w->n_jobs++;
         if (c->job_status[j] != LR_JOB_STATUS_OK) {
+            char rep[32] = "";
+            if (c->repeats > 1) snprintf(rep, sizeof rep, "repeat %d ", c->job_repeat[j]);
             if (c->job_status[j] == LR_JOB_STATUS_MISSING) w->n_missing++;
             else w->n_failed++;
-            append(w->problems, sizeof w->problems, "%sfold %d rep %d %s%s%.80s%s", w->problems[0] ? "; " : "",
+            append(w->problems, sizeof w->problems, "%s%sfold %d rep %d %s%s%.80s%s", w->problems[0] ? "; " : "", rep,
                    c->job_fold[j], c->job_replicate[j], lr_job_status_name(c->job_status[j]),
                    c->job_error[j][0] ? " (" : "", c->job_error[j], c->job_error[j][0] ? ")" : "");
             continue;
@@ -294,23 +334,126 @@ static void summarise_row(const lr_results *c, pool_ctx *x, size_t row, lr_table
             snprintf(w->weights, sizeof w->weights, "%s", c->job_weights_source[j]);
             w->starred = !strcmp(c->job_selection[j], "best_valid");
         }
-        size_t k = (size_t)c->job_fold[j];
-        if (count[k] < x->rep_max) x->jobs[(row * x->folds + k) * x->rep_max + count[k]] = (long)j;
-        for (int s = 0; s < 3; s++) sum[k][s] += c->job_cindex[j * 3 + s];
-        count[k]++;
+        size_t u = LR_RESULTS_UNIT(c, j);
+        if (count[u] < x->rep_max) x->jobs[(row * U + u) * x->rep_max + count[u]] = (long)j;
+        for (int s = 0; s < 3; s++) sum[u * 3 + s] += c->job_cindex[j * 3 + s];
+        count[u]++;
     }
-    double vals[3][MAX_FOLDS];
-    for (size_t k = 0; k < x->folds; k++) {
+    for (size_t u = 0; u < U; u++) {
         for (int s = 0; s < 3; s++) {
-            w->fold_c[k][s] = count[k] ? sum[k][s] / (double)count[k] : NAN;
-            if (count[k]) vals[s][w->n_folds] = w->fold_c[k][s];
+            w->fold_c[u][s] = count[u] ? sum[u * 3 + s] / (double)count[u] : NAN;
+            if (count[u]) vals[s * U + (size_t)w->n_folds] = w->fold_c[u][s];
         }
-        if (count[k]) w->n_folds++;
+        if (count[u]) w->n_folds++;
     }
     for (int s = 0; s < 3; s++) {
-        if (w->n_folds >= 1) w->mean[s] = gsl_stats_mean(vals[s], 1, (size_t)w->n_folds);
-        if (w->n_folds >= 2) w->sd[s] = gsl_stats_sd(vals[s], 1, (size_t)w->n_folds);
+        if (w->n_folds >= 1) w->mean[s] = gsl_stats_mean(vals + s * U, 1, (size_t)w->n_folds);
+        if (w->n_folds >= 2) w->sd[s] = gsl_stats_sd(vals + s * U, 1, (size_t)w->n_folds);
     }
+    free(sum), free(vals), free(count);
+    return 0;
+}
+
+/* "train.lr=0.0001, cnn.width=32" */
+static void setting_text(const lr_results *c, int s, char *buf, size_t n)
+{
+    buf[0] = '\0';
+    for (size_t k = 0; k < c->n_sweep_keys; k++)
+        append(buf, n, "%s%s=%g", k ? ", " : "", c->sweep_key[k], c->sweep_values[(size_t)s * c->n_sweep_keys + k]);
+}
+
+static int model_is_swept(const lr_results *c, const char *model)
+{
+    for (size_t j = 0; j < c->J; j++)
+        if (c->job_setting[j] >= 0 && !strcmp(c->job_model[j], model)) return 1;
+    return 0;
+}
+
+/* The rows: the model rows in the paper's order (a swept model's row is its nested selection), and with a
+ * sweep one row per (swept model, setting). */
+static int make_rows(const lr_results *c, lr_table2 *t, lr_err *err)
+{
+    size_t n_swept = 0;
+    for (size_t row = 0; row < LR_TABLE2_ROWS; row++) {
+        lr_table2_row *w = &t->rows[row];
+        w->model = row_defs[row].model;
+        w->label = row_defs[row].label;
+        w->learned = row_defs[row].learned;
+        w->setting = -1;
+        int swept = model_is_swept(c, w->model);
+        snprintf(w->shown, sizeof w->shown, "%s%s", w->label, swept ? " [selected]" : "");
+        n_swept += (size_t)swept;
+    }
+    if (!n_swept) return 0;
+    t->settings = lr_calloc(n_swept * c->n_settings, sizeof *t->settings, err);
+    if (!t->settings) return -1;
+    for (size_t row = 0; row < LR_TABLE2_ROWS; row++) {
+        if (!model_is_swept(c, t->rows[row].model)) continue;
+        for (size_t s = 0; s < c->n_settings; s++) {
+            lr_table2_row *w = &t->settings[t->n_settings++];
+            w->model = t->rows[row].model;
+            w->label = t->rows[row].label;
+            w->learned = t->rows[row].learned;
+            w->setting = (int)s;
+            char text[200];
+            setting_text(c, (int)s, text, sizeof text);
+            snprintf(w->shown, sizeof w->shown, "%s [%s]", w->label, text);
+        }
+    }
+    return 0;
+}
+
+/* Per swept model row and (repeat, fold) unit: the selected setting, its validation and test C. */
+static int make_selection(const lr_results *c, lr_table2 *t, lr_err *err)
+{
+    size_t n = 0;
+    for (size_t row = 0; row < LR_TABLE2_ROWS; row++) n += model_is_swept(c, t->rows[row].model) ? t->units : 0;
+    if (!n) return 0;
+    t->selection = lr_calloc(n, sizeof *t->selection, err);
+    if (!t->selection) return -1;
+    for (size_t row = 0; row < LR_TABLE2_ROWS; row++) {
+        const lr_table2_row *w = &t->rows[row];
+        if (!model_is_swept(c, w->model)) continue;
+        for (size_t u = 0; u < t->units; u++) {
+            lr_table2_selection *sel = &t->selection[t->n_selection++];
+            sel->model = w->model;
+            sel->repeat = (int)(u / t->folds), sel->fold = (int)(u % t->folds);
+            sel->setting = -1;
+            double sum = 0;
+            size_t m = 0;
+            for (size_t j = 0; j < c->J; j++) {
+                if (strcmp(c->job_model[j], w->model) || LR_RESULTS_UNIT(c, j) != u || c->job_setting[j] < 0) continue;
+                sel->setting = c->job_unit_selected[j];
+                if (c->job_selected[j] && c->job_status[j] == LR_JOB_STATUS_OK) sum += c->job_cindex[j * 3 + 1], m++;
+            }
+            sel->valid_c = m ? sum / (double)m : NAN;
+            if (sel->setting >= 0) setting_text(c, sel->setting, sel->values, sizeof sel->values);
+            sel->test_c = w->fold_c[u][2];
+        }
+    }
+    return 0;
+}
+
+/* The test patients of every (repeat, fold) unit: members[start[u]..start[u+1]) are the patients that an
+ * ok job of unit u has in its test part. */
+static int unit_members(const lr_results *c, size_t U, size_t *members, size_t *start, lr_err *err)
+{
+    unsigned char *in = lr_calloc(U * (c->P ? c->P : 1), 1, err);
+    if (!in) return -1;
+    for (size_t j = 0; j < c->J; j++) {
+        if (c->job_status[j] != LR_JOB_STATUS_OK) continue;
+        size_t u = LR_RESULTS_UNIT(c, j);
+        for (size_t p = 0; p < c->P; p++) in[u * c->P + p] |= c->patient_role[j * c->P + p] == 2;
+    }
+    size_t n = 0;
+    for (size_t u = 0; u < U; u++) {
+        start[u] = n;
+        for (size_t p = 0; p < c->P; p++)
+            if (in[u * c->P + p]) members[n++] = p;
+    }
+    start[U] = n;
+    free(in);
+    return 0;
 }
 
 int lr_table2_compute(const lr_results *c, const lr_table2_options *opt, lr_table2 *t, lr_err *err)
@@ -318,63 +461,103 @@ int lr_table2_compute(const lr_results *c, const lr_table2_options *opt, lr_tabl
     memset(t, 0, sizeof *t);
     t->opt = *opt;
     t->folds = (size_t)c->folds;
+    t->repeats = (size_t)c->repeats;
+    t->units = t->folds * t->repeats;
     t->oracle_cindex = c->oracle_cindex;
     t->annotated_truth_cindex = c->annotated_truth_cindex;
-    if (t->folds > MAX_FOLDS) return lr_fail(err, "%s: %zu folds, the report handles at most %d", c->path, t->folds,
-                                             MAX_FOLDS);
-    pool_ctx x = {.c = c, .folds = t->folds, .rep_max = (size_t)c->replicates};
+    if (t->units > LR_CAMPAIGN_MAX_CV_UNITS)
+        return lr_fail(err, "%s: %zu repeats x %zu folds, the report handles at most %d", c->path, t->repeats, t->folds,
+                       LR_CAMPAIGN_MAX_CV_UNITS);
+    if (make_rows(c, t, err)) return -1;
+    size_t U = t->units, R = LR_TABLE2_ROWS + t->n_settings, P = c->P ? c->P : 1;
+    pool_ctx x = {.c = c, .units = U, .rows = R, .rep_max = (size_t)c->replicates};
     for (size_t j = 0; j < c->J; j++)
         if ((size_t)c->job_replicate[j] + 1 > x.rep_max) x.rep_max = (size_t)c->job_replicate[j] + 1;
-    size_t n_slots = LR_TABLE2_ROWS * t->folds * x.rep_max;
-    int *test_fold = lr_malloc(c->P ? c->P : 1, sizeof *test_fold, err);
-    size_t *members = lr_malloc(c->P ? c->P : 1, sizeof *members, err);
+    size_t n_slots = R * U * x.rep_max;
+    size_t *members = lr_malloc(P * t->repeats, sizeof *members, err);
+    row_masks mk = {.mask = lr_calloc(R * U, 1, err), .diff_mask = lr_calloc(R * U, 1, err)};
+    x.start = lr_malloc(U + 1, sizeof *x.start, err);
     x.jobs = lr_malloc(n_slots, sizeof *x.jobs, err);
-    x.work_time = lr_malloc(c->P ? c->P : 1, sizeof *x.work_time, err);
-    x.work_risk = lr_malloc(c->P ? c->P : 1, sizeof *x.work_risk, err);
-    x.work_event = lr_malloc(c->P ? c->P : 1, sizeof *x.work_event, err);
+    x.unit_value = lr_malloc(R * U, sizeof *x.unit_value, err);
+    x.work_time = lr_malloc(P, sizeof *x.work_time, err);
+    x.work_risk = lr_malloc(P, sizeof *x.work_risk, err);
+    x.work_event = lr_malloc(P, sizeof *x.work_event, err);
     int rc = -1;
-    if (!test_fold || !members || !x.jobs || !x.work_time || !x.work_risk || !x.work_event) goto done;
+    if (!members || !mk.mask || !mk.diff_mask || !x.start || !x.jobs || !x.unit_value || !x.work_time ||
+        !x.work_risk || !x.work_event)
+        goto done;
     for (size_t i = 0; i < n_slots; i++) x.jobs[i] = -1;
     for (size_t j = 0; j < c->J; j++) {
         int known = 0;
         for (size_t row = 0; row < LR_TABLE2_ROWS; row++) known |= !strcmp(c->job_model[j], row_defs[row].model);
         t->n_unknown_models += !known;
     }
-    row_masks mk;
-    memset(&mk, 0, sizeof mk);
-    for (size_t row = 0; row < LR_TABLE2_ROWS; row++) {
-        summarise_row(c, &x, row, &t->rows[row]);
-        for (size_t k = 0; k < t->folds; k++) mk.mask[row][k] = (unsigned char)fold_has_jobs(&x, row, k);
+    for (size_t row = 0; row < R; row++) {
+        if (summarise_row(c, &x, row, row_at(t, row), err)) goto done;
+        for (size_t u = 0; u < U; u++) mk.mask[row * U + u] = (unsigned char)unit_has_jobs(&x, row, u);
     }
-    for (size_t row = 0; row < LR_TABLE2_ROWS; row++)
-        for (size_t k = 0; k < t->folds; k++) {
-            mk.diff_mask[row][k] = mk.mask[row][k] && mk.mask[PROPOSED_ROW][k];
-            t->rows[row].diff_folds += mk.diff_mask[row][k];
+    for (size_t row = 0; row < R; row++)
+        for (size_t u = 0; u < U; u++) {
+            mk.diff_mask[row * U + u] = mk.mask[row * U + u] && mk.mask[PROPOSED_ROW * U + u];
+            row_at(t, row)->diff_folds += mk.diff_mask[row * U + u];
         }
-    lr_results_test_fold(c, test_fold);
-    size_t n = 0;
-    for (size_t k = 0; k < t->folds; k++) {
-        x.start[k] = n;
-        for (size_t p = 0; p < c->P; p++)
-            if (test_fold[p] == (int)k) members[n++] = p;
+    if (make_selection(c, t, err)) goto done;
+    if (unit_members(c, U, members, x.start, err)) goto done;
+    size_t n = x.start[U];
+    t->n_test_entries = n;
+    {
+        unsigned char *seen = lr_calloc(P, 1, err);
+        if (!seen) goto done;
+        for (size_t i = 0; i < n; i++) t->n_test_patients += !seen[members[i]]++;
+        free(seen);
     }
-    x.start[t->folds] = n;
-    t->n_test_patients = n;
-    x.units = members;
-    if (n >= 2 && opt->replicates >= 2) LR_TRY(pooled_bootstrap(&x, &mk, members, opt, t, err));
+    if (n >= 2 && opt->replicates >= 2 && pooled_bootstrap(&x, &mk, members, opt, t, err)) goto done;
     rc = 0;
-fail:
 done:
-    free(test_fold);
     free(members);
+    free(mk.mask);
+    free(mk.diff_mask);
+    free(x.start);
     free(x.jobs);
+    free(x.unit_value);
     free(x.work_time);
     free(x.work_risk);
     free(x.work_event);
+    if (rc) lr_table2_free(t);
     return rc;
 }
 
+void lr_table2_free(lr_table2 *t)
+{
+    free(t->settings);
+    free(t->selection);
+    t->settings = NULL;
+    t->selection = NULL;
+    t->n_settings = t->n_selection = 0;
+}
+
 /* ---- writers ---- */
+
+/* Rows in the order the tables show them: each model's setting rows (a sweep) just before its own row. */
+static size_t display_order(const lr_table2 *t, size_t *order)
+{
+    size_t n = 0;
+    for (size_t row = 0; row < LR_TABLE2_ROWS; row++) {
+        for (size_t s = 0; s < t->n_settings; s++)
+            if (!strcmp(t->settings[s].model, t->rows[row].model)) order[n++] = LR_TABLE2_ROWS + s;
+        order[n++] = row;
+    }
+    return n;
+}
+
+/* "4-fold cross-validation" or "4-fold cross-validation repeated 3 times (3 stratified splits)" */
+static void cv_text(char *buf, size_t size, const lr_table2 *t)
+{
+    if (t->repeats > 1)
+        snprintf(buf, size, "%zu-fold cross-validation repeated %zu times (%zu stratified splits, %zu (repeat, fold) "
+                 "units)", t->folds, t->repeats, t->repeats, t->units);
+    else snprintf(buf, size, "%zu-fold cross-validation", t->folds);
+}
 
 static const char *fmt_num(char *buf, size_t size, double v, int digits)
 {
@@ -440,29 +623,46 @@ static int write_md(const lr_table2 *t, const char *dir, lr_err *err)
     int pct = (int)lround(100.0 * t->opt.level);
     fprintf(f, "| Model | Checkpoint | Weights | Train | Valid | Test | Pooled test C [%d %% BCa] | "
                "Δ C vs Proposed [%d %% BCa] | Jobs |\n|---|---|---|---|---|---|---|---|---|\n", pct, pct);
-    for (size_t row = 0; row < LR_TABLE2_ROWS; row++) {
-        const lr_table2_row *w = &t->rows[row];
+    size_t order[LR_TABLE2_ROWS + t->n_settings], n_rows = display_order(t, order);
+    for (size_t i = 0; i < n_rows; i++) {
+        size_t row = order[i];
+        const lr_table2_row *w = row_at_c(t, row);
         char m[3][64], pooled[96], diff[96], jobs[128];
         for (int s = 0; s < 3; s++) mean_sd(m[s], sizeof m[s], w, s, " ± ");
         interval_text(pooled, sizeof pooled, w->pooled, w->bca_low, w->bca_high, 0);
         if (row == PROPOSED_ROW) snprintf(diff, sizeof diff, "(reference)");
         else interval_text(diff, sizeof diff, w->diff, w->diff_low, w->diff_high, 1);
         jobs_text(jobs, sizeof jobs, w);
-        fprintf(f, "| %s%s | %s | %s | %s | %s | %s | %s | %s | %s |\n", w->label, w->starred ? "*" : "",
+        fprintf(f, "| %s%s | %s | %s | %s | %s | %s | %s | %s | %s |\n", w->shown, w->starred ? "*" : "",
                 checkpoint_text(w), weights_text(w), m[0], m[1], m[2], pooled, diff, jobs);
     }
-    fprintf(f, "\nC-index (Harrell) from %zu-fold cross-validation. Train / Valid / Test: mean ± sample standard "
-               "deviation (n − 1) over folds of each fold's C under the model's checkpoint rule, replicates "
-               "averaged within a fold. *: the best-validation checkpoint was evaluated; other learned rows use "
-               "the last epoch.\n\n",
-            t->folds);
+    char cv[200];
+    cv_text(cv, sizeof cv, t);
+    const char *fold = t->repeats > 1 ? "(repeat, fold) unit" : "fold";
+    fprintf(f, "\nC-index (Harrell) from %s. Train / Valid / Test: mean ± sample standard deviation (n − 1) over "
+               "%ss of each %s's C under the model's checkpoint rule, replicates averaged within a %s. *: the "
+               "best-validation checkpoint was evaluated; other learned rows use the last epoch.\n\n",
+            cv, fold, fold, fold);
     fprintf(f, "Pooled test C: every patient's risk comes from the fold in which it was a test patient (%zu "
-               "patients). Risks of different folds come from different models and are on different scales, so "
-               "they are not concatenated: the pooled C is the mean over folds of that fold's test C, and its "
+               "patients%s). Risks of different folds come from different models and are on different scales, so "
+               "they are not concatenated: the pooled C is the mean over %ss of that %s's test C, and its "
                "%d %% BCa interval comes from a stratified bootstrap (%zu replicates) that resamples patients "
-               "with replacement within their test fold. Δ C vs Proposed is the paired difference on the same "
-               "resampled patients, over the folds both models have.\n",
-            t->n_test_patients, pct, t->opt.replicates);
+               "with replacement within their test %s. Δ C vs Proposed is the paired difference on the same "
+               "resampled patients, over the %ss both models have.\n",
+            t->n_test_patients, t->repeats > 1 ? ", each once per repeat" : "", fold, fold, pct, t->opt.replicates,
+            fold, fold);
+    if (t->n_settings)
+        fprintf(f, "\nSweep (nested selection): a row `[key=value, ...]` is one setting of the sweep, trained on "
+                   "every %s; the `[selected]` row takes, in each %s, the setting whose jobs have the best "
+                   "validation C (mean over replicates; ties: the lowest setting number) and reports that "
+                   "setting's test C there — the selection never sees the test patients. Its interval and its "
+                   "difference to Proposed come from the same bootstrap as every row, with the selection fixed. "
+                   "The setting selected per %s: selection.csv.\n",
+                fold, fold, fold);
+    if (t->repeats > 1)
+        fprintf(f, "\nWith repeats, each draw resamples every (repeat, fold) unit independently although the "
+                   "repeats reuse the same patients, so the interval treats the repeats as independent samples: it "
+                   "is narrower than a bootstrap of the cohort would give and describes the mean over splits.\n");
     if (isfinite(t->oracle_cindex))
         fprintf(f, "\nOracle C (the cohort's true patient log-hazard, all patients): %.3f — it uses every true "
                    "lesion, annotated or not, and the treatment arm, so no model of the annotated lesions reaches "
@@ -472,12 +672,13 @@ static int write_md(const lr_table2 *t, const char *dir, lr_err *err)
                    "the readers annotated (their measured volumes, the true lesion hazards), averaged over readers as "
                    "the model's risk is: what a perfect lesion model could reach.\n", t->annotated_truth_cindex);
     int any = 0;
-    for (size_t row = 0; row < LR_TABLE2_ROWS; row++) {
-        const lr_table2_row *w = &t->rows[row];
+    for (size_t i = 0; i < n_rows; i++) {
+        const lr_table2_row *w = row_at_c(t, order[i]);
         if (!w->problems[0] && w->present) continue;
         if (!any++) fprintf(f, "\nIncomplete rows:\n\n");
-        if (!w->present) fprintf(f, "- %s: no job of model `%s` in the campaign.\n", w->label, w->model);
-        else fprintf(f, "- %s: %s (computed from the %d fold(s) with an ok job).\n", w->label, w->problems, w->n_folds);
+        if (!w->present) fprintf(f, "- %s: no job of model `%s` in the campaign.\n", w->shown, w->model);
+        else fprintf(f, "- %s: %s (computed from the %d %s(s) with an ok job).\n", w->shown, w->problems, w->n_folds,
+                     fold);
     }
     if (t->n_unknown_models) fprintf(f, "\n%zu jobs of models that are not Table 2 rows were ignored.\n",
                                      t->n_unknown_models);
@@ -498,15 +699,17 @@ static int write_csv(const lr_table2 *t, const char *dir, lr_err *err)
 {
     FILE *f = open_out(dir, "table2.csv", err);
     if (!f) return -1;
-    fprintf(f, "model,label,checkpoint,weights,jobs,ok,failed,missing,folds,train_mean,train_sd,valid_mean,"
+    fprintf(f, "model,label,%scheckpoint,weights,jobs,ok,failed,missing,folds,train_mean,train_sd,valid_mean,"
                "valid_sd,test_mean,test_sd,pooled_test_c,pooled_bca_low,pooled_bca_high,pooled_pct_low,"
                "pooled_pct_high,pooled_boot_se,diff_vs_proposed,diff_bca_low,diff_bca_high,diff_pct_low,"
-               "diff_pct_high,diff_folds,problems\n");
+               "diff_pct_high,diff_folds,problems\n", t->n_settings ? "setting," : "");
     char b[64];
-    for (size_t row = 0; row < LR_TABLE2_ROWS; row++) {
-        const lr_table2_row *w = &t->rows[row];
+    size_t order[LR_TABLE2_ROWS + t->n_settings], n_rows = display_order(t, order);
+    for (size_t i = 0; i < n_rows; i++) {
+        const lr_table2_row *w = row_at_c(t, order[i]);
         fprintf(f, "%s,", w->model);
-        csv_text(f, w->label);
+        csv_text(f, w->shown);
+        if (t->n_settings) fprintf(f, ",%d", w->setting); /* a sweep: -1 the selected row, else the setting */
         fputc(',', f);
         csv_text(f, checkpoint_text(w));
         fputc(',', f);
@@ -547,23 +750,27 @@ static int write_tex(const lr_table2 *t, const char *dir, lr_err *err)
     fprintf(f, "%% Table 2 (lesionrank report); needs \\usepackage{booktabs}\n"
                "\\begin{table}[t]\n\\centering\n\\small\n\\begin{tabular}{lllll}\n\\toprule\n"
                "Model & Train & Valid & Test & Pooled test C [%d\\,\\%% BCa] \\\\\n\\midrule\n", pct);
-    for (size_t row = 0; row < LR_TABLE2_ROWS; row++) {
-        const lr_table2_row *w = &t->rows[row];
+    size_t order[LR_TABLE2_ROWS + t->n_settings], n_rows = display_order(t, order);
+    for (size_t i = 0; i < n_rows; i++) {
+        size_t row = order[i];
+        const lr_table2_row *w = row_at_c(t, row);
         if (row == 7) fprintf(f, "\\midrule\n");
         char m[3][64], pooled[96];
         for (int s = 0; s < 3; s++) mean_sd(m[s], sizeof m[s], w, s, "$\\pm$");
         interval_text(pooled, sizeof pooled, w->pooled, w->bca_low, w->bca_high, 0);
-        tex_text(f, w->label);
+        tex_text(f, w->shown);
         fprintf(f, "%s%s & %s & %s & %s & %s \\\\\n", w->starred ? "$^*$" : "", w->n_ok < w->n_jobs || !w->present
                                                                                   ? "$^\\dagger$" : "",
                 m[0], m[1], m[2], pooled);
     }
-    fprintf(f, "\\bottomrule\n\\end{tabular}\n\\caption{Model C-indices from %zu-fold cross validation (mean "
-               "$\\pm$ sample sd over folds). For the starred models, the best validation checkpoint was chosen for "
+    char cv[200];
+    cv_text(cv, sizeof cv, t);
+    fprintf(f, "\\bottomrule\n\\end{tabular}\n\\caption{Model C-indices from %s (mean "
+               "$\\pm$ sample sd over %s). For the starred models, the best validation checkpoint was chosen for "
                "evaluation; for the other learned models, the last checkpoint. Pooled test C: mean of the per-fold "
                "test C with a stratified patient bootstrap BCa interval. $^\\dagger$: incomplete (failed or missing "
                "jobs, see table2.md).",
-            t->folds);
+            cv, t->repeats > 1 ? "repeats $\\times$ folds" : "folds");
     if (isfinite(t->oracle_cindex)) fprintf(f, " Oracle C (true log-hazard, all lesions): %.3f.", t->oracle_cindex);
     if (isfinite(t->annotated_truth_cindex))
         fprintf(f, " Reachable ceiling (truth from the annotated lesions): %.3f.", t->annotated_truth_cindex);
@@ -582,8 +789,25 @@ static int write_tex(const lr_table2 *t, const char *dir, lr_err *err)
     return close_out(f, dir, "table2.tex", err);
 }
 
+static int write_selection(const lr_table2 *t, const char *dir, lr_err *err)
+{
+    if (!t->n_selection) return 0;
+    FILE *f = open_out(dir, "selection.csv", err);
+    if (!f) return -1;
+    fprintf(f, "model,repeat,fold,setting,values,valid_c,test_c\n");
+    char b[2][64];
+    for (size_t i = 0; i < t->n_selection; i++) {
+        const lr_table2_selection *s = &t->selection[i];
+        fprintf(f, "%s,%d,%d,%d,", s->model, s->repeat, s->fold, s->setting);
+        csv_text(f, s->values);
+        fprintf(f, ",%s,%s\n", fmt_num(b[0], sizeof b[0], s->valid_c, 10), fmt_num(b[1], sizeof b[1], s->test_c, 10));
+    }
+    return close_out(f, dir, "selection.csv", err);
+}
+
 int lr_table2_write(const lr_table2 *t, const char *dir, lr_err *err)
 {
-    if (write_md(t, dir, err) || write_csv(t, dir, err) || write_tex(t, dir, err)) return -1;
+    if (write_md(t, dir, err) || write_csv(t, dir, err) || write_tex(t, dir, err) || write_selection(t, dir, err))
+        return -1;
     return 0;
 }

@@ -41,6 +41,27 @@ static int needs_pretraining(const lr_experiment *exp, lr_model_kind k)
     return 0;
 }
 
+/* Job sets of one model row: the sweep's settings for a learned row, else one. */
+static int n_settings_of(const lr_experiment *exp, lr_model_kind k)
+{
+    return lr_model_is_learned(k) && exp->sweep.n_settings > 0 ? exp->sweep.n_settings : 1;
+}
+
+const lr_experiment *lr_job_experiment(const lr_experiment *exp, const lr_job *j)
+{
+    if (j->setting < 0) return exp;
+    lr_experiment *copy = malloc(sizeof *copy);
+    if (!copy) return NULL;
+    *copy = *exp;
+    lr_experiment_apply_setting(copy, j->setting);
+    return copy;
+}
+
+void lr_job_experiment_free(const lr_experiment *exp, const lr_experiment *job_exp)
+{
+    if (job_exp != exp) free((void *)job_exp);
+}
+
 int lr_campaign_build(const lr_experiment *exp, lr_campaign *c, lr_err *err)
 {
     memset(c, 0, sizeof *c);
@@ -48,23 +69,37 @@ int lr_campaign_build(const lr_experiment *exp, lr_campaign *c, lr_err *err)
     for (int m = 0; m < exp->n_models; m++)
         if (needs_pretraining(exp, exp->models[m])) task_needed[lr_pretrain_task_of(exp->models[m])] = 1;
     for (int t = 0; t < LR_PRETRAIN_N_TASKS; t++) n_pre += task_needed[t];
-    int n = exp->n_models * exp->folds * exp->replicates + n_pre;
-    c->jobs = lr_calloc((size_t)n, sizeof *c->jobs, err);
+    /* a sweep expands every learned model row into its settings (the size baselines have nothing to tune) */
+    int n_model = 0, per_row = exp->repeats * exp->folds * exp->replicates;
+    for (int m = 0; m < exp->n_models; m++) n_model += n_settings_of(exp, exp->models[m]) * per_row;
+    c->jobs = lr_calloc((size_t)(n_model + n_pre), sizeof *c->jobs, err);
     if (!c->jobs) return -1;
-    int pre_id[LR_PRETRAIN_N_TASKS], next = exp->n_models * exp->folds * exp->replicates;
+    int pre_id[LR_PRETRAIN_N_TASKS], next = n_model;
     for (int t = 0; t < LR_PRETRAIN_N_TASKS; t++) pre_id[t] = task_needed[t] ? next++ : -1;
-    for (int m = 0; m < exp->n_models; m++)
-        for (int f = 0; f < exp->folds; f++)
-            for (int r = 0; r < exp->replicates; r++) {
-                lr_job *j = &c->jobs[c->n_jobs];
-                j->id = c->n_jobs++;
-                j->kind = exp->models[m];
-                j->fold = f;
-                j->replicate = r;
-                j->cost = job_cost(&exp->train, j->kind);
-                j->depends_on = needs_pretraining(exp, j->kind) ? pre_id[lr_pretrain_task_of(j->kind)] : -1;
-                snprintf(j->name, sizeof j->name, "%s-f%d-r%d", lr_model_name(j->kind), f, r);
-            }
+    for (int m = 0; m < exp->n_models; m++) {
+        int swept = lr_model_is_learned(exp->models[m]) && exp->sweep.n_settings > 0;
+        for (int s = swept ? 0 : -1; s < (swept ? exp->sweep.n_settings : 0); s++) {
+            lr_job proto = {.kind = exp->models[m], .setting = s};
+            const lr_experiment *jexp = lr_job_experiment(exp, &proto);
+            if (!jexp) return lr_fail(err, "out of memory");
+            double cost = job_cost(&jexp->train, proto.kind);
+            lr_job_experiment_free(exp, jexp);
+            for (int k = 0; k < exp->repeats; k++)
+                for (int f = 0; f < exp->folds; f++)
+                    for (int r = 0; r < exp->replicates; r++) {
+                        lr_job *j = &c->jobs[c->n_jobs];
+                        j->id = c->n_jobs++;
+                        j->kind = exp->models[m];
+                        j->setting = s;
+                        j->repeat = k;
+                        j->fold = f;
+                        j->replicate = r;
+                        j->cost = cost;
+                        j->depends_on = needs_pretraining(exp, j->kind) ? pre_id[lr_pretrain_task_of(j->kind)] : -1;
+                        lr_job_name(exp, j);
+                    }
+        }
+    }
     c->n_model_jobs = c->n_jobs;
     for (int t = 0; t < LR_PRETRAIN_N_TASKS; t++) {
         if (!task_needed[t]) continue;
@@ -72,7 +107,7 @@ int lr_campaign_build(const lr_experiment *exp, lr_campaign *c, lr_err *err)
         j->id = c->n_jobs++;
         j->pretrain = 1 + t;
         j->kind = t == LR_PRETRAIN_FRACTAL ? LR_MODEL_IMAGENET_RESNET50 : LR_MODEL_RADIMAGENET_RESNET50;
-        j->fold = j->replicate = -1;
+        j->fold = j->replicate = j->repeat = j->setting = -1;
         j->depends_on = -1;
         /* for the ETA (it is scheduled first anyway): the ResNet50 epochs over the corpus (about 12 images
          * per corpus patient in either task), in the unit above */
@@ -82,6 +117,14 @@ int lr_campaign_build(const lr_experiment *exp, lr_campaign *c, lr_err *err)
         snprintf(j->name, sizeof j->name, "pretrain-%s-resnet50", lr_pretrain_task_name((lr_pretrain_task)t));
     }
     return 0;
+}
+
+void lr_job_name(const lr_experiment *exp, lr_job *j)
+{
+    char set[24] = "", rep[24] = "";
+    if (j->setting >= 0) snprintf(set, sizeof set, "-s%d", j->setting);
+    if (exp->repeats > 1) snprintf(rep, sizeof rep, "-rep%d", j->repeat);
+    snprintf(j->name, sizeof j->name, "%s%s%s-f%d-r%d", lr_model_name(j->kind), set, rep, j->fold, j->replicate);
 }
 
 void lr_campaign_free(lr_campaign *c)
@@ -204,23 +247,25 @@ uint64_t lr_job_identity(const lr_experiment *exp, const lr_job *j)
 {
     const char *text = exp->text ? exp->text : "";
     uint64_t h = lr_fnv1a64(LR_FNV1A64_OFFSET_BASIS, text, strlen(text));
-    int64_t ids[3] = {j->kind, j->fold, j->replicate};
-    unsigned char bytes[24]; /* little-endian, so the identity is the same on any host */
-    for (int k = 0; k < 24; k++) bytes[k] = (unsigned char)((uint64_t)ids[k / 8] >> (8 * (k % 8)));
-    h = lr_fnv1a64(h, bytes, sizeof bytes);
+    int64_t ids[5] = {j->kind, j->fold, j->replicate, j->repeat, j->setting};
+    /* a campaign of one split without a sweep keeps the identities it always had */
+    size_t n = j->repeat != 0 || j->setting >= 0 ? 5 : 3;
+    unsigned char bytes[40]; /* little-endian, so the identity is the same on any host */
+    for (size_t k = 0; k < 8 * n; k++) bytes[k] = (unsigned char)((uint64_t)ids[k / 8] >> (8 * (k % 8)));
+    h = lr_fnv1a64(h, bytes, 8 * n);
     return h ? h : 1;
 }
 
-lr_job_spec lr_job_spec_make(const lr_experiment *exp, const lr_cohort *cohort, const int *part, lr_model_kind kind,
-                             int fold, int replicate)
+lr_job_spec lr_job_spec_make(const lr_experiment *exp, const lr_cohort *cohort, const int *part, const lr_job *j)
 {
     return (lr_job_spec){.cohort = cohort,
                          .cohort_path = exp->cohort,
                          .opt = &exp->train,
-                         .kind = kind,
-                         .fold = fold,
+                         .kind = j->kind,
+                         .repeat = j->repeat,
+                         .fold = j->fold,
                          .folds = exp->folds,
-                         .replicate = replicate,
+                         .replicate = j->replicate,
                          .seed = exp->seed,
                          .part = part};
 }

@@ -1,4 +1,4 @@
-/* A campaign: every (model, fold, replicate) of an experiment, plus the organ pretraining that the two
+/* A campaign: every (model, repeat, fold, replicate) of an experiment, plus the organ pretraining that the two
  * ResNet50 rows need when no weights file is configured. Paths of its shards, logs and checkpoints. */
 #ifndef LR_RUNNER_CAMPAIGN_H
 #define LR_RUNNER_CAMPAIGN_H
@@ -8,13 +8,17 @@
 #include "runner/config.h"
 
 typedef struct {
-    int id;           /* position in the campaign (model jobs in config order × folds × replicates) */
+    int id;           /* position in the campaign (model jobs in config order × settings × repeats × folds ×
+                         replicates) */
     int pretrain;     /* 0 a model job; 1 + lr_pretrain_task: a pretraining job (no shard in the campaign file) */
     lr_model_kind kind;
+    int repeat;       /* repeated CV: the split (0 .. repeats-1) */
+    int setting;      /* sweep: the setting of a learned model row (0 .. n_settings-1); -1 none */
     int fold, replicate;
     double cost;      /* relative estimate, for scheduling (most expensive first) */
     int depends_on;   /* job id that must finish first, or -1 */
-    char name[96];    /* "proposed-f0-r0", "pretrain-organ-resnet50", "pretrain-fractal-resnet50" */
+    char name[96];    /* "proposed-f0-r0" ("proposed-s2-rep1-f0-r0" with a sweep and repeats > 1),
+                         "pretrain-organ-resnet50", "pretrain-fractal-resnet50" */
 } lr_job;
 
 typedef struct {
@@ -45,15 +49,22 @@ typedef enum { LR_JOB_STATE_PENDING, LR_JOB_STATE_DONE, LR_JOB_STATE_FAILED, LR_
 /* error (may be NULL) receives the failure's last error line ("" otherwise). */
 lr_job_state lr_campaign_job_state(const lr_experiment *exp, const lr_job *j, char *error, size_t n);
 
-/* A job's identity: 64-bit FNV-1a of the config text and (model, fold, replicate); never 0 (0 marks a
+/* A job's identity: 64-bit FNV-1a of the config text and (model, fold, replicate), followed by the repeat
+ * and the sweep setting when the repeat is not 0 or there is a setting (so a campaign of one split without a
+ * sweep keeps the identities it always had); never 0 (0 marks a
  * shard of the standalone train verb). A shard or checkpoint with another identity belongs to another
  * config or job and is never mixed in. */
 uint64_t lr_job_identity(const lr_experiment *exp, const lr_job *j);
 
-/* The training job (model, fold, replicate) of an experiment on a cohort and its split: the one setup of
- * the campaign worker and the train verb. Log, verbosity, checkpoint and identity are left off (NULL, 0):
- * the caller sets what it uses. */
-lr_job_spec lr_job_spec_make(const lr_experiment *exp, const lr_cohort *cohort, const int *part, lr_model_kind kind,
-                             int fold, int replicate);
+/* The training job j (model, repeat, fold, replicate; its fields, not its id, are used) of an experiment on a
+ * cohort and the repeat's split (lr_split_parts with j->repeat): the one setup of the campaign worker and the
+ * train verb. Log, verbosity, checkpoint and identity are left off (NULL, 0): the caller sets what it uses. */
+lr_job_spec lr_job_spec_make(const lr_experiment *exp, const lr_cohort *cohort, const int *part, const lr_job *j);
+/* The experiment of job j: a copy of exp with j's sweep setting applied (exp itself when it has none), for
+ * lr_job_spec_make; NULL when out of memory. Release with lr_job_experiment_free(exp, result). */
+const lr_experiment *lr_job_experiment(const lr_experiment *exp, const lr_job *j);
+void lr_job_experiment_free(const lr_experiment *exp, const lr_experiment *job_exp);
+/* A model job's name from its fields (the shard, log and checkpoint file names). */
+void lr_job_name(const lr_experiment *exp, lr_job *j);
 
 #endif

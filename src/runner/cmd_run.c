@@ -18,7 +18,7 @@ static void run_help(void)
 {
     printf("usage: lesionrank run CONFIG [--plan [--cores N]] [--list-jobs] [--job ID] [--retry-failed] [--fresh]\n"
            "                          [--threads N]\n"
-           "Run a campaign: every (model, fold, replicate) of the experiment, plus the pretraining (fractal task\n"
+           "Run a campaign: every (model, repeat, fold, replicate) of the experiment, plus the pretraining (fractal task\n"
            "for imagenet_resnet50, organ task for radimagenet_resnet50) the\n"
            "ResNet50 rows need when no weights file is configured. Under mpirun, rank 0 schedules jobs to ranks\n"
            "1..N-1 (most expensive first) and costs almost no CPU: use mpirun -np (cores + 1). Without mpirun\n"
@@ -32,8 +32,8 @@ static void run_help(void)
            "                a child process), cached in <results_dir>/.plan/calibration-<host>.txt\n"
            "  --cores N     with --plan: the cores of the allocation the makespan is planned for (default:\n"
            "                this machine's); ranks = N / threads workers, plus the master\n"
-           "  --list-jobs   print the job table (id, model, fold, replicate, estimated cost, state: done,\n"
-           "                pending, stale or FAILED with the last error line of its log) and exit\n"
+           "  --list-jobs   print the job table (id, model, sweep setting, repeat, fold, replicate, estimated cost,\n"
+           "                state: done, pending, stale or FAILED with the last error line of its log) and exit\n"
            "  --job ID      run only job ID in this process (SLURM arrays); no merge\n"
            "  --retry-failed  rerun exactly the jobs that failed (list-jobs marks them FAILED with their last\n"
            "                error line; same seed, same identity), and the pretraining they need; jobs not yet\n"
@@ -83,15 +83,16 @@ static void print_jobs(const lr_experiment *exp, const lr_campaign *c)
 {
     static const char *const state_name[] = {"pending", "done", "FAILED", "stale"};
     int n_state[4] = {0};
-    printf("%4s  %-22s %4s %4s %10s  %-8s %s\n", "id", "model", "fold", "rep", "est_cost", "state", "name");
+    printf("%4s  %-22s %7s %6s %4s %4s %10s  %-8s %s\n", "id", "model", "setting", "repeat", "fold", "rep", "est_cost",
+           "state", "name");
     for (int i = 0; i < c->n_jobs; i++) {
         const lr_job *j = &c->jobs[i];
         char what[32], error[600];
         snprintf(what, sizeof what, "pretrain_%s", j->pretrain ? lr_pretrain_task_name((lr_pretrain_task)(j->pretrain - 1)) : "");
         lr_job_state st = lr_campaign_job_state(exp, j, error, sizeof error);
         n_state[st]++;
-        printf("%4d  %-22s %4d %4d %10.2f  %-8s %s", j->id, j->pretrain ? what : lr_model_name(j->kind),
-               j->fold, j->replicate, j->cost, state_name[st], j->name);
+        printf("%4d  %-22s %7d %6d %4d %4d %10.2f  %-8s %s", j->id, j->pretrain ? what : lr_model_name(j->kind),
+               j->setting, j->repeat, j->fold, j->replicate, j->cost, state_name[st], j->name);
         if (j->depends_on >= 0) printf(" (after %s)", c->jobs[j->depends_on].name);
         if (st == LR_JOB_STATE_FAILED) printf(": %s", error); /* the last error line: run --retry-failed */
         printf("\n");
@@ -100,11 +101,16 @@ static void print_jobs(const lr_experiment *exp, const lr_campaign *c)
            n_state[LR_JOB_STATE_FAILED], n_state[LR_JOB_STATE_PENDING], n_state[LR_JOB_STATE_STALE]);
     char file[LR_PATH_MAX];
     lr_campaign_file_path(exp, file, sizeof file);
-    printf("name: %s\ncampaign_file: %s\njobs: %d\nmodel_jobs: %d\npretrain_job: %d\nfolds: %d\nreplicates: %d\n"
-           "threads: %d\n",
+    printf("name: %s\ncampaign_file: %s\njobs: %d\nmodel_jobs: %d\npretrain_job: %d\nrepeats: %d\nfolds: %d\n"
+           "replicates: %d\nthreads: %d\n",
            exp->name, file, c->n_jobs, c->n_model_jobs, c->n_jobs > c->n_model_jobs ? c->n_model_jobs : -1,
-           exp->folds, exp->replicates, exp->threads);
+           exp->repeats, exp->folds, exp->replicates, exp->threads);
     /* every pretraining job (one per task; contiguous ids after the model jobs) as an sbatch --array spec */
+    for (int s = 0; s < exp->sweep.n_settings; s++) { /* what each setting number means */
+        char text[400];
+        lr_sweep_setting_text(&exp->sweep, s, text, sizeof text);
+        printf("setting_%d: %s\n", s, text);
+    }
     if (c->n_jobs > c->n_model_jobs) printf("pretrain_jobs: %d-%d\n", c->n_model_jobs, c->n_jobs - 1);
     else printf("pretrain_jobs: none\n");
 }

@@ -1,4 +1,4 @@
-/* lesionrank train CONFIG --model NAME --fold K [--replicate R] -o SHARD.h5: one job, no MPI needed. */
+/* lesionrank train CONFIG --model NAME --fold K [--replicate R] [--repeat R] -o SHARD.h5: one job, no MPI needed. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,13 +16,18 @@
 
 static void train_help(void)
 {
-    printf("usage: lesionrank train CONFIG --model NAME --fold K [--replicate R] -o SHARD.h5 [--force] [--quiet]\n"
+    printf("usage: lesionrank train CONFIG --model NAME --fold K [--replicate R] [--repeat R] [--setting S]\n"
+           "                        -o SHARD.h5 [--force] [--quiet]\n"
            "Train and evaluate one Table 2 variant on one cross-validation fold, and write its shard.\n"
            "  CONFIG            experiment file (libconfig), e.g. experiments/smoke.cfg\n"
            "  --model NAME      proposed, no_fc, no_scaler, mean_largest5, whole_volume, imagenet_resnet50,\n"
            "                    radimagenet_resnet50, total_volume, sum_diameters, lesion_count\n"
            "  --fold K          0 <= K < folds: test = part K, validation = part K+1 mod folds\n"
            "  --replicate R     replicate index (default 0): another seed stream for init, order, augmentation\n"
+           "  --repeat R        repeated CV: the split of repeat R (0 <= R < repeats; default 0, the one split\n"
+           "                    of a campaign without repeats)\n"
+           "  --setting S       with a sweep in CONFIG (learned models): its setting S (0 <= S < settings,\n"
+           "                    numbered with the last key fastest; run --list-jobs shows them)\n"
            "  -o SHARD.h5       output (refuses to overwrite unless --force); written even when the job fails\n"
            "  --log FILE        append per-epoch lines to FILE\n"
            "  --quiet           no per-epoch lines on stdout\n"
@@ -34,16 +39,17 @@ static void train_help(void)
 int cmd_train(int argc, char **argv)
 {
     static const struct option opts[] = {{"model", required_argument, 0, 'm'},  {"fold", required_argument, 0, 'k'},
-                                         {"replicate", required_argument, 0, 'r'}, {"output", required_argument, 0, 'o'},
+                                         {"replicate", required_argument, 0, 'r'}, {"repeat", required_argument, 0, 'R'},
+                                         {"setting", required_argument, 0, 'S'}, {"output", required_argument, 0, 'o'},
                                          {"force", no_argument, 0, 'f'},         {"quiet", no_argument, 0, 'q'},
                                          {"log", required_argument, 0, 'l'},     {"help", no_argument, 0, 'h'},
                                          {"threads", required_argument, 0, 'T'}, {0, 0, 0, 0}};
     const char *model = NULL, *out = NULL, *log = NULL;
-    long fold = -1, replicate = 0, threads = 0;
+    long fold = -1, replicate = 0, repeat = 0, setting = -1, threads = 0;
     int force = 0, quiet = 0, c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "m:k:r:o:fqh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "m:k:r:R:S:o:fqh", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model = optarg; break;
         case 'k':
@@ -51,6 +57,12 @@ int cmd_train(int argc, char **argv)
             break;
         case 'r':
             if (lr_parse_long(optarg, 0, 1000000, &replicate)) return lr_usage_error("train", "--replicate '%s': expected an integer >= 0", optarg);
+            break;
+        case 'R':
+            if (lr_parse_long(optarg, 0, 1000, &repeat)) return lr_usage_error("train", "--repeat '%s': expected an integer >= 0", optarg);
+            break;
+        case 'S':
+            if (lr_parse_long(optarg, 0, 100000, &setting)) return lr_usage_error("train", "--setting '%s': expected an integer >= 0", optarg);
             break;
         case 'o': out = optarg; break;
         case 'f': force = 1; break;
@@ -87,11 +99,26 @@ int cmd_train(int argc, char **argv)
         lr_runtime_error("train", "--fold %ld: the experiment has %d folds (0..%d)", fold, exp.folds, exp.folds - 1);
         goto done;
     }
+    if (repeat >= exp.repeats) {
+        lr_runtime_error("train", "--repeat %ld: the experiment has %d repeat(s) (0..%d)", repeat, exp.repeats,
+                         exp.repeats - 1);
+        goto done;
+    }
+    if (setting >= 0 && (setting >= exp.sweep.n_settings || !lr_model_is_learned(kind))) {
+        lr_runtime_error("train", "--setting %ld: %s", setting,
+                         !lr_model_is_learned(kind) ? "a size baseline has no sweep settings"
+                         : exp.sweep.n_settings ? "beyond the sweep's settings" : "the experiment has no sweep");
+        goto done;
+    }
+    if (setting < 0 && exp.sweep.n_settings > 0 && lr_model_is_learned(kind)) {
+        lr_runtime_error("train", "the experiment has a sweep of %d settings: give --setting S", exp.sweep.n_settings);
+        goto done;
+    }
     if (lr_experiment_check_inputs(&exp, &err)) {
         lr_runtime_error("train", "%s", err.msg);
         goto done;
     }
-    if (lr_worker_load_cohort(&w, kind, &err)) {
+    if (lr_worker_load_cohort(&w, kind, (int)repeat, &err)) {
         lr_runtime_error("train", "%s", err.msg);
         goto done;
     }
@@ -99,7 +126,10 @@ int cmd_train(int argc, char **argv)
         lr_runtime_error("train", "%s: model whole_volume needs /volumes/ct, but cohort %s has none", exp.path, exp.cohort);
         goto done;
     }
-    lr_job_spec spec = lr_job_spec_make(&exp, &w.cohort, w.part, kind, (int)fold, (int)replicate);
+    lr_job job = {.kind = kind, .repeat = (int)repeat, .setting = (int)setting, .fold = (int)fold,
+                  .replicate = (int)replicate, .depends_on = -1};
+    lr_experiment_apply_setting(&exp, job.setting); /* the setting's values (the shard echoes the config) */
+    lr_job_spec spec = lr_job_spec_make(&exp, &w.cohort, w.part, &job);
     spec.log_path = log;
     spec.verbose = !quiet;
     if (lr_train_job(&spec, &res, &err)) {
@@ -110,6 +140,8 @@ int cmd_train(int argc, char **argv)
                           .config_path = exp.path,
                           .cohort_path = exp.cohort,
                           .model = model,
+                          .repeat = (int)repeat,
+                          .setting = (int)setting,
                           .fold = (int)fold,
                           .replicate = (int)replicate,
                           .seed = exp.seed,
@@ -124,7 +156,8 @@ int cmd_train(int argc, char **argv)
     }
     printf("shard: %s\nstatus: %s\n", out, res.status == LR_JOB_OK ? "ok" : "failed");
     if (res.status != LR_JOB_OK) printf("error: %s\n", res.error);
-    printf("model: %s\nfold: %ld\nreplicate: %ld\nweights: %s\n", model, fold, replicate, res.weights_source);
+    printf("model: %s\nrepeat: %ld\nfold: %ld\nreplicate: %ld\nweights: %s\n", model, repeat, fold, replicate,
+           res.weights_source);
     printf("cindex_train: %.4f\ncindex_valid: %.4f\ncindex_test: %.4f\n", res.c_final[0], res.c_final[1], res.c_final[2]);
     printf("selected_epoch: %d\nwall_seconds: %.1f\npeak_rss_mb: %.1f\n", res.selected_epoch + 1, res.wall_seconds,
            res.peak_rss_kb / 1024.0);

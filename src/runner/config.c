@@ -1,5 +1,6 @@
 #include "runner/config.h"
 
+#include <ctype.h>
 #include <libconfig.h>
 #include <math.h>
 #include <stddef.h>
@@ -9,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "data/campaign_schema.h"
 #include "data/cohort.h"
 #include "survival/npll.h"
 #include "util/cli.h"
@@ -29,7 +31,8 @@ typedef enum {
     K_FLOAT3, /* double[3] */
     K_INT3,   /* int[3] */
     K_TIES,   /* "breslow" / "efron" -> int */
-    K_FLOAT_LIST /* 1..LR_MAX_HORIZONS increasing numbers -> lr_horizons; default: the nonzero dflt[] */
+    K_FLOAT_LIST, /* 1..LR_MAX_HORIZONS increasing numbers -> lr_horizons; default: the nonzero dflt[] */
+    K_SWEEP      /* sweep = { group = { key = [values]; }; }: lr_sweep (the numeric keys of SWEEP_GROUPS) */
 } key_type;
 
 typedef struct {
@@ -58,12 +61,17 @@ static const key_spec schema[] = {
      .help = "campaign name (letters, digits, - and _)", .doc = "campaign name (letters, digits, `-` and `_`): `results/<name>/`, `results/<name>.h5`"},
     {.path = "seed", .type = K_U64, .min = 0, .max = 2147483647, AT(seed, uint64_t), .dflt = {1},
      .help = "experiment seed",
-     .doc = "experiment seed; every random number derives from (seed, model, fold, replicate, purpose)"},
+     .doc = "experiment seed; every random number derives from (seed, model, repeat, fold, replicate, purpose)"},
     {.path = "folds", .type = K_INT, .min = 3, .max = 20, AT(folds, int), .dflt = {4},
      .help = "number of cross-validation folds (4 as in the paper; >= 3: test, validation, training)",
      .doc = "cross-validation parts (test = k, validation = k+1, training = the rest)"},
     {.path = "replicates", .type = K_INT, .min = 1, .max = 1000, AT(replicates, int), .dflt = {1},
-     .help = "replicates per (model, fold)", .doc = "replicates per (model, fold), averaged in the report"},
+     .help = "replicates per (model, fold)",
+     .doc = "replicates per (model, repeat, fold): new seeds on the same split, averaged in the report"},
+    {.path = "repeats", .type = K_INT, .min = 1, .max = 64, AT(repeats, int), .dflt = {1},
+     .help = "repeated cross-validation: stratified splits (repeats x folds <= " LR_STR(LR_CAMPAIGN_MAX_CV_UNITS) ")",
+     .doc = "repeated cross-validation: R stratified splits, each from (seed, repeat); repeat 0 is the split of "
+            "a campaign without repeats. Table 2 is over repeats × folds"},
     {.path = "models", .type = K_MODELS, AT(models, lr_model_kind *), .required = "a list of model names",
      .help = "list of model names",
      .doc = "`proposed no_fc no_scaler mean_largest5 whole_volume imagenet_resnet50 radimagenet_resnet50 "
@@ -161,6 +169,13 @@ static const key_spec schema[] = {
      .help = "patients per mini-batch"},
     {.path = "whole_volume.augment", .type = K_BOOL, AT(train.wv_augment, int), .dflt = {1}, .help = "true or false",
      .doc = "augment volumes as patches (the 3D analogue of `augment.*`; only when `augment.enabled`)"},
+    {.path = "sweep", .type = K_SWEEP, AT(sweep, lr_sweep), .shown = "none",
+     .help = "groups of lists of values: sweep = { train = { lr = [1e-4, 3e-4]; }; cnn = { width = [32, 64]; }; }",
+     .doc = "`sweep = { train = { lr = [1e-4, 3e-4]; }; cnn = { width = [32, 64]; }; };`: lists of values of "
+            "numeric keys of `train`, `cnn`, `scaler`, `augment` (each in the key's own range; at most "
+            LR_STR(LR_SWEEP_MAX_KEYS) " keys, " LR_STR(LR_SWEEP_MAX_SETTINGS) " settings); every learned model "
+            "row runs every setting of the Cartesian product, and the report selects per (repeat, fold) the "
+            "setting with the best validation C"},
     GROUP("report"),
     {.path = "report.horizons_days", .type = K_FLOAT_LIST, .min = 1, .max = 36500, AT(horizons, lr_horizons),
      .dflt = {365, 730}, .help = "1 to 8 increasing prognosis horizons in days",
@@ -248,6 +263,7 @@ static int check_unknown(const config_setting_t *group, const char *file, lr_err
         const key_spec *k = find_spec(path);
         if (!k) return fail_at(err, file, s, "unknown key '%s'%s", path, " (see experiments/README.md for the keys)");
         int is_group = config_setting_type(s) == CONFIG_TYPE_GROUP;
+        if (k->type == K_SWEEP) continue; /* checked by parse_sweep */
         if ((k->type == K_GROUP) != is_group)
             return fail_at(err, file, s, "'%s': expected %s", path, k->type == K_GROUP ? "a group { ... }" : k->help);
         if (is_group && check_unknown(s, file, err)) return -1;
@@ -285,6 +301,127 @@ static int parse_models(const config_setting_t *s, const char *file, const char 
         exp->models[exp->n_models++] = kind;
     }
     return 0;
+}
+
+/* The groups whose numeric keys a sweep may vary (the training of one job; not the campaign or pretraining). */
+static const char *const sweep_groups[] = {"train", "cnn", "scaler", "augment"};
+
+static int sweepable_group(const char *name)
+{
+    for (size_t g = 0; g < sizeof sweep_groups / sizeof sweep_groups[0]; g++)
+        if (!strcmp(name, sweep_groups[g])) return 1;
+    return 0;
+}
+
+/* One swept key: its values, each checked as the key table checks the key. */
+static int parse_sweep_key(const config_setting_t *v, const char *file, const char *path, lr_sweep *sw, lr_err *err)
+{
+    const key_spec *k = find_spec(path);
+    if (!k) return fail_at(err, file, v, "sweep: unknown key '%s'%s", path, " (see experiments/README.md for the keys)");
+    if (k->type != K_INT && k->type != K_FLOAT)
+        return fail_at(err, file, v, "sweep: key '%s' is not numeric%s", path, " (a sweep varies integer or float keys)");
+    int type = config_setting_type(v), len = config_setting_length(v);
+    if ((type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST) || len < 1)
+        return fail_at(err, file, v, "sweep: key '%s': expected a non-empty list of values%s", path, "");
+    if (len > LR_SWEEP_MAX_VALUES)
+        return fail_at(err, file, v, "sweep: key '%s': more than %s values", path, LR_STR(LR_SWEEP_MAX_VALUES));
+    if (sw->n_keys == LR_SWEEP_MAX_KEYS)
+        return fail_at(err, file, v, "sweep: key '%s': more than %s keys", path, LR_STR(LR_SWEEP_MAX_KEYS));
+    int n = sw->n_keys;
+    for (int i = 0; i < len; i++) {
+        const config_setting_t *e = config_setting_get_elem(v, (unsigned)i);
+        double x;
+        char what[200];
+        if (get_number(e, &x) || (k->type == K_INT && config_setting_type(e) == CONFIG_TYPE_FLOAT)) {
+            snprintf(what, sizeof what, ": expected %s values: %s", k->type == K_INT ? "integer" : "numeric", k->help);
+            return fail_at(err, file, v, "sweep: key '%s'%s", path, what);
+        }
+        if (!(x >= k->min && x <= k->max)) {
+            snprintf(what, sizeof what, "value %g out of range: expected %s in [%g, %g]", x, k->help, k->min, k->max);
+            return fail_at(err, file, v, "sweep: key '%s': %s", path, what);
+        }
+        for (int q = 0; q < i; q++)
+            if (sw->values[n][q] == x) {
+                snprintf(what, sizeof what, "value %g listed twice", x);
+                return fail_at(err, file, v, "sweep: key '%s': %s", path, what);
+            }
+        sw->values[n][i] = x;
+    }
+    snprintf(sw->key[n], sizeof sw->key[n], "%.63s", k->path);
+    sw->n_values[n] = len;
+    sw->n_keys++;
+    return 0;
+}
+
+/* sweep = { group = { key = [values]; ... }; ... }: groups of SWEEP_GROUPS, keys of the key table. */
+static int parse_sweep(const config_setting_t *s, const char *file, lr_sweep *sw, lr_err *err)
+{
+    memset(sw, 0, sizeof *sw);
+    if (config_setting_type(s) != CONFIG_TYPE_GROUP)
+        return fail_at(err, file, s, "'%s': expected %s", "sweep",
+                       "a group: sweep = { train = { lr = [1e-4, 3e-4]; }; cnn = { width = [32, 64]; }; }");
+    for (int g = 0; g < config_setting_length(s); g++) {
+        const config_setting_t *grp = config_setting_get_elem(s, (unsigned)g);
+        const char *gname = config_setting_name(grp);
+        if (config_setting_type(grp) != CONFIG_TYPE_GROUP) {
+            const key_spec *k = find_spec(gname);
+            if (k && k->type != K_GROUP)
+                return fail_at(err, file, grp, "sweep: key '%s'%s", gname,
+                               " cannot be swept: only keys of the groups train, cnn, scaler, augment");
+            return fail_at(err, file, grp, "sweep: '%s': expected a group of keys, e.g. %s", gname,
+                           "train = { lr = [1e-4, 3e-4]; }");
+        }
+        for (int i = 0; i < config_setting_length(grp); i++) {
+            const config_setting_t *v = config_setting_get_elem(grp, (unsigned)i);
+            char path[160];
+            snprintf(path, sizeof path, "%s.%s", gname, config_setting_name(v));
+            if (config_setting_type(v) == CONFIG_TYPE_GROUP)
+                return fail_at(err, file, v, "sweep: key '%s'%s", path, ": expected a list of values, not a group");
+            if (!sweepable_group(gname)) {
+                if (!find_spec(path))
+                    return fail_at(err, file, v, "sweep: unknown key '%s'%s", path,
+                                   " (see experiments/README.md for the keys)");
+                return fail_at(err, file, v, "sweep: key '%s'%s", path,
+                               " cannot be swept: only keys of the groups train, cnn, scaler, augment");
+            }
+            if (parse_sweep_key(v, file, path, sw, err)) return -1;
+        }
+    }
+    if (sw->n_keys == 0) return fail_at(err, file, s, "'%s': %s", "sweep", "expected at least one key with values");
+    long n = 1;
+    for (int k = 0; k < sw->n_keys; k++) n *= sw->n_values[k];
+    if (n > LR_SWEEP_MAX_SETTINGS)
+        return fail_at(err, file, s, "'%s': %s", "sweep", "more than " LR_STR(LR_SWEEP_MAX_SETTINGS) " settings");
+    sw->n_settings = (int)n;
+    return 0;
+}
+
+int lr_sweep_value_index(const lr_sweep *sw, int setting, int key)
+{
+    int stride = 1;
+    for (int k = sw->n_keys - 1; k > key; k--) stride *= sw->n_values[k];
+    return (setting / stride) % sw->n_values[key];
+}
+
+void lr_experiment_apply_setting(lr_experiment *exp, int setting)
+{
+    if (setting < 0 || setting >= exp->sweep.n_settings) return;
+    for (int k = 0; k < exp->sweep.n_keys; k++) {
+        const key_spec *spec = find_spec(exp->sweep.key[k]);
+        double v = exp->sweep.values[k][lr_sweep_value_index(&exp->sweep, setting, k)];
+        if (spec->type == K_INT) *(int *)field(exp, spec) = (int)v;
+        else *(double *)field(exp, spec) = v;
+    }
+}
+
+void lr_sweep_setting_text(const lr_sweep *sw, int setting, char *buf, size_t n)
+{
+    buf[0] = '\0';
+    for (int k = 0; k < sw->n_keys && setting >= 0; k++) {
+        size_t used = strlen(buf);
+        snprintf(buf + used, n - used, "%s%s=%g", k ? ", " : "", sw->key[k],
+                 sw->values[k][lr_sweep_value_index(sw, setting, k)]);
+    }
 }
 
 /* One key present in the file: type, range, then the value into its field. */
@@ -380,6 +517,7 @@ static int parse_key(const key_spec *k, const config_setting_t *s, const char *f
         return 0;
     }
     case K_MODELS: return parse_models(s, file, path, exp, err);
+    case K_SWEEP: return parse_sweep(s, file, f, err);
     default: return 0;
     }
 }
@@ -395,14 +533,49 @@ static int valid_name(const char *s)
 /* The checks that involve more than one key. */
 static int check_together(const config_t *cfg, const char *file, lr_experiment *exp, lr_err *err)
 {
+    for (int s = 0; s < exp->sweep.n_settings; s++) { /* every setting of a sweep as a config of its own */
+        lr_experiment *one = malloc(sizeof *one);
+        if (!one) return lr_fail(err, "out of memory");
+        *one = *exp;
+        lr_experiment_apply_setting(one, s);
+        one->sweep.n_settings = 0;
+        int rc = check_together(cfg, file, one, err);
+        free(one);
+        if (rc) {
+            char text[400];
+            lr_sweep_setting_text(&exp->sweep, s, text, sizeof text);
+            return lr_fail_ctx(err, "sweep setting %d (%s)", s, text);
+        }
+    }
     if (!valid_name(exp->name))
         return fail_at(err, file, config_lookup(cfg, "name"), "'%s': %s", "name", "expected letters, digits, - and _ only");
+    if (exp->repeats * exp->folds > LR_CAMPAIGN_MAX_CV_UNITS)
+        return fail_at(err, file, config_lookup(cfg, "repeats"), "'%s': %s", "repeats",
+                       "expected repeats x folds <= " LR_STR(LR_CAMPAIGN_MAX_CV_UNITS));
     if (exp->train.hu_max <= exp->train.hu_min)
         return fail_at(err, file, config_lookup(cfg, "cnn.hu_max"), "'%s': %s", "cnn.hu_max", "expected hu_max > hu_min");
     if (exp->has_synth && exp->train.pretrain_seed == exp->synth.seed)
         return fail_at(err, file, config_lookup(cfg, "resnet50.pretrain.seed"), "'%s': %s", "resnet50.pretrain.seed",
                        "must differ from cohort.synth.seed (the pretraining corpus is disjoint from the cohort)");
     return 0;
+}
+
+/* A libconfig syntax error on a line with "name.name =" (a dotted key written as a setting name). */
+static int dotted_name_on_line(const char *file, int line)
+{
+    FILE *f = fopen(file, "r");
+    if (!f) return 0;
+    char buf[1024];
+    int n = 0, found = 0;
+    while (fgets(buf, sizeof buf, f))
+        if (++n == line) {
+            for (const char *dot = strchr(buf, '.'); dot && !found; dot = strchr(dot + 1, '.'))
+                found = dot > buf && (isalpha((unsigned char)dot[-1]) || dot[-1] == '_') &&
+                        isalpha((unsigned char)dot[1]) && strchr(dot, '=') && !strchr(buf, '"');
+            break;
+        }
+    fclose(f);
+    return found;
 }
 
 int lr_experiment_load(const char *file, lr_experiment *exp, lr_err *err)
@@ -414,7 +587,10 @@ int lr_experiment_load(const char *file, lr_experiment *exp, lr_err *err)
     config_t cfg;
     config_init(&cfg);
     if (config_read_file(&cfg, file) != CONFIG_TRUE) {
-        lr_fail(err, "%s:%d: %s", file, config_error_line(&cfg), config_error_text(&cfg));
+        lr_fail(err, "%s:%d: %s%s", file, config_error_line(&cfg), config_error_text(&cfg),
+                dotted_name_on_line(file, config_error_line(&cfg))
+                    ? " (setting names cannot contain '.': write a sweep as sweep = { train = { lr = [1e-4, 3e-4]; }; })"
+                    : "");
         config_destroy(&cfg);
         return -1;
     }
@@ -464,6 +640,7 @@ static void print_range(FILE *out, const key_spec *k)
     case K_INT3: fprintf(out, "3 ints %.0f–%.0f", k->min, k->max); break;
     case K_TIES: fprintf(out, "`\"breslow\"`/`\"efron\"`"); break;
     case K_FLOAT_LIST: fprintf(out, "list of 1–%d increasing floats in [%g, %g]", LR_MAX_HORIZONS, k->min, k->max); break;
+    case K_SWEEP: fprintf(out, "group of groups of lists"); break;
     default: break;
     }
 }

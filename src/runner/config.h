@@ -23,6 +23,20 @@ typedef struct {
 #define LR_STR(x) LR_STR_(x)
 #define LR_CAMPAIGN_DIR_FMT "%." LR_STR(LR_RESULTS_DIR_MAX) "s/%." LR_STR(LR_NAME_MAX) "s"
 
+/* A sweep (`sweep = { train = { lr = [1e-4, 3e-4]; }; cnn = { width = [32, 64]; }; };`): numeric keys of
+ * the groups train, cnn, scaler, augment, each with a list of values; the settings are the Cartesian
+ * product, numbered with the last key varying fastest. */
+#define LR_SWEEP_MAX_KEYS 8
+#define LR_SWEEP_MAX_VALUES 16
+#define LR_SWEEP_MAX_SETTINGS 64
+typedef struct {
+    int n_keys;
+    char key[LR_SWEEP_MAX_KEYS][64];                 /* dotted key paths ("train.lr"), in file order */
+    int n_values[LR_SWEEP_MAX_KEYS];
+    double values[LR_SWEEP_MAX_KEYS][LR_SWEEP_MAX_VALUES];
+    int n_settings;                                  /* product of n_values; 0 without a sweep */
+} lr_sweep;
+
 typedef struct {
     char path[LR_PATH_MAX];        /* the experiment file */
     char name[128];                /* campaign name: results/<name>/... */
@@ -31,7 +45,8 @@ typedef struct {
     lr_synth_params synth;
     uint64_t seed;                 /* experiment seed: every stream derives from it */
     int folds;                     /* 4 as in the paper */
-    int replicates;
+    int replicates;                /* new seeds on one split */
+    int repeats;                   /* repeated CV: stratified splits from (seed, repeat) */
     int n_models;
     lr_model_kind models[LR_N_MODELS];
     char results_dir[LR_PATH_MAX]; /* default "results" */
@@ -39,6 +54,7 @@ typedef struct {
     int threads;                   /* CNN engine threads per rank (BLIS + OpenMP) */
     lr_train_options train;
     lr_horizons horizons;          /* report.horizons_days: prognosis horizons (default 365, 730) */
+    lr_sweep sweep;                /* sweep = { ... }: settings of every learned model row */
     char *text;                    /* the file's text, echoed into shards */
 } lr_experiment;
 
@@ -55,5 +71,11 @@ int lr_experiment_check_inputs(const lr_experiment *exp, lr_err *err);
 /* Generate the experiment's synthetic cohort if missing (temporary name + rename: never a partial file). */
 int lr_experiment_ensure_cohort(const lr_experiment *exp, lr_err *err);
 int lr_experiment_has_model(const lr_experiment *exp, lr_model_kind kind);
+/* Setting s of the sweep: key k's value index (mixed radix, the last key fastest). */
+int lr_sweep_value_index(const lr_sweep *sw, int setting, int key);
+/* exp (a copy of the experiment) with setting s's values written into their keys; s < 0: unchanged. */
+void lr_experiment_apply_setting(lr_experiment *exp, int setting);
+/* "train.lr=0.0001, cnn.width=32" */
+void lr_sweep_setting_text(const lr_sweep *sw, int setting, char *buf, size_t n);
 
 #endif

@@ -34,6 +34,7 @@ static int create_datasets(out_file *o, int has_truth, int has_keys, lr_err *err
     for (int d = 0; d < LR_CAMPAIGN_N_DATASETS; d++) {
         if (lr_campaign_datasets[d].truth_only && !has_truth) continue;
         if (lr_campaign_datasets[d].keys_only && !has_keys) continue;
+        if (lr_campaign_datasets[d].sweep_only && !o->n.SS) continue;
         hsize_t dims[3];
         int rank = lr_campaign_dims(d, &o->n, dims);
         hid_t type = lr_campaign_hdf5_type(d, o->text_width, 0);
@@ -66,6 +67,23 @@ static int write_string_row(out_file *o, lr_campaign_dataset_id d, size_t j, con
     snprintf(buf, width, "%s", s ? s : "");
     int rc = write_rows(o, d, j, 1, buf, err);
     free(buf);
+    return rc;
+}
+
+/* /sweep/key and /sweep/values: the keys, and per setting its values (the setting's number is its row). */
+static int write_sweep(out_file *o, const lr_sweep *sw, lr_err *err)
+{
+    size_t K = (size_t)sw->n_keys, S = (size_t)sw->n_settings, width = lr_campaign_value_size(LR_CD_SWEEP_KEY, 0);
+    char *keys = calloc(K, width);
+    double *values = malloc(S * K * sizeof *values);
+    int rc = keys && values ? 0 : lr_fail(err, "out of memory");
+    for (size_t k = 0; !rc && k < K; k++) snprintf(keys + k * width, width, "%s", sw->key[k]);
+    for (size_t s = 0; !rc && s < S; s++)
+        for (size_t k = 0; k < K; k++) values[s * K + k] = sw->values[k][lr_sweep_value_index(sw, (int)s, (int)k)];
+    if (!rc) rc = write_rows(o, LR_CD_SWEEP_KEY, 0, K, keys, err);
+    if (!rc) rc = write_rows(o, LR_CD_SWEEP_VALUES, 0, S, values, err);
+    free(keys);
+    free(values);
     return rc;
 }
 
@@ -186,7 +204,8 @@ static int read_shard(const char *path, const lr_job *j, uint64_t identity, cons
     char model[64] = "";
     lr_h5_attr_read_string(f, "/", "model", model, sizeof model, err);
     if (strcmp(model, lr_model_name(j->kind)) || attr_l(f, "fold", -9) != j->fold ||
-        attr_l(f, "replicate", -9) != j->replicate)
+        attr_l(f, "replicate", -9) != j->replicate || attr_l(f, "repeat", 0) != j->repeat ||
+        attr_l(f, "setting", -1) != j->setting)
         rc = lr_fail(err, "%s: shard of another job (model %s)", path, model);
     char ident[32] = "", want[32];
     snprintf(want, sizeof want, "%016llx", (unsigned long long)identity);
@@ -247,6 +266,8 @@ static int write_job(out_file *o, const lr_experiment *exp, const lr_job *j, job
     int rc = write_rows(o, LR_CD_JOBS_ID, id, 1, &j->id, err);
     if (!rc) rc = write_rows(o, LR_CD_JOBS_FOLD, id, 1, &j->fold, err);
     if (!rc) rc = write_rows(o, LR_CD_JOBS_REPLICATE, id, 1, &j->replicate, err);
+    if (!rc) rc = write_rows(o, LR_CD_JOBS_REPEAT, id, 1, &j->repeat, err);
+    if (!rc) rc = write_rows(o, LR_CD_JOBS_SETTING, id, 1, &j->setting, err);
     if (!rc) rc = write_rows(o, LR_CD_JOBS_ATTEMPTS, id, 1, &r->attempts, err);
     if (!rc) rc = write_rows(o, LR_CD_JOBS_RANK, id, 1, &r->rank, err);
     if (!rc) rc = write_rows(o, LR_CD_JOBS_BEST_EPOCH, id, 1, &r->best_epoch, err);
@@ -376,6 +397,7 @@ static int write_attrs(out_file *o, const lr_experiment *exp, const lr_campaign 
     snprintf(hex, sizeof hex, "%016llx", (unsigned long long)checksum);
     int rc = lr_h5_attr_write_string(o->file, "/", "format", LR_CAMPAIGN_FORMAT, err);
     long version = LR_CAMPAIGN_VERSION, seed = (long)exp->seed, folds = exp->folds, reps = exp->replicates, nj = c->n_model_jobs;
+    long repeats = exp->repeats;
     if (!rc) rc = lr_h5_attr_write(o->file, "/", "version", H5T_NATIVE_LONG, H5T_STD_I64LE, 1, &version, err);
     if (!rc) rc = lr_h5_attr_write_string(o->file, "/", "name", exp->name, err);
     if (!rc) rc = lr_h5_attr_write_string(o->file, "/", "config_path", exp->path, err);
@@ -385,6 +407,7 @@ static int write_attrs(out_file *o, const lr_experiment *exp, const lr_campaign 
     if (!rc) rc = lr_h5_attr_write(o->file, "/", "seed", H5T_NATIVE_LONG, H5T_STD_I64LE, 1, &seed, err);
     if (!rc) rc = lr_h5_attr_write(o->file, "/", "folds", H5T_NATIVE_LONG, H5T_STD_I64LE, 1, &folds, err);
     if (!rc) rc = lr_h5_attr_write(o->file, "/", "replicates", H5T_NATIVE_LONG, H5T_STD_I64LE, 1, &reps, err);
+    if (!rc) rc = lr_h5_attr_write(o->file, "/", "repeats", H5T_NATIVE_LONG, H5T_STD_I64LE, 1, &repeats, err);
     if (!rc) rc = lr_h5_attr_write(o->file, "/", "n_jobs", H5T_NATIVE_LONG, H5T_STD_I64LE, 1, &nj, err);
     return rc;
 }
@@ -403,6 +426,19 @@ static void report_blis_archs(const char *file)
         printf("blis_arch: mixed (%s): jobs ran on different BLIS kernels, which round differently; the results are "
                "reproducible per sub-configuration (set BLIS_ARCH_TYPE on every node for identical bits)\n",
                archs);
+}
+
+/* The curves' width: the most epochs of any job (a sweep may vary train.epochs). */
+static int max_epochs(const lr_experiment *exp)
+{
+    int e = exp->train.epochs > 0 ? exp->train.epochs : 1;
+    for (int s = 0; s < exp->sweep.n_settings; s++) {
+        lr_job proto = {.setting = s};
+        const lr_experiment *one = lr_job_experiment(exp, &proto);
+        if (one && one->train.epochs > e) e = one->train.epochs;
+        if (one) lr_job_experiment_free(exp, one);
+    }
+    return e;
 }
 
 /* Every rank must reach the same collective calls: errors before the file is open are agreed upon. */
@@ -434,7 +470,8 @@ int lr_campaign_merge(const lr_experiment *exp, const lr_campaign *c, MPI_Comm c
     const char *text = exp->text ? exp->text : "";
     out_file o = {.file = -1,
                   .n = {.J = (size_t)c->n_model_jobs, .P = co.n_patients, .A = co.n_annotations, .L = co.n_lesions,
-                        .K = co.n_organs, .E = (size_t)(exp->train.epochs > 0 ? exp->train.epochs : 1)},
+                        .K = co.n_organs, .E = (size_t)max_epochs(exp),
+                        .SK = (size_t)exp->sweep.n_keys, .SS = (size_t)exp->sweep.n_settings},
                   .text_width = strlen(text) + 1};
     /* results_dir need not exist yet (merge of shards copied from elsewhere) */
     int dir_rc = rank == 0 && lr_mkdir_parents(final, 0) ? lr_fail(err, "%s: cannot create its directory", final) : 0;
@@ -464,6 +501,7 @@ int lr_campaign_merge(const lr_experiment *exp, const lr_campaign *c, MPI_Comm c
     if (!rc) rc = create_datasets(&o, co.has_truth, co.lesion_key != NULL, err);
     /* independent part: rank 0 the cohort copy, each rank its jobs */
     if (!rc && rank == 0) rc = write_cohort_copy(&o, &co, text, err);
+    if (!rc && rank == 0 && o.n.SS) rc = write_sweep(&o, &exp->sweep, err);
     /* survival probabilities (merge_survival.h): rank 0 the grid, each rank its jobs' rows below */
     if (!rc && rank == 0) rc = lr_merge_survival_write_grid(o.file, &grid, err);
     job_rows r;

@@ -29,6 +29,7 @@
 #define PRETRAIN_BATCH 32      /* as in pretrain.c */
 #define CAL_MAX_VOXELS 1048576 /* a calibration volume above this is scaled down (time and memory scale back) */
 #define MB (1024.0 * 1024.0)
+#define MAX_SHAPES 32          /* distinct network shapes calibrated (a sweep over widths adds some) */
 
 /* ---- one network shape and its calibration ---- */
 
@@ -326,8 +327,9 @@ typedef struct {
     lr_cohort cohort;
     int have_cohort;
     int *part;
-    shape shapes[8];
-    calib cal[8];
+    shape shapes[MAX_SHAPES];
+    calib cal[MAX_SHAPES];
+    const lr_experiment *setting_exp[LR_SWEEP_MAX_SETTINGS]; /* a sweep: each setting's experiment */
     int n_shapes;
     double read_cpu, read_wall;          /* cohort read with patches (the 2D jobs) */
     double read_np_cpu, read_np_wall;    /* without patches */
@@ -337,13 +339,19 @@ typedef struct {
     int corpus_organs;
 } planner;
 
+/* The training options of job j: its sweep setting's, else the experiment's. */
+static const lr_train_options *job_opt(const planner *P, const lr_job *j)
+{
+    return j->setting >= 0 && P->setting_exp[j->setting] ? &P->setting_exp[j->setting]->train : &P->exp->train;
+}
+
 static int cap_of(lr_model_kind k, int max_lesions) { return k == LR_MODEL_MEAN_LARGEST5 ? 5 : max_lesions; }
 
 static int find_or_add_shape(planner *P, const shape *s)
 {
     for (int i = 0; i < P->n_shapes; i++)
         if (!memcmp(&P->shapes[i], s, sizeof *s)) return i;
-    if (P->n_shapes == 8) return -1;
+    if (P->n_shapes == MAX_SHAPES) return -1;
     P->shapes[P->n_shapes] = *s;
     return P->n_shapes++;
 }
@@ -387,15 +395,16 @@ static shape shape_volume(const planner *P)
 static void fold_work(const planner *P, const lr_job *j, work *w)
 {
     const lr_cohort *c = &P->cohort;
-    const lr_train_options *o = &P->exp->train;
+    const lr_train_options *o = job_opt(P, j);
     int vol = j->kind == LR_MODEL_WHOLE_VOLUME, cap = cap_of(j->kind, o->max_lesions);
     int B = vol ? o->wv_batch : o->batch_annotations;
     size_t units = 0;
     double samples = 0, valid = 0;
+    const int *part = P->part + (size_t)j->repeat * c->n_patients;
     int top[1024] = {0}; /* the B largest selected counts (B <= 1024 in practice; the rest ignored) */
     int nb = B < 1024 ? B : 1024;
     for (size_t a = 0; a < c->n_annotations && !vol; a++) {
-        int role = lr_split_role(P->part[c->ann_patient[a]], j->fold, P->exp->folds), n = c->ann_n_lesions[a];
+        int role = lr_split_role(part[c->ann_patient[a]], j->fold, P->exp->folds), n = c->ann_n_lesions[a];
         int k = n < cap ? n : cap;
         if (role == LR_ROLE_VALID) valid += k;
         if (role != LR_ROLE_TRAIN || n == 0) continue;
@@ -410,7 +419,7 @@ static void fold_work(const planner *P, const lr_job *j, work *w)
     }
     if (vol) {
         for (size_t p = 0; p < c->n_patients; p++) {
-            int role = lr_split_role(P->part[p], j->fold, P->exp->folds);
+            int role = lr_split_role(part[p], j->fold, P->exp->folds);
             units += role == LR_ROLE_TRAIN;
             valid += role == LR_ROLE_VALID;
         }
@@ -432,7 +441,7 @@ static void fold_work(const planner *P, const lr_job *j, work *w)
 
 static void job_work(planner *P, const lr_job *j, work *w)
 {
-    const lr_train_options *o = &P->exp->train;
+    const lr_train_options *o = job_opt(P, j);
     memset(w, 0, sizeof *w);
     w->shape = -1;
     if (j->pretrain) {
@@ -593,9 +602,13 @@ static int plan_cohort(planner *P, lr_plan *p, lr_err *err)
         return lr_fail(err, "%s: cohort '%s' does not exist and the config has no synth block: nothing to plan from",
                        exp->path, exp->cohort);
     }
-    P->part = lr_malloc(P->cohort.n_patients, sizeof *P->part, err);
+    /* every repeat's split (repeated CV): a job's counts are those of its own split */
+    size_t np = P->cohort.n_patients;
+    P->part = lr_malloc(np * (size_t)exp->repeats, sizeof *P->part, err);
     if (!P->part) return -1;
-    return lr_split_parts(&P->cohort, exp->folds, exp->seed, P->part, err);
+    for (int k = 0; k < exp->repeats; k++)
+        if (lr_split_parts(&P->cohort, exp->folds, exp->seed, k, P->part + (size_t)k * np, err)) return -1;
+    return 0;
 }
 
 /* The pretraining corpus (default generator, pretraining seed): lesions of the first reader, from a sample
@@ -634,6 +647,13 @@ int lr_plan_make(const lr_experiment *exp, const lr_campaign *c, int mode, lr_pl
     P->exp = exp;
     int rc = -1;
     double t_start = now_s();
+    for (int s = 0; s < exp->sweep.n_settings; s++) {
+        lr_job proto = {.setting = s};
+        if (!(P->setting_exp[s] = lr_job_experiment(exp, &proto))) {
+            lr_fail(err, "out of memory");
+            goto done;
+        }
+    }
     P->base_bytes = rss_bytes();
     gethostname(p->host, sizeof p->host - 1);
     snprintf(p->blis_arch, sizeof p->blis_arch, "%s", lr_blis_arch_in_use());
@@ -679,6 +699,8 @@ int lr_plan_make(const lr_experiment *exp, const lr_campaign *c, int mode, lr_pl
 done:
     if (P->have_cohort) lr_cohort_free(&P->cohort);
     free(P->part);
+    for (int s = 0; s < exp->sweep.n_settings; s++)
+        if (P->setting_exp[s]) lr_job_experiment_free(exp, P->setting_exp[s]);
     free(P);
     return rc;
 }

@@ -41,10 +41,14 @@ void lr_worker_free(lr_worker_state *w)
     memset(w, 0, sizeof *w);
 }
 
-int lr_worker_load_cohort(lr_worker_state *w, lr_model_kind kind, lr_err *err)
+int lr_worker_load_cohort(lr_worker_state *w, lr_model_kind kind, int repeat, lr_err *err)
 {
     int need_patches = lr_model_is_learned(kind) && kind != LR_MODEL_WHOLE_VOLUME;
-    if (w->have_cohort && (w->have_patches || !need_patches)) return 0;
+    if (w->have_cohort && (w->have_patches || !need_patches)) {
+        if (w->part_repeat == repeat) return 0;
+        w->part_repeat = repeat;
+        return lr_split_parts(&w->cohort, w->exp->folds, w->exp->seed, repeat, w->part, err);
+    }
     if (w->have_cohort) lr_cohort_free(&w->cohort);
     w->have_cohort = 0;
     if (lr_cohort_read(w->exp->cohort, need_patches ? 0 : LR_COHORT_NO_PATCHES, &w->cohort, err)) return -1;
@@ -53,7 +57,8 @@ int lr_worker_load_cohort(lr_worker_state *w, lr_model_kind kind, lr_err *err)
     free(w->part);
     w->part = lr_malloc(w->cohort.n_patients, sizeof *w->part, err);
     if (!w->part) return -1;
-    return lr_split_parts(&w->cohort, w->exp->folds, w->exp->seed, w->part, err);
+    w->part_repeat = repeat;
+    return lr_split_parts(&w->cohort, w->exp->folds, w->exp->seed, repeat, w->part, err);
 }
 
 void lr_worker_run_job(lr_worker_state *w, const lr_job *j, int attempt, lr_job_report *rep)
@@ -79,22 +84,28 @@ void lr_worker_run_job(lr_worker_state *w, const lr_job *j, int attempt, lr_job_
         lr_campaign_checkpoint_path(exp, j, ckpt, sizeof ckpt);
         lr_job_result res;
         memset(&res, 0, sizeof res);
-        if (lr_worker_load_cohort(w, j->kind, &err)) {
+        if (lr_worker_load_cohort(w, j->kind, j->repeat, &err)) {
             snprintf(rep->error, sizeof rep->error, "%.500s", err.msg);
         } else {
-            lr_job_spec spec = lr_job_spec_make(exp, &w->cohort, w->part, j->kind, j->fold, j->replicate);
+            /* the job's experiment: its sweep setting applied (the identity stays the campaign's) */
+            const lr_experiment *jexp = lr_job_experiment(exp, j);
+            lr_job_spec spec = lr_job_spec_make(jexp ? jexp : exp, &w->cohort, w->part, j);
             spec.log_path = log;
             spec.checkpoint_path = ckpt;
             spec.identity = lr_job_identity(exp, j);
             const char *stop = getenv("LESIONRANK_TEST_STOP_AFTER_EPOCHS"); /* fault-injection for tests */
             if (stop) spec.stop_after_epochs = atoi(stop);
-            if (lr_train_job(&spec, &res, &err)) {
+            if (!jexp) {
+                snprintf(rep->error, sizeof rep->error, "out of memory (the job's setting)");
+            } else if (lr_train_job(&spec, &res, &err)) {
                 snprintf(rep->error, sizeof rep->error, "%.500s", err.msg);
             } else {
                 lr_shard_meta meta = {.config_text = exp->text,
                                       .config_path = exp->path,
                                       .cohort_path = exp->cohort,
                                       .model = lr_model_name(j->kind),
+                                      .repeat = j->repeat,
+                                      .setting = j->setting,
                                       .fold = j->fold,
                                       .replicate = j->replicate,
                                       .seed = exp->seed,
@@ -112,6 +123,7 @@ void lr_worker_run_job(lr_worker_state *w, const lr_job *j, int attempt, lr_job_
                     if (res.status == LR_JOB_OK) unlink(ckpt);
                 }
             }
+            if (jexp) lr_job_experiment_free(exp, jexp);
         }
         lr_job_result_free(&res);
     }

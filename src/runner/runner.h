@@ -14,7 +14,8 @@ typedef struct {
     const lr_experiment *exp;
     lr_cohort cohort;
     int have_cohort, have_patches;
-    int *part;
+    int *part;          /* [P] the split of repeat part_repeat */
+    int part_repeat;
     int rank;
     char host[64];
 } lr_worker_state;
@@ -29,9 +30,10 @@ typedef struct {
 
 void lr_worker_init(lr_worker_state *w, const lr_experiment *exp, int rank);
 void lr_worker_free(lr_worker_state *w);
-/* The cohort (with patches when a 2D model needs them) and the split for a job of this kind: read once,
- * re-read only when a later job needs patches the first did not. */
-int lr_worker_load_cohort(lr_worker_state *w, lr_model_kind kind, lr_err *err);
+/* The cohort (with patches when a 2D model needs them) and the split of the repeat for a job of this kind:
+ * read once, re-read only when a later job needs patches the first did not; the split is redrawn when the
+ * repeat changes. */
+int lr_worker_load_cohort(lr_worker_state *w, lr_model_kind kind, int repeat, lr_err *err);
 /* Runs job j (attempt number given), writes its shard / weights, fills the report. Never exits. */
 void lr_worker_run_job(lr_worker_state *w, const lr_job *j, int attempt, lr_job_report *rep);
 
