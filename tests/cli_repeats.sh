@@ -132,6 +132,13 @@ for f in 0 1 2; do
   n=$((n + 1))
 done
 equal "sweep: every fold checked" "$n" 3
+# predict applies the selected setting's model of each fold (the row of /jobs: setting s, fold f -> job 3 s + f)
+expect "sweep: predict" 0 "^models: 3$" -- "$LR" predict results/sweep.h5 --model proposed --cohort "$T/cohort.h5" -o pred.h5 --bootstrap 0
+want_jobs="$(for f in 0 1 2; do awk -F, -v f=$f '$1 == "proposed" && $2 == 0 && $3 == f {print 3 * $4 + f}' sweep_report/selection.csv; done | tr '\n' ' ')"
+equal "sweep: predict's models are the selected settings' jobs" "$(h5vals -d /models/job pred.h5 | tr '\n' ' ')" "$want_jobs"
+expect "repeats: predict" 0 "^models: 6$" -- "$LR" predict np2.h5 --model proposed --cohort "$T/cohort.h5" -o pred2.h5 --bootstrap 0
+equal "repeats: one model per (repeat, fold)" "$(h5vals -d /models/label pred2.h5 | tr -d '"' | tr '\n' ' ')" \
+  "repeat0_fold0 repeat0_fold1 repeat0_fold2 repeat1_fold0 repeat1_fold1 repeat1_fold2 "
 # bad sweeps: refused before anything runs, naming the key, the file and the line; nothing written
 bad_sweep() { # name sweep-text regex
   base "bad$1" "\n$2" > "bad$1.cfg"
