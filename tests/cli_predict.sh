@@ -87,7 +87,7 @@ expect "row not in the campaign" 1 "model 'no_fc' is not in the campaign" -- \
 expect "size baseline refused" 1 "lesion_count' is not learned" -- \
   "$LR" predict "$C" --model lesion_count --cohort new.h5 -o p1.h5 --force --bootstrap 0
 cp "$C" failed.h5; "$HELP" --set-string failed.h5 /jobs/status 2 failed
-expect "failed row refused" 1 "model 'proposed' failed in failed.h5: job 2 \(fold 2, replicate 0\) is failed" -- \
+expect "failed row refused" 1 "model 'proposed' failed in failed.h5: job 2 \(repeat 0, fold 2, replicate 0\) is failed" -- \
   "$LR" predict failed.h5 --model proposed --cohort new.h5 -o p1.h5 --force --bootstrap 0
 cp "$C" old.h5; "$HELP" --drop old.h5 /models
 expect "campaign without /models" 1 "old.h5 has no /models: the campaign was merged before trained models were kept" -- \
