@@ -17,18 +17,8 @@ static int write_panel(const char *path, const float *hu, const float *map, doub
 {
     FILE *f = fopen(path, "w");
     if (!f) return -1;
-    double top = 0;
-    for (size_t i = 0; map && i < P2; i++) top = fmax(top, fabs(map[i]));
     fprintf(f, "# x y r g b: patch window L %.0f W %.0f HU%s\n", level, width, map ? ", map blended (red +, blue -)" : "");
-    for (int y = 0; y < LR_PATCH; y++) {
-        for (int x = 0; x < LR_PATCH; x++) {
-            size_t i = (size_t)y * LR_PATCH + x;
-            int rgb[3];
-            lr_saliency_blend((hu[i] - (level - width / 2)) / width, map && top > 0 ? map[i] / top : 0.0, rgb);
-            fprintf(f, "%d %d %d %d %d\n", x, y, rgb[0], rgb[1], rgb[2]);
-        }
-        fputc('\n', f);
-    }
+    lr_saliency_write_rgb(f, hu, map, LR_PATCH, level, width);
     return fclose(f) ? -1 : 0;
 }
 

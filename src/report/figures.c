@@ -235,19 +235,9 @@ static int write_saliency_panel(lr_plotter *pl, int k, const float *hu, const fl
     snprintf(name, sizeof name, "fig5_saliency%d.dat", k + 1);
     FILE *f = open_data(pl, name, err);
     if (!f) return -1;
-    double top = 0;
-    for (size_t i = 0; i < (size_t)side * side; i++) top = fmax(top, fabs(map[i]));
     fprintf(f, "# x y r g b: patch (window L %.0f W %.0f HU) with its occlusion map (red: the window raises the "
-               "risk, blue: lowers it; opacity |map| / %.4g)\n", level, width, top);
-    for (int y = 0; y < side; y++) {
-        for (int x = 0; x < side; x++) {
-            size_t i = (size_t)y * side + x;
-            int rgb[3];
-            lr_saliency_blend((hu[i] - (level - width / 2)) / width, top > 0 ? map[i] / top : 0.0, rgb);
-            fprintf(f, "%d %d %d %d %d\n", x, y, rgb[0], rgb[1], rgb[2]);
-        }
-        fputc('\n', f);
-    }
+               "risk, blue: lowers it; opacity |map| / its max |map|)\n", level, width);
+    lr_saliency_write_rgb(f, hu, map, side, level, width);
     return close_data(f, pl, name, err);
 }
 

@@ -188,10 +188,23 @@ unsigned lr_risk_colour(double t)
     return rgb;
 }
 
-void lr_saliency_blend(double g, double t, int rgb[3])
+double lr_saliency_write_rgb(FILE *f, const float *hu, const float *map, int side, double level, double width)
 {
-    g = g < 0 ? 0 : g > 1 ? 1 : g;
-    t = t < -1 ? -1 : t > 1 ? 1 : t;
-    const double pos[3] = {1, 0.1, 0.05}, neg[3] = {0.1, 0.35, 1}, a = 0.65 * fabs(t);
-    for (int c = 0; c < 3; c++) rgb[c] = (int)(255 * ((1 - a) * g + a * (t > 0 ? pos[c] : neg[c])) + 0.5);
+    const size_t n = (size_t)side * side;
+    const double pos[3] = {1, 0.1, 0.05}, neg[3] = {0.1, 0.35, 1};
+    double top = 0;
+    for (size_t i = 0; map && i < n; i++) top = fmax(top, fabs(map[i]));
+    for (int y = 0; y < side; y++) {
+        for (int x = 0; x < side; x++) {
+            size_t i = (size_t)y * side + x;
+            double g = (hu[i] - (level - width / 2)) / width, t = map && top > 0 ? map[i] / top : 0.0;
+            g = g < 0 ? 0 : g > 1 ? 1 : g;
+            double a = 0.65 * fabs(t);
+            int rgb[3];
+            for (int c = 0; c < 3; c++) rgb[c] = (int)(255 * ((1 - a) * g + a * (t > 0 ? pos[c] : neg[c])) + 0.5);
+            fprintf(f, "%d %d %d %d %d\n", x, y, rgb[0], rgb[1], rgb[2]);
+        }
+        fputc('\n', f);
+    }
+    return top;
 }

@@ -160,9 +160,10 @@ unsigned lr_model_colour(const char *model);
 unsigned lr_organ_colour(size_t organ);
 /* t in [0,1]: blue (low risk) -> red (high risk). */
 unsigned lr_risk_colour(double t);
-/* One pixel of a saliency overlay: grey g in [0,1] blended with t = map / max|map| in [-1,1] (red where the map
- * raises the risk, blue where it lowers it, opacity 0.65 |t|); rgb in 0..255. */
-void lr_saliency_blend(double g, double t, int rgb[3]);
+/* A saliency overlay as gnuplot rgbimage rows "x y r g b" (0..255): the patch hu [side*side] in the window
+ * (level, width), with map [side*side] (NULL: the patch alone) blended over it — red where the map raises the
+ * risk, blue where it lowers it, opacity 0.65 |map| / max |map|. Returns the max |map| (0 without a map). */
+double lr_saliency_write_rgb(FILE *f, const float *hu, const float *map, int side, double level, double width);
 
 typedef struct {
     size_t n;
