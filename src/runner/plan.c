@@ -533,7 +533,6 @@ static void estimate(planner *P, const lr_job *j, lr_job_plan *jp)
     double warm = fmax(0, m->warm_cpu) * (r > 1 ? r : 1);
     jp->cpu_s += warm + w.epochs * (w.steps * a + b * w.samples) + e * eval_samples + ckpt * m->save_cpu;
     jp->wall_s += warm + w.epochs * (w.steps * aw + bw * w.samples) + ew * eval_samples + ckpt * m->save_wall;
-    /* memory: the net's share grows linearly with the batch (two measured points), the rest is counted */
     /* memory: the net's share grows linearly with the batch, in train mode (steps) and eval mode (the
      * evaluation chunks), each from two measured points; the larger of the two is the peak */
     double n_max = fmax(w.n_max_train, w.n_max_eval);
