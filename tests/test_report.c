@@ -360,7 +360,13 @@ static void test_growth_nested(lr_results *c, const lr_lesion_set *s, const lr_g
     memcpy(saved, c->lesion_used, c->J * c->L);
     for (size_t j = 0; j < c->J; j++)
         for (size_t l = 0; l < c->L; l += 4) c->lesion_used[j * c->L + l] = 0;
-    size_t used_rows = 0, unused_rows = 0, distinct = 0;
+    size_t used_rows = 0, unused_rows = 0, distinct = 0, disagree = 0;
+    /* per used row, in order: its lesion's first row; per first row, the lesion's volume sums */
+    size_t *first = calloc(s->n + 1, sizeof *first), *row_first = calloc(s->n + 1, sizeof *row_first);
+    double *sums = calloc(2 * (s->n + 1), sizeof *sums);
+    int *row_growing = calloc(s->n + 1, sizeof *row_growing);
+    CHECK(first && row_first && sums && row_growing);
+    if (!first || !row_first || !sums || !row_growing) return;
     for (size_t i = 0; i < s->n; i++) {
         size_t l = s->lesion[i];
         if (isnan(c->lesion_volume_followup_mm3[l])) continue;
@@ -368,15 +374,28 @@ static void test_growth_nested(lr_results *c, const lr_lesion_set *s, const lr_g
             unused_rows++;
             continue;
         }
-        used_rows++;
+        size_t k = 0;
         int seen = 0;
-        for (size_t k = 0; k < i && !seen; k++) {
+        for (; k < i && !seen; k++) {
             size_t m = s->lesion[k];
             seen = m % 4 != 0 && !isnan(c->lesion_volume_followup_mm3[m]) && c->lesion_key[m] == c->lesion_key[l] &&
                    c->ann_patient[c->lesion_annotation[m]] == c->ann_patient[c->lesion_annotation[l]];
         }
+        first[i] = seen ? k - 1 : i;
+        row_first[used_rows] = first[i];
+        row_growing[used_rows] = c->lesion_volume_followup_mm3[l] > c->lesion_volume_mm3[l];
+        sums[2 * first[i]] += c->lesion_volume_mm3[l];
+        sums[2 * first[i] + 1] += c->lesion_volume_followup_mm3[l];
+        used_rows++;
         distinct += !seen;
     }
+    /* the lesion's growing (its readers' mean volumes), and how many rows a reader's own label would flip */
+    for (size_t r = 0; r < used_rows; r++) {
+        int lesion_growing = sums[2 * row_first[r] + 1] > sums[2 * row_first[r]];
+        disagree += row_growing[r] != lesion_growing;
+        row_growing[r] = lesion_growing;
+    }
+    CHECK_MSG(disagree > 0, "no reader disagrees with its lesion's growing: the fixture cannot tell the rules apart");
     snprintf(nested_csv, sizeof nested_csv, "%s/lmm_growth_nested.csv", fixture_dir);
     lr_growth_result g;
     CHECK_MSG(lr_growth_test(c, s, NULL, nested_csv, &g, &e) == 0, "%s", e.msg);
@@ -396,6 +415,10 @@ static void test_growth_nested(lr_results *c, const lr_lesion_set *s, const lr_g
         size_t *gmap = calloc(c->P, sizeof *gmap), *kmap = calloc(N + 1, sizeof *kmap);
         CHECK(lr_csv_column_double(csv, "risk", y, &e) == 0 && lr_csv_column_double(csv, "growing", gr, &e) == 0 &&
               lr_csv_column_double(csv, "patient", pat, &e) == 0 && lr_csv_column_double(csv, "lesion", les, &e) == 0);
+        size_t wrong = 0;
+        for (size_t i = 0; i < N; i++) wrong += (int)gr[i] != row_growing[i];
+        CHECK_MSG(wrong == 0, "%zu of %zu rows: growing is not their lesion's (mean follow-up > mean baseline)",
+                  wrong, N);
         for (size_t i = 0; i < N; i++) {
             size_t p = (size_t)pat[i], k = (size_t)les[i];
             if (!gmap[p]) gmap[p] = ++G;
@@ -421,6 +444,7 @@ static void test_growth_nested(lr_results *c, const lr_lesion_set *s, const lr_g
         CHECK_MSG(0, "%s: %zu rows, expected %zu", nested_csv, csv ? csv->n_rows : 0, g.nested.n_obs);
     }
     lr_csv_free(csv);
+    free(first), free(row_first), free(sums), free(row_growing);
     memcpy(c->lesion_used, saved, c->J * c->L);
     free(saved);
 }

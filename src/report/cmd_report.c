@@ -242,7 +242,9 @@ static int write_interpretation(const report_state *st, lr_err *err)
         fmt_p(p2, sizeof p2, g->nested.p_two_sided);
         fprintf(f, "**Each lesion counted once** (lesion identity across readers from `/lesions/lesion_key`): "
                    "`risk ~ growing + (1 | patient) + (1 | patient:lesion)` (REML) on the %zu rows that entered the "
-                   "patient's risk (%zu physical lesions, %zu patients; %zu rows beyond `max_lesions` left out): "
+                   "patient's risk (%zu physical lesions, %zu patients; %zu rows beyond `max_lesions` left out), growing "
+                   "being the lesion's (the mean of its readers' follow-up volumes > the mean of their baseline "
+                   "volumes), not each reader's: "
                    "β_growing = %.4f, SE = %.4f, df = %.1f (Satterthwaite), t = %.3f, one-sided p = %s (two-sided "
                    "p = %s). τ²_patient = %.4g, τ²_lesion = %.4g, σ² = %.4g (reader-to-reader)%s. Rerun: `lesionrank "
                    "stats lmm lmm_growth_nested.csv --response risk --group patient --nested lesion --fixed growing`."

@@ -94,7 +94,13 @@ static double median_of(double *v, size_t n)
     return gsl_stats_median_from_sorted_data(v, 1, n);
 }
 
-/* The nested growth model (lr_growth_result.nested): rows that entered the risk, lesions by key. */
+/* The nested growth model (lr_growth_result.nested): rows that entered the risk, lesions by key. Growing is
+ * a property of the lesion, not of one reader's measurement: a lesion grows when the mean of its readers'
+ * follow-up volumes exceeds the mean of their baseline volumes. With the readers' own growing labels the
+ * fixed effect would be identified mostly from readers disagreeing about one lesion (a contrast of
+ * measurement noise, against a risk that barely differs between the readers' patches): on the synthetic
+ * truth, the true lesion log-hazard as the response then gives beta = 0, p = 0.5 in every fold, against
+ * p < 1e-12 with the lesion's growing. */
 static int growth_nested(const lr_results *c, const lr_lesion_set *s, const char *csv_path, lr_growth_result *g,
                          lr_err *err)
 {
@@ -102,12 +108,13 @@ static int growth_nested(const lr_results *c, const lr_lesion_set *s, const char
     double *y = lr_malloc(n, sizeof *y, err), *X = lr_malloc(2 * n, sizeof *X, err); /* [N], [N, 2] */
     size_t *group = lr_malloc(n, sizeof *group, err), *lesion = lr_malloc(n, sizeof *lesion, err);
     size_t *patient = lr_malloc(n, sizeof *patient, err), *key_of = lr_malloc(n, sizeof *key_of, err);
+    double *sum_v = lr_calloc(2 * n, sizeof *sum_v, err); /* per lesion: baseline and follow-up volume sums */
     long *dense = lr_malloc(c->P ? c->P : 1, sizeof *dense, err);
     FILE *f = NULL;
     lr_lmm_fit fit;
     memset(&fit, 0, sizeof fit);
     int rc = -1;
-    if (!y || !X || !group || !lesion || !patient || !key_of || !dense) goto done;
+    if (!y || !X || !group || !lesion || !patient || !key_of || !sum_v || !dense) goto done;
     for (size_t p = 0; p < c->P; p++) dense[p] = -1;
     size_t n_lesions = 0;
     for (size_t i = 0; i < s->n; i++) {
@@ -131,12 +138,17 @@ static int growth_nested(const lr_results *c, const lr_lesion_set *s, const char
         key_of[N] = i;
         y[N] = s->risk[i];
         X[2 * N] = 1.0;
-        X[2 * N + 1] = v1 > v0;
-        n_grow += v1 > v0;
-        n_shrink += !(v1 > v0);
+        sum_v[2 * lesion[N]] += v0;
+        sum_v[2 * lesion[N] + 1] += v1;
         group[N] = (size_t)dense[p];
         patient[N] = p;
         N++;
+    }
+    for (size_t i = 0; i < N; i++) {
+        int growing = sum_v[2 * lesion[i] + 1] > sum_v[2 * lesion[i]]; /* vanished (v1 = 0) shrinks */
+        X[2 * i + 1] = growing;
+        n_grow += growing;
+        n_shrink += !growing;
     }
     g->nested.n_obs = N;
     g->nested.n_lesions = n_lesions;
@@ -183,6 +195,7 @@ done:
     free(lesion);
     free(patient);
     free(key_of);
+    free(sum_v);
     free(dense);
     return rc;
 }
