@@ -580,7 +580,8 @@ static void test_failure_modes(void)
     o.epochs = 3;
     CHECK(lr_train_job(&spec, &res, &err) == 0);
     CHECK(res.status == LR_JOB_FAILED);
-    CHECK_MSG(strstr(res.error, "non-finite") != NULL, "%s", res.error);
+    CHECK_MSG(strstr(res.error, "non-finite") != NULL || strstr(res.error, "collapsed") != NULL, "%s", res.error);
+    printf("  diverging optimiser: %s\n", res.error);
     lr_job_result_free(&res);
     lr_cohort_free(&c);
 }

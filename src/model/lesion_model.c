@@ -47,12 +47,17 @@ int lr_lesion_model_init(lr_lesion_model *m, lr_model_kind kind, const lr_train_
     if (kind == LR_MODEL_WHOLE_VOLUME) cfg.arch = LR_ARCH_RESNET18_3D, cfg.width = o->wv_width;
     m->cnn = lr_net_create(&cfg, rng, err);
     if (!m->cnn) return -1;
-    /* Start every risk near zero: the scorer's fc weights small, as a Cox model starts at β = 0. */
+    /* Start every risk near zero, as a Cox model starts at β = 0: the scorer's fc weights small and its bias
+     * 0 (a random bias would give every lesion a risk of one random sign, which the size scaler's first steps
+     * then learn against). With the flat scaler below, on 8 folds of two development cohorts (not the
+     * science seeds) the demo's Proposed test C was 0.754 on average, against 0.723 with random ones. */
     const lr_tensor *fw = lr_net_tensor(m->cnn, "fc.weight");
     if (fw) {
         float *w = lr_net_tensor_data(m->cnn, fw);
         for (size_t i = 0; i < fw->numel; i++) w[i] *= 0.1f;
     }
+    const lr_tensor *fb = lr_net_tensor(m->cnn, "fc.bias");
+    if (fb) memset(lr_net_tensor_data(m->cnn, fb), 0, fb->numel * sizeof(float));
     m->n_head = (size_t)head_size(m);
     if (m->n_head) {
         m->head = lr_calloc(2 * m->n_head, sizeof(float), err);
@@ -70,6 +75,10 @@ int lr_lesion_model_init(lr_lesion_model *m, lr_model_kind kind, const lr_train_
         uniform_init(m->head + m->b2, (size_t)H, H, rng);
         uniform_init(m->head + m->w3, (size_t)H, H, rng);
         uniform_init(m->head + m->b3, 1, H, rng);
+        /* the scaler starts flat, s(v) = softplus(log(e - 1)) = 1 for every volume: the model starts as the sum
+         * of lesion risks and learns the size weighting from there, rather than from a random shape */
+        memset(m->head + m->w3, 0, (size_t)H * sizeof(float));
+        m->head[m->b3] = (float)log(expm1(1.0));
         break;
     case LR_MODEL_NO_FC: m->head[0] = 1.0f; break;
     case LR_MODEL_MEAN_LARGEST5:

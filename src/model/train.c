@@ -142,6 +142,15 @@ int lr_job_gather_batch(train_job *job, const size_t *ann, int B, int max_lesion
     return 0;
 }
 
+/* Every risk of the batch the same value: the model has collapsed (e.g. a step too large sent the size
+ * scaler to softplus's flat end), which no non-finite check sees. */
+static int batch_is_flat(const float *eta, int B)
+{
+    for (int b = 1; b < B; b++)
+        if (eta[b] != eta[0]) return 0;
+    return 1;
+}
+
 /* Annotation risks eta[b] from lesion outputs (train or eval); fills J->s. */
 static int aggregate(train_job *job, int n, int B, const float *cnn_out, lr_err *err)
 {
@@ -173,6 +182,7 @@ static int train_step_2d(train_job *job, const size_t *ann, int B, gsl_rng *aug,
     if (aggregate(job, n, B, out, err)) return -1;
     for (int b = 0; b < B; b++)
         if (!isfinite(job->eta[b])) return lr_fail(err, "non-finite risk: training diverged (lower train.lr?)");
+    job->flat_steps += batch_is_flat(job->eta, B);
     lr_npll_result nr;
     if (lr_npll_f((size_t)B, job->batch_time, job->batch_event, job->eta, (lr_ties)o->ties, &nr, job->deta, err)) return -1;
     if (nr.no_events) return 0; /* no event in the batch: nothing to learn, skip the step */
@@ -253,6 +263,7 @@ static int train_step_volume(train_job *job, const size_t *patients, int B, gsl_
         job->eta[b] = out[b];
         if (!isfinite(job->eta[b])) return lr_fail(err, "non-finite risk: training diverged (lower train.lr?)");
     }
+    job->flat_steps += batch_is_flat(job->eta, B);
     lr_npll_result nr;
     if (lr_npll_f((size_t)B, job->batch_time, job->batch_event, job->eta, (lr_ties)o->ties, &nr, job->deta, err)) return -1;
     if (nr.no_events) return 0;
@@ -354,6 +365,7 @@ static int run_epoch(train_job *job, int epoch, double *mean_loss, lr_err *err)
     int B = job->model->kind == LR_MODEL_WHOLE_VOLUME ? job->opt->wv_batch : job->opt->batch_annotations;
     double sum = 0;
     int steps = 0, rc = 0;
+    job->flat_steps = 0;
     for (size_t i = 0; i < job->n_train_units && rc == 0; i += (size_t)B) {
         int nb = (int)((job->n_train_units - i) < (size_t)B ? job->n_train_units - i : (size_t)B);
         if (nb < 2) break; /* a single example has no Cox risk set */
@@ -367,6 +379,9 @@ static int run_epoch(train_job *job, int epoch, double *mean_loss, lr_err *err)
                          i / (size_t)B + 1);
         if (used) sum += loss, steps++;
     }
+    if (rc == 0 && steps > 0 && job->flat_steps >= steps)
+        rc = lr_fail(err, "training collapsed at epoch %d: every annotation of every batch had the same risk "
+                          "(learning rate too high?)", epoch + 1);
     gsl_rng_free(order);
     gsl_rng_free(aug);
     *mean_loss = steps ? sum / steps : NAN;

@@ -59,6 +59,7 @@ typedef struct {
     float *vol_tmp;          /* [crop D][H][W] resampled, before augmentation */
     FILE *log;
     eval_out cur, best;
+    int flat_steps; /* this epoch's steps whose batch risks were all equal (a collapsed model) */
 } train_job;
 
 static inline int lr_job_is_mean5(const train_job *job) { return job->model->kind == LR_MODEL_MEAN_LARGEST5; }

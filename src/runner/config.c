@@ -115,9 +115,12 @@ static const key_spec schema[] = {
     GROUP("cnn"),
     {.path = "cnn.width", .type = K_INT, .min = 1, .max = 1024, AT(train.width, int), .dflt = {64},
      .help = "ResNet18 base width (64 in the paper)"},
-    {.path = "cnn.hu_min", .type = K_FLOAT, .min = -4096, .max = 4096, AT(train.hu_min, double), .dflt = {-1000},
-     .help = "HU window lower end", .doc = "HU window lower end (mapped to −1)"},
-    {.path = "cnn.hu_max", .type = K_FLOAT, .min = -4096, .max = 4096, AT(train.hu_max, double), .dflt = {1000},
+    {.path = "cnn.hu_min", .type = K_FLOAT, .min = -4096, .max = 4096, AT(train.hu_min, double), .dflt = {-250},
+     .help = "HU window lower end",
+     .doc = "HU window lower end (mapped to −1); the default −250..350 (L 50, W 600) is a soft-tissue window: a "
+            "lesion's texture is a visible fraction of it (a CNN regressing the synthetic phenotype from patches "
+            "reached Spearman 0.86 with it and 0.74 with −1000..1000, same budget), while air, fat and bone clip"},
+    {.path = "cnn.hu_max", .type = K_FLOAT, .min = -4096, .max = 4096, AT(train.hu_max, double), .dflt = {350},
      .help = "HU window upper end", .doc = "HU window upper end (mapped to 1), > `cnn.hu_min`"},
     GROUP("scaler"),
     {.path = "scaler.hidden", .type = K_INT, .min = 1, .max = 4096, AT(train.scaler_hidden, int), .dflt = {16},
