@@ -244,6 +244,14 @@ static void test_scaler_by_hand(void)
     m.logv_sd = 1.5;
     double vol[3] = {300.0, 2000.0, 40000.0};
     float s[3];
+    /* the model starts at the Cox null: the scaler flat at 1 for every volume, the scorer's fc bias 0 */
+    CHECK(lr_size_scale_forward(&m, vol, 3, s, &err) == 0);
+    for (int i = 0; i < 3; i++) CHECK_CLOSE(s[i], 1.0, 1e-6, 1e-6);
+    const lr_tensor *fb = lr_net_tensor(m.cnn, "fc.bias");
+    CHECK(fb != NULL && fb->numel == 1);
+    if (fb) CHECK(lr_net_tensor_data(m.cnn, fb)[0] == 0.0f);
+    /* then a random head, so every layer of the scaler matters in the hand computation */
+    for (size_t k = 0; k < m.n_head; k++) m.head[k] = (float)(2 * gsl_rng_uniform(r) - 1);
     CHECK(lr_size_scale_forward(&m, vol, 3, s, &err) == 0);
     const float *h = m.head;
     int H = 3;
