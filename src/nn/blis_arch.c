@@ -111,7 +111,8 @@ static void cache_path(char *out, size_t size)
     if (f) fclose(f);
     const char *cand = getenv("LESIONRANK_BLIS_CANDIDATES");
     for (const char *p = cand ? cand : ""; *p; p++) hash = hash * 33 + (unsigned char)*p;
-    snprintf(out, size, "%s/blis-arch-%s-%08lx", dir, host, hash & 0xffffffffUL);
+    if (snprintf(out, size, "%s/blis-arch-%s-%08lx", dir, host, hash & 0xffffffffUL) >= (int)size)
+        out[0] = '\0'; /* a path too long for the buffer: no cache (the probe still runs) */
     /* mkdir -p of the cache directory (errors: no cache, the probe still runs) */
     for (char *p = dir + 1; *p; p++)
         if (*p == '/') {
@@ -132,7 +133,8 @@ static int read_cache(const char *path, int *arch, char *why, size_t size)
     if (!ok || *arch < 0 || *arch >= BLIS_NUM_ARCHS) return -1;
     line[strcspn(line, "\n")] = '\0';
     char *space = strchr(line, ' ');
-    snprintf(why, size, "cached probe (%s): %s", path, space ? space + 1 : "");
+    if (snprintf(why, size, "cached probe (%s): %s", path, space ? space + 1 : "") >= (int)size && size > 4)
+        memcpy(why + size - 4, "...", 4); /* say that the message was cut */
     return 0;
 }
 
