@@ -53,6 +53,14 @@ equal "every job measured" "$(wc -l < actual.txt)" "$NJ"
 CACHE="$(key calibration_cache)"
 REPLAN=""
 replan() { [ -n "$REPLAN" ] || { rm -f "$CACHE"; REPLAN="$("$LR" run plan.cfg --plan 2>/dev/null)"; }; }
+# Under AddressSanitizer the RSS also holds ASan's shadow memory and its quarantine of freed blocks (256 MB
+# by default), which the plan does not model: there an actual above the plan may also exceed it by 20 % + 256 MB.
+MEM_SLACK_MB=0
+MEM_BOUND="20 %"
+ldd "$LR" 2>/dev/null | grep -q libasan && MEM_SLACK_MB=256 && MEM_BOUND="20 % (+256 MB above the plan: ASan)"
+mem_close() {
+  close "$1" "$2" 0.20 || awk -v p="$1" -v a="$2" -v s="$MEM_SLACK_MB" 'BEGIN { exit !(s > 0 && a >= p && a <= 1.2 * p + s) }'
+}
 kinds=0
 for k in $(echo "$PLAN" | awk -F'[_:]' '/^kind_/ {sub(/^kind_/, "", $0); sub(/:.*/, "", $0); print}'); do
   pat="^$k-f"; case "$k" in pretrain_*) pat="^pretrain-${k#pretrain_}" ;; esac
@@ -60,7 +68,7 @@ for k in $(echo "$PLAN" | awk -F'[_:]' '/^kind_/ {sub(/^kind_/, "", $0); sub(/:.
   mem=$(awk -v p="$pat" '$2 ~ p && $8 > m {m = $8} END {printf "%.1f", m}' actual.txt)
   pl=$(echo "$PLAN" | awk -v k="kind_$k:" '$1 == k {print $5}')
   plm=$(echo "$PLAN" | awk -v k="kind_$k:" '$1 == k {print $9}')
-  if ! close "$pl" "$act" 0.30 0.05 || ! close "$plm" "$mem" 0.20; then
+  if ! close "$pl" "$act" 0.30 0.05 || ! mem_close "$plm" "$mem"; then
     replan
     pl=$(echo "$REPLAN" | awk -v k="kind_$k:" '$1 == k {print $5}')
     plm=$(echo "$REPLAN" | awk -v k="kind_$k:" '$1 == k {print $9}')
@@ -68,7 +76,8 @@ for k in $(echo "$PLAN" | awk -F'[_:]' '/^kind_/ {sub(/^kind_/, "", $0); sub(/:.
   fi
   echo "plan_vs_actual $k: core_s plan $pl actual $act; peak_mb plan $plm actual $mem"
   close "$pl" "$act" 0.30 0.05 && ok "$k: core-seconds within 30 % (plan $pl, actual $act)" || bad "$k: core-seconds plan $pl, actual $act"
-  close "$plm" "$mem" 0.20 && ok "$k: peak memory within 20 % (plan $plm MB, actual $mem MB)" || bad "$k: memory plan $plm MB, actual $mem MB"
+  mem_close "$plm" "$mem" && ok "$k: peak memory within $MEM_BOUND (plan $plm MB, actual $mem MB)" \
+    || bad "$k: memory plan $plm MB, actual $mem MB"
   kinds=$((kinds + 1))
 done
 equal "every kind compared" "$kinds" "12"
