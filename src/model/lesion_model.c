@@ -73,11 +73,9 @@ int lr_lesion_model_init(lr_lesion_model *m, lr_model_kind kind, const lr_train_
         uniform_init(m->head + m->b1, (size_t)H, 1, rng);
         uniform_init(m->head + m->w2, (size_t)H * H, H, rng);
         uniform_init(m->head + m->b2, (size_t)H, H, rng);
-        uniform_init(m->head + m->w3, (size_t)H, H, rng);
-        uniform_init(m->head + m->b3, 1, H, rng);
         /* the scaler starts flat, s(v) = softplus(log(e - 1)) = 1 for every volume: the model starts as the sum
-         * of lesion risks and learns the size weighting from there, rather than from a random shape */
-        memset(m->head + m->w3, 0, (size_t)H * sizeof(float));
+         * of lesion risks and learns the size weighting from there, rather than from a random shape (w3 stays 0
+         * from the calloc; these are the last draws of the caller's init stream, which it then frees) */
         m->head[m->b3] = (float)log(expm1(1.0));
         break;
     case LR_MODEL_NO_FC: m->head[0] = 1.0f; break;

@@ -188,7 +188,7 @@ unsigned lr_risk_colour(double t)
     return rgb;
 }
 
-double lr_saliency_write_rgb(FILE *f, const float *hu, const float *map, int side, double level, double width)
+void lr_saliency_write_rgb(FILE *f, const float *hu, const float *map, int side, double level, double width)
 {
     const size_t n = (size_t)side * side;
     const double pos[3] = {1, 0.1, 0.05}, neg[3] = {0.1, 0.35, 1};
@@ -206,5 +206,4 @@ double lr_saliency_write_rgb(FILE *f, const float *hu, const float *map, int sid
         }
         fputc('\n', f);
     }
-    return top;
 }

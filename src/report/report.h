@@ -162,8 +162,8 @@ unsigned lr_organ_colour(size_t organ);
 unsigned lr_risk_colour(double t);
 /* A saliency overlay as gnuplot rgbimage rows "x y r g b" (0..255): the patch hu [side*side] in the window
  * (level, width), with map [side*side] (NULL: the patch alone) blended over it — red where the map raises the
- * risk, blue where it lowers it, opacity 0.65 |map| / max |map|. Returns the max |map| (0 without a map). */
-double lr_saliency_write_rgb(FILE *f, const float *hu, const float *map, int side, double level, double width);
+ * risk, blue where it lowers it, opacity 0.65 |map| / max |map|. */
+void lr_saliency_write_rgb(FILE *f, const float *hu, const float *map, int side, double level, double width);
 
 typedef struct {
     size_t n;
