@@ -679,6 +679,59 @@ static void test_net_benefit(void)
     CHECK(isnan(lr_net_benefit(8, time, event, surv, 800.0, pt, &e))); /* beyond the treated group's follow-up */
 }
 
+/* lr_test_lesions with replicates: a fold with one ok replicate keeps its job's risks; a fold with two averages
+ * each replicate's standardized risk (z over that fold's test lesions), skipping a replicate's NaN; a failed
+ * replicate and another model's jobs are ignored. Checked against a hand computation. */
+static void test_replicate_ensemble(void)
+{
+    enum { P = 4, L = 8, J = 5 };
+    /* patients 0, 1 test in fold 0; 2, 3 test in fold 1; two lesions per patient, one annotation each */
+    int32_t ann_patient[P] = {0, 1, 2, 3}, lesion_annotation[L] = {0, 0, 1, 1, 2, 2, 3, 3};
+    int32_t fold[J] = {0, 0, 1, 0, 0}, rep[J] = {1, 0, 0, 2, 0};
+    int status[J] = {LR_JOB_STATUS_OK, LR_JOB_STATUS_OK, LR_JOB_STATUS_OK, LR_JOB_STATUS_FAILED, LR_JOB_STATUS_OK};
+    unsigned char pooled[J] = {1, 1, 1, 1, 1};
+    char *model[J] = {"proposed", "proposed", "proposed", "proposed", "no_fc"};
+    int8_t role[J * P];
+    float risk[J * L];
+    for (int j = 0; j < J; j++)
+        for (int p = 0; p < P; p++) role[j * P + p] = (p / 2 == fold[j]) ? 2 : 0;
+    const float r0[L] = {1, 2, 3, 6, 9, 9, 9, 9}, r1[L] = {10, NAN, 30, 50, 0, 0, 0, 0}; /* fold 0: jobs 1 and 0 */
+    for (int l = 0; l < L; l++) {
+        risk[1 * L + l] = r0[l];
+        risk[0 * L + l] = r1[l];
+        risk[2 * L + l] = (float)(0.5 * l);
+        risk[3 * L + l] = 1000;
+        risk[4 * L + l] = -1000;
+    }
+    lr_results c;
+    memset(&c, 0, sizeof c);
+    c.J = J, c.P = P, c.A = P, c.L = L, c.folds = 2;
+    c.job_fold = fold, c.job_replicate = rep, c.job_status = status, c.job_pooled = pooled, c.job_model = model;
+    c.patient_role = role, c.lesion_risk = risk, c.ann_patient = ann_patient, c.lesion_annotation = lesion_annotation;
+    /* hand: z over fold 0's test lesions 0..3 of each replicate */
+    double m0 = 3.0, s0 = sqrt((4.0 + 1.0 + 0.0 + 9.0) / 3.0), m1 = 30.0, s1 = 20.0;
+    double want[4] = {((1 - m0) / s0 + (10 - m1) / s1) / 2, (2 - m0) / s0, ((3 - m0) / s0 + (30 - m1) / s1) / 2,
+                      ((6 - m0) / s0 + (50 - m1) / s1) / 2};
+    lr_lesion_set s;
+    lr_err e = {0};
+    CHECK_MSG(lr_test_lesions(&c, "proposed", 0, &s, &e) == 0, "%s", e.msg);
+    CHECK(s.n == 4 && s.replicates == 2 && s.job == 1);
+    double worst = 0;
+    for (size_t i = 0; i < s.n && i < 4; i++) {
+        CHECK(s.lesion[i] == i && s.lesion_job[i] == 1);
+        worst = fmax(worst, fabs(s.risk[i] - want[s.lesion[i]]) + fabs(s.by_lesion[s.lesion[i]] - s.risk[i]));
+    }
+    CHECK_MSG(worst < 1e-6, "ensemble risk off by %g", worst);
+    CHECK(isnan(s.by_lesion[4]));
+    lr_lesion_set_free(&s);
+    CHECK(lr_test_lesions(&c, "proposed", 1, &s, &e) == 0 && s.n == 4 && s.replicates == 1 && s.job == 2);
+    for (size_t i = 0; i < s.n; i++) CHECK(s.lesion[i] == 4 + i && s.risk[i] == 0.5 * (double)(4 + i));
+    lr_lesion_set_free(&s);
+    CHECK(lr_test_lesions(&c, "proposed", -1, &s, &e) == 0 && s.n == 8 && s.replicates == 2 && s.job == 1);
+    lr_lesion_set_free(&s);
+    CHECK(lr_test_lesions(&c, "no_fc", 1, &s, &e) != 0 && strstr(e.msg, "no ok job"));
+}
+
 int main(int argc, char **argv)
 {
     lr_h5_quiet();
@@ -694,6 +747,7 @@ int main(int argc, char **argv)
     RUN(test_table2_recomputed);
     RUN(test_kde);
     RUN(test_growth_lmm);
+    RUN(test_replicate_ensemble);
     RUN(test_bad_input);
     RUN(test_prognosis_recomputed);
     RUN(test_net_benefit);

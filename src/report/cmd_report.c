@@ -33,6 +33,8 @@ static const char *help =
     "  --fold K          split whose test lesions the figures use (default 0, as in the paper)\n"
     "  --all-folds       use the test lesions of every fold (risks of different folds are on different\n"
     "                    scales; the report says so)\n"
+    "                    With replicates > 1 a lesion's risk is the replicates' mean standardized risk\n"
+    "                    (the ensemble, in sd units, one scale across folds)\n"
     "  --bootstrap B     bootstrap replicates for Table 2 intervals (default 2000)\n"
     "  --seed S          bootstrap seed (default: the campaign's seed)\n"
     "  --cohort PATH     cohort file for Figure 5's patches (default: the campaign's cohort_path)\n"
@@ -209,7 +211,12 @@ static int write_interpretation(const report_state *st, lr_err *err)
         fprintf(f, "No lesion-level analysis: %s.\n", st->lesions_note);
         return fclose(f) ? lr_fail(err, "%s: write failed", path) : 0;
     }
-    if (st->args->fold < 0)
+    if (st->lesions.replicates > 1)
+        fprintf(f, "Lesion risks are the replicate ensemble: in each fold, the mean over its ok replicates (up to %d) "
+                   "of each replicate's standardized risk (minus its mean, over its sd, on that fold's test lesions), "
+                   "so they are in standard deviations%s.\n\n",
+                st->lesions.replicates, st->args->fold < 0 ? " and the pooled folds share one scale" : "");
+    else if (st->args->fold < 0)
         fprintf(f, "Lesions of all folds are pooled; each fold's model puts risks on its own scale, so "
                    "between-fold differences add spread.\n\n");
     fprintf(f, "%zu test lesion rows (one row per reader's annotation of a lesion) from %s.\n\n", st->lesions.n,

@@ -377,7 +377,7 @@ int lr_figure_lesions(lr_plotter *pl, const lr_results *c, const lr_lesion_set *
         if (step > 8.0) step = 8.0;
         for (size_t q = 0; q < n; q++) {
             size_t m = first + q;
-            double r = c->lesion_risk[(size_t)s->job * c->L + m];
+            double r = s->by_lesion[m]; /* the set's risk (the lesion's own fold and replicates) */
             if (!isfinite(r)) continue;
             fprintf(f, "%.2f %.2f %.2f %u %d\n", 4.0 + step * (double)shown, side + 6.0, m == l ? 3.0 : 2.2,
                     lr_risk_colour((r - rmin) / span), m == l);

@@ -38,42 +38,83 @@ void lr_gaussian_kde(const double *data, size_t n, double h, const double *x, si
     }
 }
 
+/* Mean and sample sd of job j's finite risks over the test lesions of its fold. */
+static void test_risk_moments(const lr_results *c, size_t j, double *mean, double *sd)
+{
+    double sum = 0, sum2 = 0;
+    size_t n = 0;
+    for (size_t l = 0; l < c->L; l++) {
+        int32_t a = c->lesion_annotation[l];
+        double r = c->lesion_risk[j * c->L + l];
+        if (a < 0 || c->patient_role[j * c->P + (size_t)c->ann_patient[a]] != 2 || !isfinite(r)) continue;
+        sum += r, sum2 += r * r, n++;
+    }
+    *mean = n ? sum / (double)n : NAN;
+    double var = n > 1 ? (sum2 - sum * sum / (double)n) / (double)(n - 1) : NAN;
+    *sd = var > 0 ? sqrt(var) : NAN;
+}
+
 int lr_test_lesions(const lr_results *c, const char *model, int fold, lr_lesion_set *s, lr_err *err)
 {
     memset(s, 0, sizeof *s);
     s->job = -1;
-    long jobs[64];
-    size_t n_jobs = 0;
-    for (long k = 0; k < c->folds && k < 64; k++) {
-        if (fold >= 0 && k != fold) continue;
-        long j = lr_results_find_job(c, model, (int)k, 0);
-        if (j >= 0) jobs[n_jobs++] = j;
-    }
-    if (!n_jobs) {
-        if (fold >= 0) return lr_fail(err, "no ok job of model '%s' at fold %d", model, fold);
-        return lr_fail(err, "no ok job of model '%s'", model);
-    }
-    s->job = jobs[0];
-    s->lesion = lr_malloc(c->L ? c->L : 1, sizeof *s->lesion, err);
-    s->risk = lr_malloc(c->L ? c->L : 1, sizeof *s->risk, err);
-    s->lesion_job = lr_malloc(c->L ? c->L : 1, sizeof *s->lesion_job, err);
-    if (!s->lesion || !s->risk || !s->lesion_job) {
+    size_t L = c->L ? c->L : 1;
+    s->lesion = lr_malloc(L, sizeof *s->lesion, err);
+    s->risk = lr_malloc(L, sizeof *s->risk, err);
+    s->lesion_job = lr_malloc(L, sizeof *s->lesion_job, err);
+    s->by_lesion = lr_malloc(L, sizeof *s->by_lesion, err);
+    long *reps = lr_malloc(c->J ? c->J : 1, sizeof *reps, err);
+    double *mean = lr_malloc(c->J ? c->J : 1, sizeof *mean, err), *sd = lr_malloc(c->J ? c->J : 1, sizeof *sd, err);
+    if (!s->lesion || !s->risk || !s->lesion_job || !s->by_lesion || !reps || !mean || !sd) {
+        free(reps), free(mean), free(sd);
         lr_lesion_set_free(s);
         return -1;
     }
-    for (size_t q = 0; q < n_jobs; q++) {
-        size_t j = (size_t)jobs[q];
+    for (size_t l = 0; l < c->L; l++) s->by_lesion[l] = NAN;
+    for (long k = 0; k < c->folds; k++) {
+        if (fold >= 0 && k != fold) continue;
+        /* the fold's ok replicates, lowest replicate first (it stands for the fold: lesion_used, figures) */
+        size_t R = 0;
+        for (size_t j = 0; j < c->J; j++) {
+            if (c->job_status[j] != LR_JOB_STATUS_OK || !c->job_pooled[j] || c->job_fold[j] != k ||
+                strcmp(c->job_model[j], model))
+                continue;
+            size_t i = R++;
+            for (; i > 0 && c->job_replicate[reps[i - 1]] > c->job_replicate[j]; i--) reps[i] = reps[i - 1];
+            reps[i] = (long)j;
+        }
+        if (!R) continue;
+        if (s->job < 0) s->job = reps[0];
+        if (R > (size_t)s->replicates) s->replicates = (int)R;
+        if (R > 1)
+            for (size_t q = 0; q < R; q++) test_risk_moments(c, (size_t)reps[q], &mean[q], &sd[q]);
+        size_t j0 = (size_t)reps[0];
         for (size_t l = 0; l < c->L; l++) {
             int32_t a = c->lesion_annotation[l];
-            if (a < 0) continue;
-            size_t p = (size_t)c->ann_patient[a];
-            double r = c->lesion_risk[j * c->L + l];
-            if (c->patient_role[j * c->P + p] != 2 || !isfinite(r)) continue;
+            if (a < 0 || c->patient_role[j0 * c->P + (size_t)c->ann_patient[a]] != 2) continue;
+            double r = c->lesion_risk[j0 * c->L + l];
+            if (R > 1) { /* the replicates' mean standardized risk */
+                double sum = 0;
+                size_t n = 0;
+                for (size_t q = 0; q < R; q++) {
+                    double v = c->lesion_risk[(size_t)reps[q] * c->L + l];
+                    if (isfinite(v) && isfinite(sd[q])) sum += (v - mean[q]) / sd[q], n++;
+                }
+                r = n ? sum / (double)n : NAN;
+            }
+            if (!isfinite(r)) continue;
             s->lesion[s->n] = l;
             s->risk[s->n] = r;
-            s->lesion_job[s->n] = (long)j;
+            s->lesion_job[s->n] = (long)j0;
+            s->by_lesion[l] = r;
             s->n++;
         }
+    }
+    free(reps), free(mean), free(sd);
+    if (s->job < 0) {
+        lr_lesion_set_free(s);
+        if (fold >= 0) return lr_fail(err, "no ok job of model '%s' at fold %d", model, fold);
+        return lr_fail(err, "no ok job of model '%s'", model);
     }
     return 0;
 }
@@ -83,6 +124,7 @@ void lr_lesion_set_free(lr_lesion_set *s)
     free(s->lesion);
     free(s->risk);
     free(s->lesion_job);
+    free(s->by_lesion);
     memset(s, 0, sizeof *s);
     s->job = -1;
 }

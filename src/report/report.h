@@ -95,12 +95,17 @@ typedef struct {
     size_t n;           /* test lesions of the split with a finite risk */
     size_t *lesion;     /* [n] lesion rows */
     double *risk;       /* [n] */
-    long *lesion_job;   /* [n] the job each risk comes from (one per fold when all folds are pooled) */
+    long *lesion_job;   /* [n] the job each risk comes from (one per fold when all folds are pooled; with
+                         * replicates, the fold's lowest ok replicate) */
+    double *by_lesion;  /* [L] risk of each lesion row, NaN when not in the set */
     long job;           /* the job they come from (the first, when pooled) */
+    int replicates;     /* most ok replicates averaged in one fold (1: the job's own risks) */
 } lr_lesion_set;
 
-/* Test lesions of (model, fold, replicate 0 or the first ok replicate); all folds when fold < 0
- * (risks of different folds are on different scales: the report says so where it pools them). */
+/* Test lesions of (model, fold); all folds when fold < 0 (risks of different folds are on different scales:
+ * the report says so where it pools them). With one ok replicate in a fold its risks are the job's own; with
+ * R > 1, a lesion's risk is the mean over the replicates of its standardized risk (each replicate's risks
+ * minus their mean, over its sd, over that fold's test lesions): the replicate ensemble, on a common scale. */
 int lr_test_lesions(const lr_results *c, const char *model, int fold, lr_lesion_set *s, lr_err *err);
 void lr_lesion_set_free(lr_lesion_set *s);
 
