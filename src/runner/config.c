@@ -67,7 +67,9 @@ static const key_spec schema[] = {
      .doc = "cross-validation parts (test = k, validation = k+1, training = the rest)"},
     {.path = "replicates", .type = K_INT, .min = 1, .max = 1000, AT(replicates, int), .dflt = {1},
      .help = "replicates per (model, fold)",
-     .doc = "replicates per (model, repeat, fold): new seeds on the same split, averaged in the report"},
+     .doc = "replicates per (model, repeat, fold): new seeds on the same split. Table 2 averages a fold's C over "
+            "them; the lesion-level analysis uses their ensemble (each replicate's lesion risks standardized on "
+            "the fold's test lesions, then averaged)"},
     {.path = "repeats", .type = K_INT, .min = 1, .max = 64, AT(repeats, int), .dflt = {1},
      .help = "repeated cross-validation: stratified splits (repeats x folds <= " LR_STR(LR_CAMPAIGN_MAX_CV_UNITS) ")",
      .doc = "repeated cross-validation: R stratified splits, each from (seed, repeat); repeat 0 is the split of "
