@@ -11,6 +11,10 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 BLIS_NUM_THREAD
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ROOT="$PWD"
 cd "$T"
+# every committed campaign config parses and lists its jobs (nothing runs, no cohort is needed)
+for cfg in "$ROOT"/experiments/*.cfg; do
+  expect "$(basename "$cfg") parses and lists its jobs" 0 "^jobs: [1-9]" -- "$LR" run "$cfg" --list-jobs
+done
 sed -e "s|results/smoke/cohort.h5|$T/cohort.h5|" -e 's/^name = "smoke";/name = "plan";/' "$ROOT/experiments/smoke.cfg" > plan.cfg
 # the cohort the campaign generates from its synth block (a baseline job makes it; it is rerun below)
 "$LR" run plan.cfg --job 30 > /dev/null 2>&1 && rm -f results/plan/jobs/*.h5 || bad "generating the cohort"
