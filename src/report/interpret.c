@@ -38,20 +38,18 @@ void lr_gaussian_kde(const double *data, size_t n, double h, const double *x, si
     }
 }
 
-/* Mean and sample sd of job j's finite risks over the test lesions of its fold. */
-static void test_risk_moments(const lr_results *c, size_t j, double *mean, double *sd)
+/* Mean and sample sd (GSL) of job j's finite risks over the test lesions of its fold; buf [L] is scratch. */
+static void test_risk_moments(const lr_results *c, size_t j, double *buf, double *mean, double *sd)
 {
-    double sum = 0, sum2 = 0;
     size_t n = 0;
     for (size_t l = 0; l < c->L; l++) {
         int32_t a = c->lesion_annotation[l];
         double r = c->lesion_risk[j * c->L + l];
-        if (a < 0 || c->patient_role[j * c->P + (size_t)c->ann_patient[a]] != 2 || !isfinite(r)) continue;
-        sum += r, sum2 += r * r, n++;
+        if (a >= 0 && c->patient_role[j * c->P + (size_t)c->ann_patient[a]] == 2 && isfinite(r)) buf[n++] = r;
     }
-    *mean = n ? sum / (double)n : NAN;
-    double var = n > 1 ? (sum2 - sum * sum / (double)n) / (double)(n - 1) : NAN;
-    *sd = var > 0 ? sqrt(var) : NAN;
+    *mean = n ? gsl_stats_mean(buf, 1, n) : NAN;
+    double v = n > 1 ? gsl_stats_sd_m(buf, 1, n, *mean) : NAN;
+    *sd = v > 0 ? v : NAN;
 }
 
 int lr_test_lesions(const lr_results *c, const char *model, int fold, lr_lesion_set *s, lr_err *err)
@@ -65,8 +63,9 @@ int lr_test_lesions(const lr_results *c, const char *model, int fold, lr_lesion_
     s->by_lesion = lr_malloc(L, sizeof *s->by_lesion, err);
     long *reps = lr_malloc(c->J ? c->J : 1, sizeof *reps, err);
     double *mean = lr_malloc(c->J ? c->J : 1, sizeof *mean, err), *sd = lr_malloc(c->J ? c->J : 1, sizeof *sd, err);
-    if (!s->lesion || !s->risk || !s->lesion_job || !s->by_lesion || !reps || !mean || !sd) {
-        free(reps), free(mean), free(sd);
+    double *buf = lr_malloc(L, sizeof *buf, err);
+    if (!s->lesion || !s->risk || !s->lesion_job || !s->by_lesion || !reps || !mean || !sd || !buf) {
+        free(reps), free(mean), free(sd), free(buf);
         lr_lesion_set_free(s);
         return -1;
     }
@@ -74,20 +73,12 @@ int lr_test_lesions(const lr_results *c, const char *model, int fold, lr_lesion_
     for (long k = 0; k < c->folds; k++) {
         if (fold >= 0 && k != fold) continue;
         /* the fold's ok replicates, lowest replicate first (it stands for the fold: lesion_used, figures) */
-        size_t R = 0;
-        for (size_t j = 0; j < c->J; j++) {
-            if (c->job_status[j] != LR_JOB_STATUS_OK || !c->job_pooled[j] || c->job_fold[j] != k ||
-                strcmp(c->job_model[j], model))
-                continue;
-            size_t i = R++;
-            for (; i > 0 && c->job_replicate[reps[i - 1]] > c->job_replicate[j]; i--) reps[i] = reps[i - 1];
-            reps[i] = (long)j;
-        }
+        size_t R = lr_results_fold_jobs(c, model, (int)k, reps);
         if (!R) continue;
         if (s->job < 0) s->job = reps[0];
         if (R > (size_t)s->replicates) s->replicates = (int)R;
         if (R > 1)
-            for (size_t q = 0; q < R; q++) test_risk_moments(c, (size_t)reps[q], &mean[q], &sd[q]);
+            for (size_t q = 0; q < R; q++) test_risk_moments(c, (size_t)reps[q], buf, &mean[q], &sd[q]);
         size_t j0 = (size_t)reps[0];
         for (size_t l = 0; l < c->L; l++) {
             int32_t a = c->lesion_annotation[l];
@@ -110,7 +101,7 @@ int lr_test_lesions(const lr_results *c, const char *model, int fold, lr_lesion_
             s->n++;
         }
     }
-    free(reps), free(mean), free(sd);
+    free(reps), free(mean), free(sd), free(buf);
     if (s->job < 0) {
         lr_lesion_set_free(s);
         if (fold >= 0) return lr_fail(err, "no ok job of model '%s' at fold %d", model, fold);

@@ -441,15 +441,16 @@ void lr_results_free(lr_results *c)
     memset(c, 0, sizeof *c);
 }
 
-long lr_results_find_job(const lr_results *c, const char *model, int fold, int replicate)
+size_t lr_results_fold_jobs(const lr_results *c, const char *model, int fold, long *out)
 {
-    long any = -1;
+    size_t n = 0;
     for (size_t j = 0; j < c->J; j++) {
         if (c->job_status[j] != LR_JOB_STATUS_OK || !c->job_pooled[j] || c->job_fold[j] != fold ||
             strcmp(c->job_model[j], model))
             continue;
-        if (c->job_replicate[j] == replicate) return (long)j;
-        if (any < 0) any = (long)j;
+        size_t i = n++;
+        for (; i > 0 && c->job_replicate[out[i - 1]] > c->job_replicate[j]; i--) out[i] = out[i - 1];
+        out[i] = (long)j;
     }
-    return any;
+    return n;
 }

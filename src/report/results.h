@@ -91,7 +91,7 @@ void lr_results_free(lr_results *c);
 const char *lr_job_status_name(int status);
 /* The (repeat, fold) unit of job j: repeat * folds + fold, in [0, repeats * folds). */
 #define LR_RESULTS_UNIT(c, j) ((size_t)(c)->job_repeat[j] * (size_t)(c)->folds + (size_t)(c)->job_fold[j])
-/* The first ok pooled job (job_pooled) of (model, fold), replicate preferred; -1 when none. */
-long lr_results_find_job(const lr_results *c, const char *model, int fold, int replicate);
+/* The ok pooled jobs (job_pooled) of (model, fold), lowest replicate first, into out[J]; returns their count. */
+size_t lr_results_fold_jobs(const lr_results *c, const char *model, int fold, long *out);
 
 #endif
