@@ -40,6 +40,29 @@ echo "$PLAN" | grep -Eq '^#SBATCH --time=[0-9]{2}:[0-5][0-9]:[0-5][0-9]$' && ok 
 echo "$PLAN" | grep -Eq '^#SBATCH --mem-per-cpu=[1-9][0-9]*M$' && ok "#SBATCH --mem-per-cpu parses" || bad "mem line"
 echo "$PLAN" | grep -Eq '^#SBATCH --cpus-per-task=1$' && ok "#SBATCH --cpus-per-task = threads" || bad "cpus line"
 echo "$PLAN" | grep -Eq '^pretrain_sbatch: --array=40-41 ' && ok "pretraining tasks line (fractal and organ)" || bad "pretrain line: $(echo "$PLAN" | grep pretrain_sbatch)"
+# one array per model kind: every model job in exactly one, each with its kind's own largest peak (x 1.25) and
+# longest job (x 1.5, at least 10 min); a ResNet50 kind after its pretraining task (40 organ, 41 fractal)
+echo "$PLAN" | awk -v nmj="$NMJ" '
+  /^job_[0-9]+: / { id = substr($1, 5) + 0; kind[id] = $2 }
+  /^kind_/ { k = substr($1, 6); sub(/:$/, "", k); wall[k] = $7; mem[k] = $9 }
+  /^array_sbatch: / {
+    k = $2; n_lines++
+    split($4, a, "="); split(a[2], parts, ",")
+    for (p in parts) { split(parts[p], r, "-"); hi = (r[2] == "" ? r[1] : r[2])
+      for (i = r[1] + 0; i <= hi + 0; i++) { seen[i]++; if (kind[i] !~ "^" k "-") bad = bad " job " i " (" kind[i] ") in " k } }
+    split($6, t, "[=:]"); secs = t[2] * 3600 + t[3] * 60 + t[4]
+    want = 1.5 * wall[k]; if (want < 600) want = 600
+    if (secs < want - 1 || secs > want + 61) bad = bad " " k " time " secs " for " want
+    m = $7; sub(/^--mem-per-cpu=/, "", m); sub(/M$/, "", m)
+    if (m + 0 < 1.25 * mem[k] - 1 || m + 0 > 1.25 * mem[k] + 1) bad = bad " " k " mem " m " for " mem[k]
+    after[k] = $3 }
+  END {
+    for (i = 0; i < nmj; i++) if (seen[i] != 1) bad = bad " job " i " in " seen[i] + 0 " arrays"
+    if (after["imagenet_resnet50"] != "after=41" || after["radimagenet_resnet50"] != "after=40" || after["proposed"] != "after=none")
+      bad = bad " after: " after["imagenet_resnet50"] " " after["radimagenet_resnet50"] " " after["proposed"]
+    print (n_lines == 10 && bad == "") ? "ok" : "lines " n_lines ":" bad }' > arrays.txt
+[ "$(cat arrays.txt)" = ok ] && ok "array_sbatch: one array per model kind (10), each job once, its kind's limits, ResNet50 after its pretraining" \
+  || bad "array_sbatch lines: $(cat arrays.txt)"
 [ -s "$(key calibration_cache)" ] && ok "calibration cached per host" || bad "no cache file $(key calibration_cache)"
 expect "second --plan uses the cache" 0 "^shapes_calibrated_now: 0$" -- "$LR" run plan.cfg --plan
 expect "--plan --cores 8 --threads 2" 0 "^#SBATCH --cpus-per-task=2$" -- "$LR" run plan.cfg --plan --cores 8 --threads 2

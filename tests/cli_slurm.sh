@@ -54,14 +54,35 @@ out="$(timeout 900 slurm/submit.sh camp.cfg --wait 2>&1)"; rc=$?
 t1=$(date +%s)
 [ $rc -eq 0 ] && ok "submit.sh --wait: array + merge finished in $((t1 - t0)) s" || bad "submit.sh exit $rc: $(echo "$out" | tail -3 | tr '\n' ' ') $(tail -3 lesionrank-merge_*.out 2>/dev/null)"
 echo "$out" | grep -q "^pretraining: " && ok "pretraining submitted first" || bad "no pretraining job: $out"
-# --time and --mem-per-cpu from run --plan (none given here): the printed #SBATCH lines, passed to sbatch
+# --time and --mem-per-cpu from run --plan (none given here): one array per model kind with its own limits,
+# printed by the plan (array_sbatch lines) and passed to sbatch; a ResNet50 array waits for its pretraining task
 echo "$out" | grep -Eq '^#SBATCH --time=[0-9]{2}:[0-9]{2}:[0-9]{2}$' && ok "submit.sh printed the plan's #SBATCH lines" || bad "no plan lines: $out"
-ptime="$(echo "$out" | sed -n 's/^#SBATCH --time=//p')"; pmem="$(echo "$out" | sed -n 's/^#SBATCH --mem-per-cpu=//p')"
-echo "$out" | grep -q "^jobs: .* --time=$ptime --mem-per-cpu=$pmem" && ok "the array was submitted with the plan's --time=$ptime --mem-per-cpu=$pmem" || bad "array submitted without the plan: $(echo "$out" | grep '^jobs:')"
-nlogs=$(ls lesionrank-job_*_*.out 2>/dev/null | wc -l)
-[ "$nlogs" -ge 10 ] && ok "one log per array task (%x_%A_%a): $nlogs" || bad "array logs: $nlogs"
+nk=$(echo "$out" | grep -c '^array_sbatch: ')
+[ "$nk" -eq 3 ] && ok "one array_sbatch line per model kind: $nk" || bad "array_sbatch lines: $nk: $out"
+pid="$(echo "$out" | sed -n 's/^pretraining: \([0-9]*\) .*/\1/p')"
+while read -r kind after arr cpus tim mem; do
+  got="$(echo "$out" | grep "^jobs $kind: ")"
+  case "$got" in
+    "jobs $kind: "*" (array ${arr#--array=}) $tim $mem"*) ok "the $kind array was submitted with the plan's ${arr#--array=} $tim $mem" ;;
+    *) bad "the $kind array: plan '$arr $tim $mem', submitted '$got'" ;;
+  esac
+  if [ "$after" = after=none ]; then
+    case "$got" in *--dependency*) bad "$kind waits for no pretraining: $got" ;; *) ok "the $kind array starts at once (no dependency)" ;; esac
+  else
+    case "$got" in *" --dependency=afterany:${pid}_${after#after=}") ok "the $kind array waits for pretraining task ${after#after=} only" ;;
+      *) bad "$kind dependency: $got" ;; esac
+  fi
+done < <(echo "$out" | sed -n 's/^array_sbatch: //p')
+echo "$out" | grep -q '^array_sbatch: imagenet_resnet50 after=[0-9]' && ok "the ImageNet row needs a pretraining task" || bad "imagenet_resnet50 after: $out"
+nlogs=$(ls lesionrank-proposed_*_*.out lesionrank-imagenet_resnet50_*_*.out lesionrank-lesion_count_*_*.out 2>/dev/null | wc -l)
+[ "$nlogs" -eq 9 ] && ok "one log per array task (%x_%A_%a, %x the kind): $nlogs" || bad "array logs: $nlogs: $(ls)"
 [ -f results/slurmcamp/report/table2.md ] && ok "merge.sbatch wrote the report" || bad "no report: $(cat lesionrank-merge_*.out 2>/dev/null | tail -3)"
 [ -f results/slurmcamp.h5 ] && cp results/slurmcamp.h5 slurm.h5
+# both limits given: one array of every job, with the user's limits (held, then cancelled: nothing runs)
+held="$(slurm/submit.sh camp.cfg --hold --time=00:30:00 --mem-per-cpu=500M 2>&1)"; rc=$?
+scancel --user=root >/dev/null 2>&1
+[ $rc -eq 0 ] && echo "$held" | grep -Eq '^jobs all: [0-9]+ \(array 0-8\) --dependency=afterany:[0-9]+$' && ! echo "$held" | grep -q '^array_sbatch' \
+  && ok "--time and --mem-per-cpu given: one array, no plan" || bad "user limits: rc $rc: $held"
 rm -rf results
 mpirun -np 3 "$LR" run camp.cfg > mpirun.out 2>&1 && ok "mpirun -np 3 of the same campaign" || bad "mpirun: $(tail -3 mpirun.out)"
 same_campaign "SLURM array result equals the mpirun result" slurm.h5 results/slurmcamp.h5

@@ -741,12 +741,57 @@ static void hms(double s, char *buf, size_t n)
     snprintf(buf, n, "%02ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
 }
 
+/* hms() of an array task's limit: at least LR_PLAN_MIN_TASK_S */
+static void hms_task(double s, char *buf, size_t n) { hms(fmax(s, LR_PLAN_MIN_TASK_S), buf, n); }
+
 /* "pretrain_<task>" for a pretraining job (one per task: fractal for the ImageNet row, organ for RadImageNet;
  * both are costed with the organ corpus's model, the fractal images being of the same size and count). */
 static const char *kind_label(const lr_job *j)
 {
     if (!j->pretrain) return lr_model_name(j->kind);
     return j->pretrain - 1 == LR_PRETRAIN_ORGAN ? "pretrain_organ" : "pretrain_fractal";
+}
+
+/* "a-b,c,d-e": the ids of the model jobs of kind label k, in order, as an sbatch --array list. */
+static char *kind_ids(const lr_campaign *c, const char *k)
+{
+    size_t cap = (size_t)c->n_model_jobs * 24 + 1, len = 0;
+    char *buf = malloc(cap);
+    if (!buf) return NULL;
+    buf[0] = 0;
+    for (int i = 0; i < c->n_model_jobs; i++) {
+        if (strcmp(kind_label(&c->jobs[i]), k)) continue;
+        int e = i;
+        while (e + 1 < c->n_model_jobs && !strcmp(kind_label(&c->jobs[e + 1]), k)) e++;
+        len += (size_t)snprintf(buf + len, cap - len, e > i ? "%s%d-%d" : "%s%d", len ? "," : "", i, e);
+        i = e;
+    }
+    return buf;
+}
+
+/* One array per model kind (slurm/submit.sh): each asks for its own longest job and largest peak, so the
+ * size baselines do not hold a ResNet50's limits; a ResNet50 kind names the pretraining job it needs. */
+static void print_kind_arrays(FILE *out, const lr_campaign *c, const lr_plan *p, int T)
+{
+    for (int i = 0; i < c->n_model_jobs; i++) {
+        const char *k = kind_label(&c->jobs[i]);
+        int first = 1;
+        for (int q = 0; q < i; q++) first &= strcmp(kind_label(&c->jobs[q]), k) != 0;
+        if (!first) continue;
+        double wall = 0, mem = 0;
+        for (int q = i; q < c->n_model_jobs; q++)
+            if (!strcmp(kind_label(&c->jobs[q]), k)) wall = fmax(wall, p->jobs[q].wall_s), mem = fmax(mem, p->jobs[q].peak_mb);
+        int after = -1;
+        for (int q = c->n_model_jobs; q < c->n_jobs && lr_model_uses_resnet50(c->jobs[i].kind); q++)
+            if (c->jobs[q].pretrain - 1 == (int)lr_pretrain_task_of(c->jobs[i].kind)) after = q;
+        char *ids = kind_ids(c, k), t[32], a[16] = "none";
+        if (!ids) continue;
+        hms_task(wall * LR_PLAN_TIME_SAFETY, t, sizeof t);
+        if (after >= 0) snprintf(a, sizeof a, "%d", after);
+        fprintf(out, "array_sbatch: %s after=%s --array=%s --cpus-per-task=%d --time=%s --mem-per-cpu=%.0fM\n", k, a, ids,
+                T, t, ceil(mem * LR_PLAN_MEM_SAFETY / T));
+        free(ids);
+    }
 }
 
 void lr_plan_print(FILE *out, const lr_experiment *exp, const lr_campaign *c, const lr_plan *p, int cores)
@@ -807,8 +852,8 @@ void lr_plan_print(FILE *out, const lr_experiment *exp, const lr_campaign *c, co
     }
     free(order), free(rem), free(fin), free(free_at);
     char t_array[32], t_pre[32], t_alloc[32];
-    hms(array_wall * LR_PLAN_TIME_SAFETY, t_array, sizeof t_array);
-    hms(pre_wall * LR_PLAN_TIME_SAFETY, t_pre, sizeof t_pre);
+    hms_task(array_wall * LR_PLAN_TIME_SAFETY, t_array, sizeof t_array);
+    hms_task(pre_wall * LR_PLAN_TIME_SAFETY, t_pre, sizeof t_pre);
     hms(span * LR_PLAN_TIME_SAFETY, t_alloc, sizeof t_alloc);
     double mem_all = fmax(array_mem, pre_mem);
     fprintf(out, "total_core_seconds: %.3f\ntotal_core_hours: %.4f\njobs: %d\ncores: %d\nranks: %d\n"
@@ -820,6 +865,7 @@ void lr_plan_print(FILE *out, const lr_experiment *exp, const lr_campaign *c, co
     if (c->n_jobs > c->n_model_jobs)
         fprintf(out, "pretrain_sbatch: --array=%d-%d --cpus-per-task=%d --time=%s --mem-per-cpu=%.0fM\n",
                 c->n_model_jobs, c->n_jobs - 1, T, t_pre, ceil(pre_mem * LR_PLAN_MEM_SAFETY / T));
+    print_kind_arrays(out, c, p, T);
     /* one allocation (slurm/table2.sbatch): ranks workers plus the master */
     fprintf(out, "allocation_sbatch: --ntasks=%d --cpus-per-task=%d --time=%s --mem-per-cpu=%.0fM\n", ranks + 1, T,
             t_alloc, ceil(mem_all * LR_PLAN_MEM_SAFETY / T));

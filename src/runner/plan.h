@@ -38,8 +38,14 @@ void lr_plan_free(lr_plan *p);
 /* Safety factors submit.sh applies to the plan (time, memory). */
 #define LR_PLAN_TIME_SAFETY 1.5
 #define LR_PLAN_MEM_SAFETY 1.25
+/* The shortest --time of an array task: slurm/table2-array.sbatch asks for USR1 120 s before the limit (to
+ * requeue itself), SLURM may send it up to a minute early, and a task also starts, reads the cohort and writes
+ * its shard; a shorter limit would requeue a task before it could finish. */
+#define LR_PLAN_MIN_TASK_S 600.0
 
-/* key: value lines: per job, per kind, totals, the makespan on `cores` cores and the #SBATCH lines. */
+/* key: value lines: per job, per kind, totals, the makespan on `cores` cores and the #SBATCH lines: one array
+ * of every model job, the pretraining tasks, one array per model kind (array_sbatch: KIND after=ID|none
+ * OPTIONS, ID the pretraining job the kind waits for) and one allocation. */
 void lr_plan_print(FILE *out, const lr_experiment *exp, const lr_campaign *c, const lr_plan *p, int cores);
 
 /* Wall seconds from now until every job is done when `workers` ranks take them in order[] (the master's
