@@ -139,4 +139,20 @@ awk -F, 'f { n++; if (!($4 >= 0 && $4 <= 1 && $5 >= 0 && $5 <= $4)) bad++ } /^pa
 expect "reader: a row without finished jobs" 1 "no finished job of model 'no_fc'" -- \
   /usr/bin/python3 analysis/read_campaign.py "$T/real/smoke.h5" --model no_fc
 
+# the R reader (hdf5r; not a CI dependency: skipped without R): the same first patients' S(t) as the Python reader
+if command -v Rscript >/dev/null && Rscript -e 'quit(status = !requireNamespace("hdf5r", quietly = TRUE))' >/dev/null 2>&1; then
+  Rscript analysis/read_campaign.R "$T/real/smoke.h5" total_volume >"$T/reader_r.txt" 2>&1 && ok "read_campaign.R runs" \
+    || bad "read_campaign.R: $(tail -2 "$T/reader_r.txt")"
+  grep -Eq '^[0-9]+ +total_volume +0\.[0-9]+' "$T/reader_r.txt" && ok "R reader: mean test C per model" || bad "R reader: C table: $(head -5 "$T/reader_r.txt")"
+  # R prints head(): rows 1..6 "i time event s365 s730"; Python prints "p,time,event,s365,s730" with p from 0
+  awk -F'[ ,]+' 'FNR == NR { if (f && $1 ~ /^[0-9]+$/ && $1 < 6) { t[$1] = $2; a[$1] = $4; b[$1] = $5 } if (/^patient,/) f = 1; next }
+       /surv_at_365/ { g = 1; next }
+       g && $2 ~ /^[0-9]+$/ { i = $2 - 1; n++; d = ($3 - t[i]) ^ 2 > 1e-6 || ($5 - a[i]) ^ 2 > 1e-8 || ($6 - b[i]) ^ 2 > 1e-8; bad += d }
+       END { exit !(n == 6 && bad == 0) }' "$T/reader.txt" <(sed 's/^/ /' "$T/reader_r.txt") \
+    && ok "R reader: first 6 patients' S(365), S(730) equal the Python reader's (1e-4)" \
+    || bad "R reader vs Python: $(tail -7 "$T/reader_r.txt" | tr '\n' '|') vs $(grep -A6 '^patient,' "$T/reader.txt" | tr '\n' '|')"
+else
+  echo "skip: R reader (Rscript with hdf5r not installed: apt-get install r-cran-hdf5r)"
+fi
+
 summary
