@@ -119,7 +119,11 @@ static void test_conv3d_grad(void)
     int in[3] = {5, 6, 7}, k3[3] = {3, 3, 3}, k1[3] = {1, 1, 1}, ks[3] = {3, 7, 7};
     int s1[3] = {1, 1, 1}, s2[3] = {2, 2, 2}, ss[3] = {1, 2, 2};
     int p0[3] = {0, 0, 0}, p1[3] = {1, 1, 1}, pst[3] = {1, 3, 3};
+    int wide[3] = {3, 9, 10}; /* 3×3 tiles per plane: the Winograd path */
     check_conv("conv3d", 2, 2, 3, in, k3, s1, p1, 11);
+    check_conv("conv3d_winograd", 2, 2, 3, wide, k3, s1, p1, 15);
+    lr_conv_shape ws;
+    CHECK(lr_conv_shape_init(&ws, 2, 2, 3, wide, k3, s1, p1) == 0 && lr_winograd_eligible(&ws));
     check_conv("conv3d_s2", 2, 2, 3, in, k3, s2, p1, 12);
     check_conv("conv3d_stem", 1, 1, 2, in, ks, ss, pst, 13);
     check_conv("conv3d_1x1s2", 2, 3, 2, in, k1, s2, p0, 14);
@@ -127,14 +131,17 @@ static void test_conv3d_grad(void)
 
 /* ---- Winograd fast path against the im2col reference ---- */
 
-static void check_winograd(int n, int cin, int cout, int h, int w, int id)
+/* d = 1: a 3×3 2D conv; d > 1: a 3×3×3 3D conv over d planes (pad 1 in depth too) */
+static void check_winograd_3d(int n, int cin, int cout, int d, int h, int w, int id)
 {
     gsl_rng *rng = test_rng(id);
-    int in[3] = {1, h, w}, k[3] = {1, 3, 3}, st[3] = {1, 1, 1}, pd[3] = {0, 1, 1};
+    int deep = d > 1;
+    int in[3] = {d, h, w}, k[3] = {deep ? 3 : 1, 3, 3}, st[3] = {1, 1, 1}, pd[3] = {deep, 1, 1};
     lr_conv_shape s;
     CHECK(lr_conv_shape_init(&s, n, cin, cout, in, k, st, pd) == 0);
     CHECK(lr_winograd_eligible(&s));
-    size_t nin = (size_t)cin * n * h * w, nout = (size_t)cout * n * h * w, nw = (size_t)cout * cin * 9;
+    size_t nin = (size_t)cin * n * d * h * w, nout = (size_t)cout * n * d * h * w;
+    size_t nw = (size_t)cout * cin * 9 * (deep ? 3 : 1);
     float *x = malloc(sizeof(float) * nin), *wt = malloc(sizeof(float) * nw), *dy = malloc(sizeof(float) * nout);
     float *y_ref = malloc(sizeof(float) * nout), *y = malloc(sizeof(float) * nout);
     float *dx_ref = calloc(nin, sizeof(float)), *dx = calloc(nin, sizeof(float));
@@ -165,6 +172,11 @@ static void check_winograd(int n, int cin, int cout, int h, int w, int id)
     gsl_rng_free(rng);
 }
 
+static void check_winograd(int n, int cin, int cout, int h, int w, int id)
+{
+    check_winograd_3d(n, cin, cout, 1, h, w, id);
+}
+
 static void test_winograd_matches_im2col(void)
 {
     check_winograd(2, 3, 5, 8, 8, 60);   /* whole tiles */
@@ -178,6 +190,27 @@ static void test_winograd_matches_im2col(void)
     int in2[3] = {1, 2, 2}, k[3] = {1, 3, 3}, st[3] = {1, 1, 1}, pd[3] = {0, 1, 1};
     CHECK(lr_conv_shape_init(&s, 1, 4, 4, in2, k, st, pd) == 0);
     CHECK(!lr_winograd_eligible(&s)); /* a 2×2 map: one 4×4 tile saves nothing */
+}
+
+/* F(1×4×4, 3×3×3): per depth plane, the depth taps as shifted GEMMs (against the vol2col reference) */
+static void test_winograd_3d_matches_im2col(void)
+{
+    check_winograd_3d(2, 3, 5, 4, 8, 12, 70);   /* whole tiles, two volumes (taps cross no volume boundary) */
+    check_winograd_3d(3, 4, 2, 2, 9, 7, 71);    /* two planes (each outer tap reaches one), partial tiles */
+    check_winograd_3d(1, 8, 6, 5, 5, 10, 72);   /* tiles mostly outside the map */
+    check_winograd_3d(2, 16, 8, 6, 18, 18, 73);
+    check_winograd_3d(4, 3, 4, 3, 7, 150, 74); /* more tiles in a row than one chunk */
+    lr_conv_shape s;
+    int k[3] = {3, 3, 3}, st[3] = {1, 1, 1}, pd[3] = {1, 1, 1}, st2[3] = {2, 2, 2};
+    int one[3] = {1, 12, 12}, vol[3] = {4, 12, 12}, small[3] = {4, 8, 8};
+    CHECK(lr_conv_shape_init(&s, 1, 4, 4, one, k, st, pd) == 0);
+    CHECK(!lr_winograd_eligible(&s)); /* one plane: the vol2col path */
+    CHECK(lr_conv_shape_init(&s, 1, 4, 4, vol, k, st2, pd) == 0);
+    CHECK(!lr_winograd_eligible(&s)); /* strided */
+    CHECK(lr_conv_shape_init(&s, 4, 4, 4, small, k, st, pd) == 0);
+    CHECK(!lr_winograd_eligible(&s)); /* 2×2 tiles per plane: too few for 3D Winograd to pay */
+    CHECK(lr_conv_shape_init(&s, 4, 4, 4, vol, k, st, pd) == 0);
+    CHECK(lr_winograd_eligible(&s));
 }
 
 /* ---- batch norm (train mode), with residual and ReLU ---- */
@@ -474,6 +507,7 @@ int main(void)
     RUN(test_conv2d_grad);
     RUN(test_conv3d_grad);
     RUN(test_winograd_matches_im2col);
+    RUN(test_winograd_3d_matches_im2col);
     RUN(test_batchnorm_grad);
     RUN(test_batchnorm_running_stats);
     RUN(test_relu_pool_grad);

@@ -295,7 +295,7 @@ static int find_torch_script(char *out, size_t size)
 static void bench_help(void)
 {
     printf("usage: lesionrank bench [--only r18,r50,3d] [--threads 1,2] [--steps N] [--batch N] [--width N]\n"
-           "                        [--profile] [--no-torch]\n"
+           "                        [--volume DxHxW] [--volume-batch N] [--profile] [--no-torch]\n"
            "Times one training step (forward, backward, Adam) of ResNet18 and ResNet50 (width 64, 1 input\n"
            "channel, a batch of 40 patches of 72x72) and the 3D ResNet18 (one 1x24x96x96 volume), reporting\n"
            "samples/s, achieved GFLOP/s, the same run's 1024^3 sgemm GFLOP/s, their ratio and peak RSS; and the\n"
@@ -305,6 +305,8 @@ static void bench_help(void)
            "  --steps N        timed steps after one warm-up (default 3)\n"
            "  --batch N        2D batch size (default 40)\n"
            "  --width N        base width of every network (default 64, as the paper; the demo uses 8)\n"
+           "  --volume DxHxW   the 3D ResNet18's input volume (default 24x96x96)\n"
+           "  --volume-batch N volumes per 3D step (default 1)\n"
            "  --profile        print seconds and share of the step per pass (forward, input_grad,\n"
            "                   weight_grad, optimizer) and kind (gemm, winograd, im2col, batchnorm, relu, pool,\n"
            "                   residual_add, adam, memset_copy)\n"
@@ -317,10 +319,12 @@ int cmd_bench(int argc, char **argv)
                                          {"steps", required_argument, 0, 'S'}, {"batch", required_argument, 0, 'B'},
                                          {"no-torch", no_argument, 0, 'N'},     {"help", no_argument, 0, 'h'},
                                          {"profile", no_argument, 0, 'P'},      {"width", required_argument, 0, 'W'},
+                                         {"volume", required_argument, 0, 'V'}, {"volume-batch", required_argument, 0, 'v'},
                                          {0, 0, 0, 0}};
     bench_options o = {.steps = 3, .torch = 1};
     const char *only = "r18,r50,3d", *threads_list = "1,2";
-    long v, batch = 40, width = 64;
+    long v, batch = 40, width = 64, vbatch = 1;
+    size_t vol[3] = {24, 96, 96};
     int c;
     optind = 1;
     opterr = 0;
@@ -340,6 +344,12 @@ int cmd_bench(int argc, char **argv)
         case 'W':
             if (lr_parse_long(optarg, 1, 1024, &width)) return lr_usage_error("bench", "--width '%s': expected 1..1024", optarg);
             break;
+        case 'V':
+            if (lr_parse_dims(optarg, 1, 4096, vol)) return lr_usage_error("bench", "--volume '%s': expected DxHxW, each 1..4096", optarg);
+            break;
+        case 'v':
+            if (lr_parse_long(optarg, 1, 1024, &vbatch)) return lr_usage_error("bench", "--volume-batch '%s': expected 1..1024", optarg);
+            break;
         case 'h': bench_help(); return 0;
         default: return lr_usage_error("bench", "unknown or incomplete option '%s'", argv[optind - 1]);
         }
@@ -347,7 +357,7 @@ int cmd_bench(int argc, char **argv)
     if (optind < argc) return lr_usage_error("bench", "unexpected argument '%s'", argv[optind]);
     bench_config all[3] = {{"resnet18", LR_ARCH_RESNET18, (int)batch, 1, (int)width, {1, 72, 72}},
                            {"resnet50", LR_ARCH_RESNET50, (int)batch, 1, (int)width, {1, 72, 72}},
-                           {"resnet18_3d", LR_ARCH_RESNET18_3D, 1, 1, (int)width, {24, 96, 96}}};
+                           {"resnet18_3d", LR_ARCH_RESNET18_3D, (int)vbatch, 1, (int)width, {(int)vol[0], (int)vol[1], (int)vol[2]}}};
     const char *short_names[3] = {"r18", "r50", "3d"};
     int selected[3] = {0}, threads[8], n_threads = 0;
     char buf[256];

@@ -5,6 +5,12 @@
  * V = Bᵀ d B (input tiles), U = G g Gᵀ (weights), Y = Aᵀ (U ⊙ V) A; the backward passes apply the
  * adjoints: dM = A dY Aᵀ, dd = B dV Bᵀ (overlap-added: input tiles overlap by 2), dg = Gᵀ dU G.
  *
+ * A 3×3×3 stride-1 pad-1 3D convolution is F(1×4×4, 3×3×3): every depth plane of the input is a map of
+ * its own (the same 2D transforms over N·D planes), each of the three depth taps kd has its own transformed
+ * weights U_kd, and output plane d sums tap kd over input plane d + kd − 1 (zero outside the volume): per ξ,
+ * one GEMM of the middle tap over all tiles, then per image the outer taps over the planes they reach,
+ * accumulated in that fixed order. 27 multiplies per output become 3 · 36 / 16 = 6.75.
+ *
  * Every transform works on CHUNK tiles of one channel at a time (see "tiles" below), vectorised across
  * the chunk (LR_SIMD_CLONES). OpenMP splits channels; every output element has one writer, so results do
  * not depend on the thread count. */
@@ -81,24 +87,34 @@
 
 static int tiles_h(const lr_conv_shape *s) { return (s->out[1] + 3) / 4; }
 static int tiles_w(const lr_conv_shape *s) { return (s->out[2] + 3) / 4; }
+static int taps(const lr_conv_shape *s) { return s->k[0]; }                  /* depth taps: 1 (2D) or 3 */
+static size_t planes(const lr_conv_shape *s) { return (size_t)s->n * s->in[0]; } /* N·D maps of H×W */
 
 int lr_winograd_eligible(const lr_conv_shape *s)
 {
-    if (s->in[0] != 1 || s->k[0] != 1 || s->k[1] != 3 || s->k[2] != 3) return 0;
-    if (s->stride[1] != 1 || s->stride[2] != 1 || s->pad[1] != 1 || s->pad[2] != 1) return 0;
+    if (s->k[1] != 3 || s->k[2] != 3 || s->stride[1] != 1 || s->stride[2] != 1 || s->pad[1] != 1 || s->pad[2] != 1)
+        return 0;
+    int flat = s->in[0] == 1 && s->k[0] == 1 && s->stride[0] == 1 && s->pad[0] == 0;
+    int deep = s->in[0] >= 2 && s->k[0] == 3 && s->stride[0] == 1 && s->pad[0] == 1;
+    if (!flat && !deep) return 0;
+    /* 3D: the outer depth taps are a GEMM per volume over (D − 1) planes of tiles; on maps of fewer than 6
+     * tiles (6×6 and smaller) those GEMMs are too thin and the 3·36·cout·cin transformed weights too many
+     * for their work: bench --profile measured Winograd 0.2–0.83× im2col there, 1.7–5.2× from 6 tiles up
+     * (the demo's whole-volume net and the bench's 24×96×96 at width 64) */
+    if (deep && tiles_h(s) * tiles_w(s) < 6) return 0;
     /* direct multiplies 9·H·W against 36 per 4×4 tile: a 2×2 map (one tile, 36 vs 36) does not pay */
     return 9.0 * s->out[1] * s->out[2] >= 1.5 * XI * tiles_h(s) * tiles_w(s);
 }
 
-size_t lr_winograd_tiles(const lr_conv_shape *s) { return (size_t)s->n * tiles_h(s) * tiles_w(s); }
-size_t lr_winograd_weights_size(const lr_conv_shape *s) { return (size_t)XI * s->cout * s->cin; }
+size_t lr_winograd_tiles(const lr_conv_shape *s) { return planes(s) * tiles_h(s) * tiles_w(s); }
+size_t lr_winograd_weights_size(const lr_conv_shape *s) { return (size_t)XI * taps(s) * s->cout * s->cin; }
 size_t lr_winograd_input_size(const lr_conv_shape *s) { return (size_t)XI * s->cin * lr_winograd_tiles(s); }
 
 size_t lr_winograd_workspace(const lr_conv_shape *s)
 {
-    size_t T = lr_winograd_tiles(s), cin = (size_t)s->cin, cout = (size_t)s->cout;
+    size_t T = lr_winograd_tiles(s), cin = (size_t)s->cin, cout = (size_t)s->cout, KD = (size_t)taps(s);
     size_t fwd = XI * cout * T;                                  /* M */
-    size_t bwd = XI * cout * T + XI * (cin * T > cin * cout ? cin * T : cin * cout); /* dM, then dU or dV */
+    size_t bwd = XI * cout * T + XI * (cin * T > KD * cin * cout ? cin * T : KD * cin * cout); /* dM, then dU or dV */
     return fwd > bwd ? fwd : bwd;
 }
 
@@ -106,13 +122,14 @@ size_t lr_winograd_workspace(const lr_conv_shape *s)
 
 #define WBLOCK 64 /* (cout, cin) pairs per block: the 3×3 kernels are transposed to [9][WBLOCK] first */
 
-/* U[ξ][p] for pairs p in [p0, p0 + nb). */
+/* U[ξ][p] for pairs p in [p0, p0 + nb), from the 3×3 kernel at w[p·kstride + koff] (a depth tap of a 3D
+ * kernel: kstride 27, koff 9·kd). */
 LR_SIMD_CLONES
-static void weights_block(float *U, const float *w, size_t p0, int nb, size_t plane)
+static void weights_block(float *U, const float *w, size_t p0, int nb, size_t plane, size_t kstride, size_t koff)
 {
     float g[9][WBLOCK], t[6][3][WBLOCK];
     for (int i = 0; i < nb; i++)
-        for (int k = 0; k < 9; k++) g[k][i] = w[(p0 + i) * 9 + k];
+        for (int k = 0; k < 9; k++) g[k][i] = w[(p0 + i) * kstride + koff + k];
     for (int j = 0; j < 3; j++) /* G g: columns */
         for (int i = 0; i < nb; i++) {
             float x[3] = {g[j][i], g[3 + j][i], g[6 + j][i]}, y[6];
@@ -127,9 +144,10 @@ static void weights_block(float *U, const float *w, size_t p0, int nb, size_t pl
         }
 }
 
-/* dw[p] += Gᵀ dU[·][p] G for pairs p in [p0, p0 + nb). */
+/* dw[p·kstride + koff ...] += Gᵀ dU[·][p] G for pairs p in [p0, p0 + nb). */
 LR_SIMD_CLONES
-static void weights_adjoint_block(float *dw, const float *dU, size_t p0, int nb, size_t plane)
+static void weights_adjoint_block(float *dw, const float *dU, size_t p0, int nb, size_t plane, size_t kstride,
+                                  size_t koff)
 {
     float t[3][6][WBLOCK], dg[9][WBLOCK];
     for (int b = 0; b < 6; b++) /* Gᵀ dU: columns */
@@ -146,18 +164,20 @@ static void weights_adjoint_block(float *dw, const float *dU, size_t p0, int nb,
             for (int c = 0; c < 3; c++) dg[3 * r + c][i] = y[c];
         }
     for (int i = 0; i < nb; i++)
-        for (int k = 0; k < 9; k++) dw[(p0 + i) * 9 + k] += dg[k][i];
+        for (int k = 0; k < 9; k++) dw[(p0 + i) * kstride + koff + k] += dg[k][i];
 }
 
 void lr_winograd_transform_weights(float *U, const float *w, const lr_conv_shape *s)
 {
-    const size_t plane = (size_t)s->cout * s->cin;
+    const size_t plane = (size_t)s->cout * s->cin, KD = (size_t)taps(s);
     const long blocks = (long)((plane + WBLOCK - 1) / WBLOCK);
     double t0 = lr_prof_start();
 #pragma omp parallel for schedule(static)
     for (long k = 0; k < blocks; k++) {
         size_t p0 = (size_t)k * WBLOCK;
-        weights_block(U, w, p0, plane - p0 < WBLOCK ? (int)(plane - p0) : WBLOCK, plane);
+        for (size_t kd = 0; kd < KD; kd++)
+            weights_block(U + kd * XI * plane, w, p0, plane - p0 < WBLOCK ? (int)(plane - p0) : WBLOCK, plane, 9 * KD,
+                          9 * kd);
     }
     lr_prof_stop(LR_PASS_FORWARD, LR_KIND_WINOGRAD, t0);
 }
@@ -237,7 +257,7 @@ void lr_winograd_transform_input(float *V, const float *in, const lr_conv_shape 
 {
     const tile_grid g = grid_of(s);
     const int C = s->cin;
-    const size_t plane = (size_t)C * g.T, chan_size = (size_t)s->n * g.H * g.W;
+    const size_t plane = (size_t)C * g.T, chan_size = planes(s) * g.H * g.W;
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < C; c++) {
         float d[XI][CHUNK], v[XI][CHUNK];
@@ -277,7 +297,7 @@ static void transform_input_adjoint(float *din, const float *dV, const lr_conv_s
 {
     const tile_grid g = grid_of(s);
     const int C = s->cin;
-    const size_t plane = (size_t)C * g.T, chan_size = (size_t)s->n * g.H * g.W, map = (size_t)g.H * g.W;
+    const size_t plane = (size_t)C * g.T, chan_size = planes(s) * g.H * g.W, map = (size_t)g.H * g.W;
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < C; c++) {
         float dv[XI][CHUNK], dd[XI][CHUNK];
@@ -330,7 +350,7 @@ static void transform_output(float *out, const float *M, const lr_conv_shape *s)
 {
     const tile_grid g = grid_of(s);
     const int C = s->cout;
-    const size_t plane = (size_t)C * g.T, chan_size = (size_t)s->n * g.H * g.W, map = (size_t)g.H * g.W;
+    const size_t plane = (size_t)C * g.T, chan_size = planes(s) * g.H * g.W, map = (size_t)g.H * g.W;
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < C; c++) {
         float m[XI][CHUNK], y[16][CHUNK];
@@ -377,7 +397,7 @@ static void transform_dout(float *dM, const float *dout, const lr_conv_shape *s)
 {
     const tile_grid g = grid_of(s);
     const int C = s->cout;
-    const size_t plane = (size_t)C * g.T, chan_size = (size_t)s->n * g.H * g.W, map = (size_t)g.H * g.W;
+    const size_t plane = (size_t)C * g.T, chan_size = planes(s) * g.H * g.W, map = (size_t)g.H * g.W;
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < C; c++) {
         float dy[16][CHUNK], dm[XI][CHUNK];
@@ -400,10 +420,14 @@ static void transform_dout(float *dM, const float *dout, const lr_conv_shape *s)
     }
 }
 
-/* ---- the 36 GEMMs ---------------------------------------------------------------------------- */
+/* ---- the 36 GEMMs (per depth tap) ------------------------------------------------------------- */
 
+/* The GEMMs of one pass, for every ξ: C[ξ] (=, or +=) A[ξ] · B[ξ]. One of n, k is the tile dimension: the
+ * columns of the output planes' operand and of the input planes' operand (B's rows when the tiles are the
+ * inner dimension, the weight gradient). A depth tap's transformed weights (or their gradient) are the
+ * operand `tap`, tap_size floats apart. */
+enum { OPND_A, OPND_B, OPND_C };
 typedef struct {
-    dim_t m, n, k;
     const float *a;
     inc_t rsa, csa;
     const float *b;
@@ -411,30 +435,53 @@ typedef struct {
     float *c;
     inc_t rsc;
     size_t stride_a, stride_b, stride_c; /* between consecutive ξ */
+    dim_t m, other;                      /* m, and the non-tile one of n, k */
+    int tiles_in_k;                      /* 1: k is the tile dimension (n = other), else n is (k = other) */
+    int out, in, tap;                    /* operands: output planes' tiles, input planes' tiles, tap weights */
+    size_t tap_size;
 } batched_gemm;
 
-/* C[ξ] = A[ξ]·B[ξ] for ξ < 36. With several threads each GEMM runs whole on one thread (single-threaded
- * BLIS), so its rounding is the 1-thread rounding. */
-static void gemm36(const batched_gemm *g, lr_pass pass)
+static void gemm_part(const batched_gemm *g, int xi, const size_t off[3], dim_t tiles, float beta, int threaded)
 {
-    float one = 1.0f, zero = 0.0f;
+    float one = 1.0f;
+    float *a = (float *)g->a + xi * g->stride_a + off[OPND_A], *b = (float *)g->b + xi * g->stride_b + off[OPND_B];
+    float *c = g->c + xi * g->stride_c + off[OPND_C];
+    dim_t n = g->tiles_in_k ? g->other : tiles, k = g->tiles_in_k ? tiles : g->other;
+    if (threaded) {
+        rntm_t rntm = BLIS_RNTM_INITIALIZER;
+        bli_rntm_set_num_threads(1, &rntm);
+        bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, g->m, n, k, &one, a, g->rsa, g->csa, b, g->rsb, g->csb,
+                     &beta, c, g->rsc, 1, NULL, &rntm);
+    } else {
+        bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, g->m, n, k, &one, a, g->rsa, g->csa, b, g->rsb, g->csb, &beta,
+                  c, g->rsc, 1);
+    }
+}
+
+/* For ξ < 36: the middle depth tap (or the only one, 2D) over all T tiles, then per image the tap below
+ * (kd 0: output plane d from input plane d − 1, d ≥ 1) and the tap above (kd 2: d from d + 1, d ≤ D − 2),
+ * in that fixed order. Accumulated into C, except the weight gradient's, where each tap has its own C.
+ * With several threads each ξ runs whole on one thread (single-threaded BLIS), so its rounding and its
+ * order of accumulation are the 1-thread ones. */
+static void gemm36(const batched_gemm *g, const lr_conv_shape *s, lr_pass pass)
+{
+    const int KD = taps(s), threaded = lr_nn_threads() > 1;
+    const size_t T = lr_winograd_tiles(s), D = (size_t)s->in[0], thw = (size_t)tiles_h(s) * tiles_w(s);
     double t0 = lr_prof_start();
-    {
-        if (lr_nn_threads() <= 1) {
-            for (int xi = 0; xi < XI; xi++)
-                bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, g->m, g->n, g->k, &one,
-                          (float *)g->a + xi * g->stride_a, g->rsa, g->csa, (float *)g->b + xi * g->stride_b, g->rsb,
-                          g->csb, &zero, g->c + xi * g->stride_c, g->rsc, 1);
-        } else {
-#pragma omp parallel for schedule(static)
-            for (int xi = 0; xi < XI; xi++) {
-                rntm_t rntm = BLIS_RNTM_INITIALIZER;
-                bli_rntm_set_num_threads(1, &rntm);
-                bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, g->m, g->n, g->k, &one,
-                             (float *)g->a + xi * g->stride_a, g->rsa, g->csa, (float *)g->b + xi * g->stride_b,
-                             g->rsb, g->csb, &zero, g->c + xi * g->stride_c, g->rsc, 1, NULL, &rntm);
+#pragma omp parallel for schedule(static) if (threaded)
+    for (int xi = 0; xi < XI; xi++) {
+        size_t off[3] = {0, 0, 0};
+        off[g->tap] = KD == 3 ? g->tap_size : 0; /* the middle tap */
+        gemm_part(g, xi, off, (dim_t)T, 0.0f, threaded);
+        for (int kd = 0; KD == 3 && kd <= 2; kd += 2)
+            for (int i = 0; i < s->n; i++) {
+                size_t base = (size_t)i * D * thw, o[3] = {0, 0, 0};
+                o[g->out] = base + (kd == 0 ? thw : 0);
+                o[g->in] = base + (kd == 0 ? 0 : thw);
+                o[g->tap] += (size_t)kd * g->tap_size;
+                float beta = g->tiles_in_k && i == 0 ? 0.0f : 1.0f;
+                gemm_part(g, xi, o, (dim_t)((D - 1) * thw), beta, threaded);
             }
-        }
     }
     lr_prof_stop(pass, LR_KIND_GEMM, t0);
 }
@@ -444,44 +491,51 @@ void lr_winograd_forward(float *out, float *V, float *ws, const float *in, const
     const size_t T = lr_winograd_tiles(s), cin = (size_t)s->cin, cout = (size_t)s->cout;
     float *M = ws;
     LR_PROF(LR_PASS_FORWARD, LR_KIND_WINOGRAD, lr_winograd_transform_input(V, in, s));
-    batched_gemm g = {.m = (dim_t)cout, .n = (dim_t)T, .k = (dim_t)cin,
-                      .a = U, .rsa = (inc_t)cin, .csa = 1, .stride_a = cout * cin,
+    /* M[ξ][cout][T] = Σ_kd U_kd[ξ][cout][cin] · V[ξ][cin][tiles of the tap's input planes] */
+    batched_gemm g = {.a = U, .rsa = (inc_t)cin, .csa = 1, .stride_a = cout * cin,
                       .b = V, .rsb = (inc_t)T, .csb = 1, .stride_b = cin * T,
-                      .c = M, .rsc = (inc_t)T, .stride_c = cout * T};
-    gemm36(&g, LR_PASS_FORWARD);
+                      .c = M, .rsc = (inc_t)T, .stride_c = cout * T,
+                      .m = (dim_t)cout, .other = (dim_t)cin, .out = OPND_C, .in = OPND_B, .tap = OPND_A,
+                      .tap_size = XI * cout * cin};
+    gemm36(&g, s, LR_PASS_FORWARD);
     LR_PROF(LR_PASS_FORWARD, LR_KIND_WINOGRAD, transform_output(out, M, s));
 }
 
 void lr_winograd_backward(float *din, float *dw, float *ws, const float *dout, const float *U, const float *V,
                           const lr_conv_shape *s)
 {
-    const size_t T = lr_winograd_tiles(s), cin = (size_t)s->cin, cout = (size_t)s->cout;
-    float *dM = ws, *rest = ws + XI * cout * T; /* rest: dU, then dV */
+    const size_t T = lr_winograd_tiles(s), cin = (size_t)s->cin, cout = (size_t)s->cout, KD = (size_t)taps(s);
+    float *dM = ws, *rest = ws + XI * cout * T; /* rest: dU (per tap), then dV */
     lr_pass pass = dw ? LR_PASS_WEIGHT_GRAD : LR_PASS_INPUT_GRAD; /* dout's transform serves both */
     LR_PROF(pass, LR_KIND_WINOGRAD, transform_dout(dM, dout, s));
     if (dw) {
-        /* dU[ξ][co][ci] = dM[ξ][co][t] · V[ξ][ci][t]ᵀ (V read as T×cin through strides 1, T) */
-        batched_gemm g = {.m = (dim_t)cout, .n = (dim_t)cin, .k = (dim_t)T,
-                          .a = dM, .rsa = (inc_t)T, .csa = 1, .stride_a = cout * T,
+        /* dU_kd[ξ][co][ci] = dM[ξ][co][output tiles] · V[ξ][ci][input tiles]ᵀ (V read as T×cin through
+         * strides 1, T) */
+        batched_gemm g = {.a = dM, .rsa = (inc_t)T, .csa = 1, .stride_a = cout * T,
                           .b = V, .rsb = 1, .csb = (inc_t)T, .stride_b = cin * T,
-                          .c = rest, .rsc = (inc_t)cin, .stride_c = cout * cin};
-        gemm36(&g, LR_PASS_WEIGHT_GRAD);
+                          .c = rest, .rsc = (inc_t)cin, .stride_c = cout * cin,
+                          .m = (dim_t)cout, .other = (dim_t)cin, .tiles_in_k = 1, .out = OPND_A, .in = OPND_B,
+                          .tap = OPND_C, .tap_size = XI * cout * cin};
+        gemm36(&g, s, LR_PASS_WEIGHT_GRAD);
         const size_t plane = cout * cin;
         const long blocks = (long)((plane + WBLOCK - 1) / WBLOCK);
         double t0 = lr_prof_start();
 #pragma omp parallel for schedule(static)
         for (long k = 0; k < blocks; k++) {
             size_t p0 = (size_t)k * WBLOCK;
-            weights_adjoint_block(dw, rest, p0, plane - p0 < WBLOCK ? (int)(plane - p0) : WBLOCK, plane);
+            for (size_t kd = 0; kd < KD; kd++)
+                weights_adjoint_block(dw, rest + kd * XI * plane, p0, plane - p0 < WBLOCK ? (int)(plane - p0) : WBLOCK,
+                                      plane, 9 * KD, 9 * kd);
         }
         lr_prof_stop(LR_PASS_WEIGHT_GRAD, LR_KIND_WINOGRAD, t0);
     }
     if (!din) return;
-    /* dV[ξ][ci][t] = U[ξ]ᵀ · dM[ξ]  (U read as cin×cout through strides 1, cin) */
-    batched_gemm g = {.m = (dim_t)cin, .n = (dim_t)T, .k = (dim_t)cout,
-                      .a = U, .rsa = 1, .csa = (inc_t)cin, .stride_a = cout * cin,
+    /* dV[ξ][ci][input tiles] = Σ_kd U_kd[ξ]ᵀ · dM[ξ][output tiles]  (U read as cin×cout through strides 1, cin) */
+    batched_gemm g = {.a = U, .rsa = 1, .csa = (inc_t)cin, .stride_a = cout * cin,
                       .b = dM, .rsb = (inc_t)T, .csb = 1, .stride_b = cout * T,
-                      .c = rest, .rsc = (inc_t)T, .stride_c = cin * T};
-    gemm36(&g, LR_PASS_INPUT_GRAD);
+                      .c = rest, .rsc = (inc_t)T, .stride_c = cin * T,
+                      .m = (dim_t)cin, .other = (dim_t)cout, .out = OPND_B, .in = OPND_C, .tap = OPND_A,
+                      .tap_size = XI * cout * cin};
+    gemm36(&g, s, LR_PASS_INPUT_GRAD);
     LR_PROF(LR_PASS_INPUT_GRAD, LR_KIND_WINOGRAD, transform_input_adjoint(din, rest, s));
 }

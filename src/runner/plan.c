@@ -100,9 +100,9 @@ static void child_fresh_peak(void)
 
 static void shape_key(const shape *s, int threads, const char *arch, char *buf, size_t n)
 {
-    snprintf(buf, n, "%s:w%d:o%d:%dx%dx%d:r%zux%zux%zu:aug%d:n%d,%d,%d,%d:t%d:%s", lr_arch_name(s->arch), s->width,
+    snprintf(buf, n, "%s:w%d:o%d:%dx%dx%d:r%zux%zux%zu:aug%d:n%d,%d,%d,%d:t%d:%s:e%d", lr_arch_name(s->arch), s->width,
              s->out, s->dims[0], s->dims[1], s->dims[2], s->raw[0], s->raw[1], s->raw[2], s->augment, s->n1, s->n2,
-             s->ne, s->ne2, threads, arch);
+             s->ne, s->ne2, threads, arch, LR_NN_ENGINE_REVISION);
 }
 
 /* The input of n samples as a job builds it: patches augmented and windowed, or volumes resampled,
