@@ -192,6 +192,57 @@ static void test_winograd_matches_im2col(void)
     CHECK(!lr_winograd_eligible(&s)); /* a 2×2 map: one 4×4 tile saves nothing */
 }
 
+/* A conv whose unkept im2col columns are made a block of output planes at a time (a 3D stem: columns 37×
+ * the input), against direct loops: forward, input and weight gradients. */
+static void test_im2col_blocks_match_direct(void)
+{
+    gsl_rng *rng = test_rng(80);
+    int in[3] = {8, 32, 32}, k[3] = {3, 7, 7}, st[3] = {1, 2, 2}, pd[3] = {1, 3, 3};
+    const int n = 2, cin = 3, cout = 2;
+    lr_conv_shape s;
+    CHECK(lr_conv_shape_init(&s, n, cin, cout, in, k, st, pd) == 0);
+    const int Do = s.out[0], Ho = s.out[1], Wo = s.out[2];
+    size_t nin = (size_t)cin * n * lr_conv_in_plane(&s), nout = (size_t)cout * n * lr_conv_out_plane(&s);
+    size_t nw = (size_t)cout * lr_conv_k(&s), full = lr_conv_k(&s) * n * lr_conv_out_plane(&s);
+    CHECK_MSG(lr_conv_workspace(&s) * 2 < full, "workspace %zu floats, full columns %zu: not blocked",
+              lr_conv_workspace(&s), full);
+    float *x = malloc(sizeof(float) * nin), *wt = malloc(sizeof(float) * nw), *dy = malloc(sizeof(float) * nout);
+    float *y = malloc(sizeof(float) * nout), *ws = malloc(sizeof(float) * lr_conv_workspace(&s));
+    float *dx = calloc(nin, sizeof(float)), *dw = calloc(nw, sizeof(float));
+    double *y_ref = calloc(nout, sizeof(double)), *dx_ref = calloc(nin, sizeof(double)), *dw_ref = calloc(nw, sizeof(double));
+    fill(x, nin, rng, -1, 1), fill(wt, nw, rng, -1, 1), fill(dy, nout, rng, -1, 1);
+    lr_conv_forward(y, ws, x, wt, &s);
+    lr_conv_backward(dx, dw, ws, dy, x, wt, &s);
+    for (int co = 0; co < cout; co++)
+        for (int b = 0; b < n; b++)
+            for (int od = 0; od < Do; od++)
+                for (int oh = 0; oh < Ho; oh++)
+                    for (int ow = 0; ow < Wo; ow++) {
+                        size_t o = ((((size_t)co * n + b) * Do + od) * Ho + oh) * Wo + ow;
+                        for (int ci = 0; ci < cin; ci++)
+                            for (int kd = 0; kd < 3; kd++)
+                                for (int kh = 0; kh < 7; kh++)
+                                    for (int kw = 0; kw < 7; kw++) {
+                                        int id = od - 1 + kd, ih = 2 * oh - 3 + kh, iw = 2 * ow - 3 + kw;
+                                        if (id < 0 || id >= in[0] || ih < 0 || ih >= in[1] || iw < 0 || iw >= in[2]) continue;
+                                        size_t i = ((((size_t)ci * n + b) * in[0] + id) * in[1] + ih) * in[2] + iw;
+                                        size_t j = (((size_t)co * cin + ci) * 3 + kd) * 49 + kh * 7 + kw;
+                                        y_ref[o] += (double)wt[j] * x[i];
+                                        dx_ref[i] += (double)wt[j] * dy[o];
+                                        dw_ref[j] += (double)dy[o] * x[i];
+                                    }
+                    }
+    double ey = 0, sy = 0, ex = 0, sx = 0, ew = 0, sw = 0;
+    for (size_t i = 0; i < nout; i++) ey = fmax(ey, fabs(y[i] - y_ref[i])), sy = fmax(sy, fabs(y_ref[i]));
+    for (size_t i = 0; i < nin; i++) ex = fmax(ex, fabs(dx[i] - dx_ref[i])), sx = fmax(sx, fabs(dx_ref[i]));
+    for (size_t i = 0; i < nw; i++) ew = fmax(ew, fabs(dw[i] - dw_ref[i])), sw = fmax(sw, fabs(dw_ref[i]));
+    CHECK_MSG(ey <= 1e-5 * sy, "forward: max diff %g, scale %g", ey, sy);
+    CHECK_MSG(ex <= 1e-5 * sx, "input gradient: max diff %g, scale %g", ex, sx);
+    CHECK_MSG(ew <= 1e-5 * sw, "weight gradient: max diff %g, scale %g", ew, sw);
+    free(x), free(wt), free(dy), free(y), free(ws), free(dx), free(dw), free(y_ref), free(dx_ref), free(dw_ref);
+    gsl_rng_free(rng);
+}
+
 /* F(1×4×4, 3×3×3): per depth plane, the depth taps as shifted GEMMs (against the vol2col reference) */
 static void test_winograd_3d_matches_im2col(void)
 {
@@ -508,6 +559,7 @@ int main(void)
     RUN(test_conv3d_grad);
     RUN(test_winograd_matches_im2col);
     RUN(test_winograd_3d_matches_im2col);
+    RUN(test_im2col_blocks_match_direct);
     RUN(test_batchnorm_grad);
     RUN(test_batchnorm_running_stats);
     RUN(test_relu_pool_grad);

@@ -56,7 +56,7 @@ static inline void lr_prof_stop(lr_pass pass, lr_kind kind, double t0)
 
 /* Time `stmt` (an expression statement without preprocessor lines) into cell (pass, kind). */
 /* The engine's revision: raised by every change to how a layer is computed that moves its time or memory
- * (2: 3D Winograd). run --plan keys its cached calibrations with it, so an upgrade recalibrates. */
+ * (2: 3D Winograd, im2col in blocks of output planes). run --plan keys its cached calibrations with it, so an upgrade recalibrates. */
 #define LR_NN_ENGINE_REVISION 2
 
 #define LR_PROF(pass, kind, stmt)                                                                  \

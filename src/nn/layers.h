@@ -38,7 +38,8 @@ size_t lr_conv_layer_workspace(const lr_conv_shape *s);
 /* Multiply-adds of the forward pass (×2 for FLOP). */
 double lr_conv_macs(const lr_conv_shape *s);
 
-/* im2col / vol2col: col[cin·kd·kh·kw][N·Do·Ho·Wo] from in[cin][N][Di][Hi][Wi], zero padding. */
+/* im2col / vol2col: col[cin·kd·kh·kw][N·Do·Ho·Wo] from in[cin][N][Di][Hi][Wi], zero padding (col of that full
+ * size: lr_conv_workspace can be smaller, the conv itself unrolls columns it does not keep in blocks). */
 void lr_im2col(float *col, const float *in, const lr_conv_shape *s);
 /* Adjoint of lr_im2col: in[cin][N][Di][Hi][Wi] += scatter of col. */
 void lr_col2im_add(float *in, const float *col, const lr_conv_shape *s);
