@@ -133,29 +133,27 @@ static void im2col_row(float *crow, float *in_mut, const float *in, const lr_con
     for (size_t q = q0; q < q1; q++) {
         int n = (int)(q / (size_t)Do), od = (int)(q % (size_t)Do);
         size_t plane_off = ((size_t)c * s->n + n) * pin;
-        {
-            int id = od * sd - s->pad[0] + kd;
-            for (int oh = 0; oh < Ho; oh++) {
-                float *dst = crow + ((q - q0) * Ho + oh) * Wo;
-                int ih = oh * sh - s->pad[1] + kh;
-                if (id < 0 || id >= Di || ih < 0 || ih >= Hi) {
-                    if (!add) memset(dst, 0, sizeof(float) * Wo);
-                    continue;
-                }
-                size_t src_off = plane_off + ((size_t)id * Hi + ih) * Wi;
-                int iw0 = wlo * sw - s->pad[2] + kw;
-                if (add) {
-                    float *src = in_mut + src_off + iw0;
-                    for (int ow = wlo; ow < whi; ow++, src += sw) *src += dst[ow];
-                    continue;
-                }
-                const float *src = in + src_off + iw0;
-                for (int ow = 0; ow < wlo; ow++) dst[ow] = 0.0f;
-                if (sw == 1) memcpy(dst + wlo, src, sizeof(float) * (whi - wlo));
-                else
-                    for (int ow = wlo; ow < whi; ow++, src += sw) dst[ow] = *src;
-                for (int ow = whi; ow < Wo; ow++) dst[ow] = 0.0f;
+        int id = od * sd - s->pad[0] + kd;
+        for (int oh = 0; oh < Ho; oh++) {
+            float *dst = crow + ((q - q0) * Ho + oh) * Wo;
+            int ih = oh * sh - s->pad[1] + kh;
+            if (id < 0 || id >= Di || ih < 0 || ih >= Hi) {
+                if (!add) memset(dst, 0, sizeof(float) * Wo);
+                continue;
             }
+            size_t src_off = plane_off + ((size_t)id * Hi + ih) * Wi;
+            int iw0 = wlo * sw - s->pad[2] + kw;
+            if (add) {
+                float *src = in_mut + src_off + iw0;
+                for (int ow = wlo; ow < whi; ow++, src += sw) *src += dst[ow];
+                continue;
+            }
+            const float *src = in + src_off + iw0;
+            for (int ow = 0; ow < wlo; ow++) dst[ow] = 0.0f;
+            if (sw == 1) memcpy(dst + wlo, src, sizeof(float) * (whi - wlo));
+            else
+                for (int ow = wlo; ow < whi; ow++, src += sw) dst[ow] = *src;
+            for (int ow = whi; ow < Wo; ow++) dst[ow] = 0.0f;
         }
     }
 }

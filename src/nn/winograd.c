@@ -425,7 +425,7 @@ static void transform_dout(float *dM, const float *dout, const lr_conv_shape *s)
 /* The GEMMs of one pass, for every ξ: C[ξ] (=, or +=) A[ξ] · B[ξ]. One of n, k is the tile dimension: the
  * columns of the output planes' operand and of the input planes' operand (B's rows when the tiles are the
  * inner dimension, the weight gradient). A depth tap's transformed weights (or their gradient) are the
- * operand `tap`, tap_size floats apart. */
+ * operand `tap`, 36·cout·cin floats apart. */
 enum { OPND_A, OPND_B, OPND_C };
 typedef struct {
     const float *a;
@@ -438,7 +438,6 @@ typedef struct {
     dim_t m, other;                      /* m, and the non-tile one of n, k */
     int tiles_in_k;                      /* 1: k is the tile dimension (n = other), else n is (k = other) */
     int out, in, tap;                    /* operands: output planes' tiles, input planes' tiles, tap weights */
-    size_t tap_size;
 } batched_gemm;
 
 static void gemm_part(const batched_gemm *g, int xi, const size_t off[3], dim_t tiles, float beta, int threaded)
@@ -467,18 +466,19 @@ static void gemm36(const batched_gemm *g, const lr_conv_shape *s, lr_pass pass)
 {
     const int KD = taps(s), threaded = lr_nn_threads() > 1;
     const size_t T = lr_winograd_tiles(s), D = (size_t)s->in[0], thw = (size_t)tiles_h(s) * tiles_w(s);
+    const size_t tap_size = (size_t)XI * s->cout * s->cin; /* one tap's U (or dU) */
     double t0 = lr_prof_start();
 #pragma omp parallel for schedule(static) if (threaded)
     for (int xi = 0; xi < XI; xi++) {
         size_t off[3] = {0, 0, 0};
-        off[g->tap] = KD == 3 ? g->tap_size : 0; /* the middle tap */
+        off[g->tap] = KD == 3 ? tap_size : 0; /* the middle tap */
         gemm_part(g, xi, off, (dim_t)T, 0.0f, threaded);
         for (int kd = 0; KD == 3 && kd <= 2; kd += 2)
             for (int i = 0; i < s->n; i++) {
                 size_t base = (size_t)i * D * thw, o[3] = {0, 0, 0};
                 o[g->out] = base + (kd == 0 ? thw : 0);
                 o[g->in] = base + (kd == 0 ? 0 : thw);
-                o[g->tap] += (size_t)kd * g->tap_size;
+                o[g->tap] += (size_t)kd * tap_size;
                 float beta = g->tiles_in_k && i == 0 ? 0.0f : 1.0f;
                 gemm_part(g, xi, o, (dim_t)((D - 1) * thw), beta, threaded);
             }
@@ -495,8 +495,7 @@ void lr_winograd_forward(float *out, float *V, float *ws, const float *in, const
     batched_gemm g = {.a = U, .rsa = (inc_t)cin, .csa = 1, .stride_a = cout * cin,
                       .b = V, .rsb = (inc_t)T, .csb = 1, .stride_b = cin * T,
                       .c = M, .rsc = (inc_t)T, .stride_c = cout * T,
-                      .m = (dim_t)cout, .other = (dim_t)cin, .out = OPND_C, .in = OPND_B, .tap = OPND_A,
-                      .tap_size = XI * cout * cin};
+                      .m = (dim_t)cout, .other = (dim_t)cin, .out = OPND_C, .in = OPND_B, .tap = OPND_A};
     gemm36(&g, s, LR_PASS_FORWARD);
     LR_PROF(LR_PASS_FORWARD, LR_KIND_WINOGRAD, transform_output(out, M, s));
 }
@@ -515,7 +514,7 @@ void lr_winograd_backward(float *din, float *dw, float *ws, const float *dout, c
                           .b = V, .rsb = 1, .csb = (inc_t)T, .stride_b = cin * T,
                           .c = rest, .rsc = (inc_t)cin, .stride_c = cout * cin,
                           .m = (dim_t)cout, .other = (dim_t)cin, .tiles_in_k = 1, .out = OPND_A, .in = OPND_B,
-                          .tap = OPND_C, .tap_size = XI * cout * cin};
+                          .tap = OPND_C};
         gemm36(&g, s, LR_PASS_WEIGHT_GRAD);
         const size_t plane = cout * cin;
         const long blocks = (long)((plane + WBLOCK - 1) / WBLOCK);
@@ -534,8 +533,7 @@ void lr_winograd_backward(float *din, float *dw, float *ws, const float *dout, c
     batched_gemm g = {.a = U, .rsa = 1, .csa = (inc_t)cin, .stride_a = cout * cin,
                       .b = dM, .rsb = (inc_t)T, .csb = 1, .stride_b = cout * T,
                       .c = rest, .rsc = (inc_t)T, .stride_c = cin * T,
-                      .m = (dim_t)cin, .other = (dim_t)cout, .out = OPND_B, .in = OPND_C, .tap = OPND_A,
-                      .tap_size = XI * cout * cin};
+                      .m = (dim_t)cin, .other = (dim_t)cout, .out = OPND_B, .in = OPND_C, .tap = OPND_A};
     gemm36(&g, s, LR_PASS_INPUT_GRAD);
     LR_PROF(LR_PASS_INPUT_GRAD, LR_KIND_WINOGRAD, transform_input_adjoint(din, rest, s));
 }

@@ -752,6 +752,14 @@ static const char *kind_label(const lr_job *j)
     return j->pretrain - 1 == LR_PRETRAIN_ORGAN ? "pretrain_organ" : "pretrain_fractal";
 }
 
+/* 1 when job i is the first of its kind label in campaign order. */
+static int first_of_kind(const lr_campaign *c, int i)
+{
+    for (int q = 0; q < i; q++)
+        if (!strcmp(kind_label(&c->jobs[q]), kind_label(&c->jobs[i]))) return 0;
+    return 1;
+}
+
 /* "a-b,c,d-e": the ids of the model jobs of kind label k, in order, as an sbatch --array list. */
 static char *kind_ids(const lr_campaign *c, const char *k)
 {
@@ -774,15 +782,13 @@ static char *kind_ids(const lr_campaign *c, const char *k)
 static void print_kind_arrays(FILE *out, const lr_campaign *c, const lr_plan *p, int T)
 {
     for (int i = 0; i < c->n_model_jobs; i++) {
+        if (!first_of_kind(c, i)) continue;
         const char *k = kind_label(&c->jobs[i]);
-        int first = 1;
-        for (int q = 0; q < i; q++) first &= strcmp(kind_label(&c->jobs[q]), k) != 0;
-        if (!first) continue;
         double wall = 0, mem = 0;
         for (int q = i; q < c->n_model_jobs; q++)
             if (!strcmp(kind_label(&c->jobs[q]), k)) wall = fmax(wall, p->jobs[q].wall_s), mem = fmax(mem, p->jobs[q].peak_mb);
-        int after = -1;
-        for (int q = c->n_model_jobs; q < c->n_jobs && lr_model_uses_resnet50(c->jobs[i].kind); q++)
+        int after = -1; /* the pretraining job of a ResNet50 kind, when the campaign has one */
+        for (int q = c->n_model_jobs; lr_model_uses_resnet50(c->jobs[i].kind) && q < c->n_jobs; q++)
             if (c->jobs[q].pretrain - 1 == (int)lr_pretrain_task_of(c->jobs[i].kind)) after = q;
         char *ids = kind_ids(c, k), t[32], a[16] = "none";
         if (!ids) continue;
@@ -814,10 +820,8 @@ void lr_plan_print(FILE *out, const lr_experiment *exp, const lr_campaign *c, co
     }
     /* per kind, in campaign order */
     for (int i = 0; i < c->n_jobs; i++) {
+        if (!first_of_kind(c, i)) continue;
         const char *k = kind_label(&c->jobs[i]);
-        int first = 1;
-        for (int q = 0; q < i; q++) first &= strcmp(kind_label(&c->jobs[q]), k) != 0;
-        if (!first) continue;
         double cpu = 0, wall = 0, mem = 0;
         int n = 0;
         for (int q = i; q < c->n_jobs; q++)
